@@ -46,7 +46,10 @@ DEFAULTS: dict[str, Any] = {
     # cohort
     "cohort_source": "synthetic",
     "n_cases": 300,
+    "n_external": 0,
+    "cohort_path": None,  # cohort_source jsonl/csv: the user's file
     "difficulty": 0.5,
+    "max_eval_cases": None,  # None: the whole evaluation split
 }
 
 ALLOWED: dict[str, tuple] = {

@@ -1,0 +1,272 @@
+"""Batch runner: the numbered notebooks for every (params file, seed), with papermill.
+
+`python -m pericomp_lib batch --params params/a.yaml params/b.yaml --seeds 1 2 3 4 5`
+Each run lives in runs/<run_name>/seed-<n>/. A stage is skipped when its outputs exist and its
+fingerprint (its parameters, the params file, the upstream stages' fingerprints) is unchanged, so a
+crashed batch is simply started again. One failing run never stops the others; the summary names
+every failure and the exit code is non-zero if any run failed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .io import write_json
+from .params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@dataclass
+class Stage:
+    key: str
+    notebook: str
+    parameters: Callable[[dict, "RunContext"], dict]
+    outputs: Callable[[dict, "RunContext"], list[str]]  # relative to the run dir; all must exist
+
+
+@dataclass
+class RunContext:
+    params_path: Path
+    seed: int
+    run_dir: Path
+    pericomp_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _stage_01(p: dict, ctx: RunContext) -> dict:
+    return {
+        "cohort_source": p["cohort_source"], "n_cases": p["n_cases"], "language": p["language"],
+        "seed": ctx.seed, "difficulty": p["difficulty"], "n_external": p["n_external"],
+        "pericomp_dir": ctx.pericomp_dir, "cohort_path": p["cohort_path"], "out_dir": str(ctx.run_dir),
+    }
+
+
+def _stage_02(p: dict, ctx: RunContext) -> dict:
+    return {
+        "cohort_path": str(ctx.run_dir / "cohort.jsonl"), "definitions": p["definitions"],
+        "strategy": p["strategy"], "prompt_layout": p["prompt_layout"],
+        "comprehensive_think": p["comprehensive_think"], "complications": p["complications"],
+        "out_dir": str(ctx.run_dir),
+    }
+
+
+def _stage_03(p: dict, ctx: RunContext) -> dict:
+    return {"params_path": str(ctx.params_path), "cohort_path": str(ctx.run_dir / "cohort.jsonl"),
+            "out_dir": str(ctx.run_dir), "seed": ctx.seed}
+
+
+def _stage_04(p: dict, ctx: RunContext) -> dict:
+    return {"params_path": str(ctx.params_path), "cohort_path": str(ctx.run_dir / "cohort.jsonl"),
+            "adapter_dir": str(ctx.run_dir / "adapter"), "out_dir": str(ctx.run_dir), "seed": ctx.seed}
+
+
+def _stage_05(p: dict, ctx: RunContext) -> dict:
+    return {"pericomp_dir": None, "run_dir": str(ctx.run_dir), "output_dir": str(ctx.run_dir / "tables")}
+
+
+def _prompt_outputs(p: dict, ctx: RunContext) -> list[str]:
+    name = "targeted_prompts.json" if p["strategy"] == "targeted" else "comprehensive_prompts.json"
+    return [name, "sft_targets.json"]
+
+
+STAGES: dict[str, Stage] = {
+    "01": Stage("01", "01_cohort.ipynb", _stage_01, lambda p, c: ["cohort.jsonl"]),
+    "02": Stage("02", "02_prompts.ipynb", _stage_02, _prompt_outputs),
+    "03": Stage("03", "03_finetune.ipynb", _stage_03,
+                lambda p, c: ["adapter/adapter_config.json", "train_log.jsonl"]),
+    "04": Stage("04", "04_inference.ipynb", _stage_04,
+                lambda p, c: ["raw.jsonl", "predictions/base.json", "predictions/adapter.json",
+                              "predictions_strict/base.json", "predictions_strict/adapter.json", "side_by_side.csv"]),
+    "05": Stage("05", "05_evaluate.ipynb", _stage_05, lambda p, c: ["tables/run_metrics.csv"]),
+}
+
+
+def _fingerprint(stage: Stage, parameters: dict, params_text: str, upstream: str) -> str:
+    blob = json.dumps({"stage": stage.key, "notebook": (NOTEBOOKS / stage.notebook).read_text(encoding="utf-8"),
+                       "parameters": parameters, "params": params_text, "upstream": upstream},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _manifest(run_dir: Path, key: str) -> Path:
+    return run_dir / ".stages" / f"{key}.json"
+
+
+def is_complete(run_dir: Path, stage: Stage, p: dict, ctx: RunContext, fingerprint: str) -> bool:
+    m = _manifest(run_dir, stage.key)
+    if not m.exists():
+        return False
+    try:
+        done = json.loads(m.read_text())
+    except json.JSONDecodeError:
+        return False
+    return done.get("fingerprint") == fingerprint and all((run_dir / o).exists() for o in stage.outputs(p, ctx))
+
+
+def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, pericomp_dir: str | None,
+            log=print) -> dict:
+    """Run the stages of one (params, seed); never raises: failures come back in the result."""
+    t0 = time.time()
+    result = {"run": params_path.stem, "seed": seed, "stage_reached": None, "status": "ok", "error": "",
+              "seconds": 0.0, "skipped": [], "run_dir": ""}
+    try:
+        p = load_params(params_path, seed=seed)
+        p.setdefault("cohort_path", None)
+        result["run"] = p["run_name"]
+        run_dir = runs_dir / p["run_name"] / f"seed-{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result["run_dir"] = str(run_dir)
+        ctx = RunContext(params_path.resolve(), seed, run_dir.resolve(), pericomp_dir)
+        params_text = params_path.read_text(encoding="utf-8")
+        upstream = ""
+        for key in stages:
+            stage = STAGES[key]
+            parameters = stage.parameters(p, ctx)
+            fp = _fingerprint(stage, parameters, params_text, upstream)
+            upstream = fp
+            if is_complete(ctx.run_dir, stage, p, ctx, fp):
+                result["skipped"].append(key)
+                result["stage_reached"] = key
+                log(f"[{p['run_name']} seed {seed}] stage {key} up to date, skipped")
+                continue
+            log(f"[{p['run_name']} seed {seed}] stage {key}: {stage.notebook}")
+            _manifest(ctx.run_dir, key).unlink(missing_ok=True)
+            execute_notebook(stage.notebook, ctx.run_dir / "notebooks" / stage.notebook, parameters)
+            missing = [o for o in stage.outputs(p, ctx) if not (ctx.run_dir / o).exists()]
+            if missing:
+                raise RuntimeError(f"stage {key} ({stage.notebook}) finished without writing {', '.join(missing)}")
+            write_json(_manifest(ctx.run_dir, key), {"fingerprint": fp, "finished": time.time()})
+            result["stage_reached"] = key
+    except Exception as e:  # one run's failure must not stop the batch
+        result["status"] = "failed"
+        result["error"] = _short_error(e)
+        (runs_dir / "_errors").mkdir(parents=True, exist_ok=True)
+        (runs_dir / "_errors" / f"{result['run']}-seed-{seed}.txt").write_text(traceback.format_exc())
+    result["seconds"] = round(time.time() - t0, 1)
+    result["f1_base"], result["f1_adapter"] = _read_f1(Path(result["run_dir"])) if result["run_dir"] else (None, None)
+    return result
+
+
+def _short_error(e: Exception) -> str:
+    name = getattr(e, "ename", None) or type(e).__name__  # papermill's PapermillExecutionError keeps the cell's
+    value = getattr(e, "evalue", None) or str(e)
+    first = str(value).strip().splitlines()[0] if str(value).strip() else ""
+    return f"{name}: {first}"[:300]
+
+
+def _read_f1(run_dir: Path) -> tuple[float | None, float | None]:
+    path = run_dir / "tables" / "run_metrics.csv"
+    if not path.exists():
+        return None, None
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    row = df[(df["averaging"] == "micro") & (df["mode"] == "lenient")].set_index("Models")["F1_score"]
+    return (float(row["base"]) if "base" in row else None, float(row["adapter"]) if "adapter" in row else None)
+
+
+def execute_notebook(name: str, out_path: Path, parameters: dict) -> None:
+    import papermill as pm
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(NOTEBOOKS / name), str(out_path), parameters=parameters, cwd=str(NOTEBOOKS),
+                        kernel_name="python3", progress_bar=False, log_output=False)
+
+
+def summary_table(results: list[dict]) -> str:
+    import pandas as pd
+
+    df = pd.DataFrame(results)[["run", "seed", "status", "stage_reached", "seconds", "f1_base", "f1_adapter", "error"]]
+    return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def slurm_script(params: list[str], seeds: list[int], stages: list[str], runs_dir: str, extra: str = "") -> str:
+    """A job-array script: one array task per (params, seed); each task runs this same batch command."""
+    pairs = [(p, s) for p in params for s in seeds]
+    lines = [
+        "#!/usr/bin/env bash",
+        f"#SBATCH --job-name=pericomp",
+        f"#SBATCH --array=0-{len(pairs) - 1}",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --mem=64G",
+        "#SBATCH --time=24:00:00",
+        "#SBATCH --output=slurm-%A_%a.out",
+        "set -euo pipefail",
+        "PAIRS=(" + " ".join(shlex.quote(f"{p}:{s}") for p, s in pairs) + ")",
+        'PAIR=${PAIRS[$SLURM_ARRAY_TASK_ID]}',
+        'PARAMS=${PAIR%:*}; SEED=${PAIR##*:}',
+        f'python -m pericomp_lib batch --params "$PARAMS" --seeds "$SEED" --stages {" ".join(stages)} '
+        f'--runs-dir {shlex.quote(runs_dir)} {extra}'.rstrip(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pericomp_lib batch", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", nargs="+", required=True, help="params YAML files (one run_name each)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1])
+    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument("--runs-dir", default="runs")
+    ap.add_argument("--pericomp-dir", default=None, help="authors' repo, for cohort_source: pericomp_repo")
+    ap.add_argument("--gpus", nargs="+", default=None,
+                    help="run params files in parallel, one worker per GPU id (CUDA_VISIBLE_DEVICES)")
+    ap.add_argument("--emit-slurm", default=None, metavar="FILE", help="write a Slurm job-array script and exit")
+    return ap
+
+
+def cli(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    runs_dir = Path(args.runs_dir)
+    params = [Path(p) for p in args.params]
+    for p in params:
+        load_params(p)  # validate everything before anything runs
+    if args.emit_slurm:
+        extra = f"--pericomp-dir {shlex.quote(args.pericomp_dir)}" if args.pericomp_dir else ""
+        Path(args.emit_slurm).write_text(slurm_script(args.params, args.seeds, args.stages, args.runs_dir, extra))
+        print(f"wrote {args.emit_slurm}: sbatch {args.emit_slurm}")
+        return 0
+    if args.gpus:
+        return _run_on_gpus(args, params)
+    results = []
+    for path in params:
+        for seed in args.seeds:
+            results.append(run_one(path, seed, args.stages, runs_dir, args.pericomp_dir))
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    write_json(runs_dir / "batch_summary.json", results)
+    print("\nBatch summary\n" + summary_table(results))
+    failed = [r for r in results if r["status"] != "ok"]
+    for r in failed:
+        print(f"FAILED {r['run']} seed {r['seed']} at stage after {r['stage_reached']}: {r['error']} "
+              f"(traceback in {runs_dir / '_errors'})")
+    return 1 if failed else 0
+
+
+def _run_on_gpus(args, params: list[Path]) -> int:
+    """One worker process per GPU; params files are dealt out round-robin."""
+    groups: dict[str, list[str]] = {g: [] for g in args.gpus}
+    for i, p in enumerate(params):
+        groups[args.gpus[i % len(args.gpus)]].append(str(p))
+    procs = []
+    for gpu, files in groups.items():
+        if not files:
+            continue
+        cmd = [sys.executable, "-m", "pericomp_lib", "batch", "--params", *files, "--seeds",
+               *map(str, args.seeds), "--stages", *args.stages, "--runs-dir", args.runs_dir]
+        if args.pericomp_dir:
+            cmd += ["--pericomp-dir", args.pericomp_dir]
+        procs.append(subprocess.Popen(cmd, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu}))
+    return max(p.wait() for p in procs)
