@@ -55,7 +55,7 @@ def _stage_01(p: dict, ctx: RunContext) -> dict:
 
 def _stage_02(p: dict, ctx: RunContext) -> dict:
     return {
-        "cohort_path": str(ctx.run_dir / "cohort.jsonl"), "definitions": p["definitions"],
+        "cohort_path": str(ctx.run_dir / "cohort.jsonl"), "definitions": p["definitions"], "language": p["language"],
         "strategy": p["strategy"], "prompt_layout": p["prompt_layout"],
         "comprehensive_think": p["comprehensive_think"], "complications": p["complications"],
         "out_dir": str(ctx.run_dir),
