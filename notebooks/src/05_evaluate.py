@@ -1,0 +1,100 @@
+# %% [markdown]
+# # 05 · Evaluate
+#
+# This notebook scores every prediction file against the gold labels and writes the paper's evaluation tables.
+#
+# * **Lenient** scoring: a label is the complication name (`肺炎`). **Strict** scoring: name and grade
+#   (`肺炎_中`). "No postoperative complication" (`无术后并发症`) counts as a label of its own.
+# * **Micro** average: true positives, false positives and false negatives are summed over all
+#   (case, label) pairs, then P = TP/(TP+FP), R = TP/(TP+FN), F1 = 2PR/(P+R).
+# * **Macro** (per-sample) average: each case gets its own P, R and F1, then each is averaged over cases.
+#   Cases with few labels then weigh as much as cases with many.
+# * **val_center1** keeps the center-1 validation cases only, which the LoRA adapters never saw in training.
+#   Center 2 is an external hospital.
+#
+# The ten `evaluation_{micro,macro}_*.csv` files have the same names, rows and columns as the authors' published
+# tables. Their values match to the last digit. `per_complication_*.csv` adds one row per (model, complication).
+
+# %% tags=["parameters"]
+pericomp_dir = "../../shared/pericomp-public"  # a clone of github.com/gscfwid/PeriComp (results/, data_source/)
+output_dir = "../tables/paper"  # where the CSV tables go (git-ignored)
+runs_dir = None  # our own runs; None = score the authors' published predictions
+missing = "skip"  # prediction files lacking gold cases: "skip" (as the authors), "empty" (count as none), "error"
+key_models = [  # models shown with bootstrap confidence intervals (center 2, strict)
+    "gemini_2_5_flash_comprehensive_strict",
+    "human_strict",
+    "qwen3_32B_targeted_sft_1_strict",
+    "qwen3_4B_targeted_sft_1_strict",
+]
+n_boot = 1000  # bootstrap resamples of the cases for the confidence intervals
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import display
+
+from pericomp_lib import evaluation
+
+pd.set_option("display.width", 160)
+if runs_dir is not None:
+    raise NotImplementedError("runs_dir: scoring our own runs arrives with the batch runner; leave runs_dir = None")
+output_dir = Path(output_dir).resolve()
+print("PeriComp files:", Path(pericomp_dir).resolve())
+print("tables go to:  ", output_dir)
+
+# %% [markdown]
+# ## The ten tables
+#
+# Every `*.json` in a results folder is one model, named by its file stem. A file that lacks some gold cases is
+# left out and listed below. The authors' code dropped such files without a message.
+
+# %%
+report = evaluation.paper_tables(pericomp_dir, output_dir, missing=missing)
+print(pd.Series(report["n_models"], name="models per table").to_string())
+print("skipped files:", report["skipped"] or "none")
+print("cases filled as no complication:", report["filled"] or "none")
+
+# %% [markdown]
+# ## Best models, lenient, center 2 (micro)
+
+# %%
+micro_c2 = pd.read_csv(output_dir / "evaluation_micro_center2.csv")
+display(micro_c2.sort_values("F1_score", ascending=False).head(10).round(4))
+
+# %% [markdown]
+# ## Strict scoring, center 2 (micro and per-sample macro)
+#
+# The paper's Figure 7 reports a center-2 strict F1 of 0.715 for Gemini 2.5 Flash and 0.687 for the human annotator.
+
+# %%
+strict_c2 = pd.read_csv(output_dir / "evaluation_micro_center2_strict.csv").merge(
+    pd.read_csv(output_dir / "evaluation_macro_center2_strict.csv"), on="Models", how="outer", suffixes=("_micro", "_macro")
+)
+display(strict_c2.sort_values("F1_score_micro", ascending=False).round(4))
+
+# %% [markdown]
+# ## How certain are these numbers?
+#
+# Center 2 has only 52 cases. The bootstrap draws 52 cases with replacement, rescores, repeats `n_boot`
+# times, and reports the 2.5th and 97.5th percentiles. Overlapping intervals mean the data cannot tell the
+# two models apart.
+
+# %%
+strict_table = evaluation.load_table(pericomp_dir, "center2_strict", missing=missing)
+chosen = {m: strict_table.predictions[m] for m in key_models if m in strict_table.predictions}
+print("not found:", sorted(set(key_models) - set(chosen)) or "none")
+cis = evaluation.ci_table(strict_table.gold, chosen, "micro", n_boot=n_boot)
+display(cis.sort_values("F1_score", ascending=False).round(3))
+
+# %% [markdown]
+# ## Per complication
+#
+# One-vs-rest scores per complication for the first key model (center 2, strict). `support` is the number of gold
+# cases with the label. `predicted` is the number of cases where the model answered it. Rare complications rest on
+# one or two cases.
+
+# %%
+per_label = pd.read_csv(output_dir / "per_complication_center2_strict.csv")
+first = next(iter(chosen), per_label.Models.iloc[0])
+display(per_label[per_label.Models == first].drop(columns="Models").round(3))
