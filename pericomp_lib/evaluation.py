@@ -177,19 +177,77 @@ def paper_tables(
     return report
 
 
+# --- our own runs -------------------------------------------------------------------------------
+RUN_MODELS_ORDER = ("base", "adapter", "tfidf_baseline", "most_frequent")
+
+
+def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Score every predictions{,_strict}/<model>.json of one run against its cohort's gold.
+
+    The cases are those the LLM answered (inference may cap the evaluation split); every model is
+    scored on exactly those cases, so base, adapter and the classical baseline are comparable.
+    Writes <out_dir>/run_metrics.csv: Models, averaging, mode, Precision, Recall, F1_score, n_cases.
+    """
+    from . import records
+
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir else run_dir / "tables"
+    cases = records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False)
+    lenient_gold, strict_gold = records.gold_maps(records.split_cases(cases, "eval"))
+    rows = []
+    for mode, folder, gold in (("lenient", "predictions", lenient_gold), ("strict", "predictions_strict", strict_gold)):
+        files = sorted((run_dir / folder).glob("*.json"))
+        if not files:
+            raise FileNotFoundError(f"{run_dir / folder}: no prediction files; run 04_inference first")
+        preds = {f.stem: repo.load_predictions(f, missing="empty") for f in files}
+        answered = [set(preds[m]) for m in ("adapter", "base") if m in preds]
+        ids = [c for c in gold if c in answered[0]] if answered else list(gold)
+        if not ids:
+            raise ValueError(f"{run_dir / folder}: no prediction file covers the evaluation cases of the cohort")
+        sub_gold = {c: gold[c] for c in ids}
+        for model, pred in preds.items():
+            lacking = [c for c in ids if c not in pred]
+            if lacking:
+                raise ValueError(f"{run_dir / folder / (model + '.json')}: lacks {len(lacking)} evaluation case(s), "
+                                 f"e.g. {lacking[:5]}; re-run 04_inference (it resumes) or remove the file")
+            for average in AVERAGES:
+                m = metrics.prf(sub_gold, {c: pred[c] for c in ids}, average)
+                rows.append({"Models": model, "averaging": average, "mode": mode, "Precision": m["precision"],
+                             "Recall": m["recall"], "F1_score": m["f1"], "n_cases": len(ids)})
+    order = {m: i for i, m in enumerate(RUN_MODELS_ORDER)}
+    df = pd.DataFrame(rows)
+    df = df.sort_values(["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s)
+    atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
+    return df.reset_index(drop=True)
+
+
+def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
+    """All runs_dir/<run>/seed-<n>/tables/run_metrics.csv in one tidy frame (run, seed, ... columns)."""
+    frames = []
+    for path in sorted(Path(runs_dir).glob("*/seed-*/tables/run_metrics.csv")):
+        df = pd.read_csv(path)
+        df.insert(0, "seed", int(path.parent.parent.name.split("-", 1)[1]))
+        df.insert(0, "run", path.parent.parent.parent.name)
+        frames.append(df)
+    if not frames:
+        raise FileNotFoundError(f"{runs_dir}: no runs with tables/run_metrics.csv; run the batch runner (stages 01-05)")
+    return pd.concat(frames, ignore_index=True)
+
+
 def cli(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
     ap.add_argument("--out", required=True, help="folder for the CSV tables")
-    ap.add_argument("--runs-dir", help="evaluate our own runs (arrives with the batch runner)")
+    ap.add_argument("--runs-dir", help="collect the metrics of our own runs (runs/<run>/seed-<n>/tables)")
     ap.add_argument("--missing", choices=("skip", "empty", "error"), default="skip",
                     help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop")
     args = ap.parse_args(argv)
     if args.runs_dir:
-        print("error: --runs-dir is not available yet: evaluating our own runs arrives with the batch runner "
-              "(pericomp_lib.batch); for now use --pericomp-dir, or call "
-              "pericomp_lib.evaluation.evaluate_predictions(gold, {model: predictions}) directly")
-        return 2
+        table = collect_runs(args.runs_dir)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(args.out) / "runs_metrics.csv", table.to_csv(index=False))
+        print(table.to_string(index=False))
+        return 0
     if not args.pericomp_dir:
         ap.error("give --pericomp-dir (or --runs-dir once the batch runner exists)")
     report = paper_tables(args.pericomp_dir, args.out, missing=args.missing)

@@ -18,7 +18,8 @@
 # %% tags=["parameters"]
 pericomp_dir = "../../shared/pericomp-public"  # a clone of github.com/gscfwid/PeriComp (results/, data_source/)
 output_dir = "../tables/paper"  # where the CSV tables go (git-ignored)
-runs_dir = None  # our own runs; None = score the authors' published predictions
+run_dir = None  # one run folder of ours (runs/<run>/seed-<n>): score base, adapter and the classical baseline
+runs_dir = None  # a folder of runs: collect every run's scores into one table (for 06_figures)
 missing = "skip"  # prediction files lacking gold cases: "skip" (as the authors), "empty" (count as none), "error"
 key_models = [  # models shown with bootstrap confidence intervals (center 2, strict)
     "gemini_2_5_flash_comprehensive_strict",
@@ -34,14 +35,35 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import evaluation
+from pericomp_lib import baseline, evaluation, records
 
 pd.set_option("display.width", 160)
-if runs_dir is not None:
-    raise NotImplementedError("runs_dir: scoring our own runs arrives with the batch runner; leave runs_dir = None")
+
+published = run_dir is None and runs_dir is None  # which mode this notebook runs in
 output_dir = Path(output_dir).resolve()
-print("PeriComp files:", Path(pericomp_dir).resolve())
+print("mode:", "published predictions" if published else "our runs")
 print("tables go to:  ", output_dir)
+
+# %% [markdown]
+# ## Our own runs
+#
+# With `run_dir`, the classical TF-IDF baseline is trained on the run's train split first. Then base model,
+# LoRA adapter and baseline are scored on the same evaluation cases, micro and per-sample macro, lenient and
+# strict. With `runs_dir`, the scores of every run are collected into `runs_metrics.csv`, which 06_figures
+# draws from.
+
+# %%
+if run_dir is not None:
+    cases = records.load_cohort(Path(run_dir) / "cohort.jsonl", check_evidence=False)
+    display(baseline.run(cases, run_dir))
+    run_table = evaluation.evaluate_run(run_dir, output_dir)
+    display(run_table.round(4))
+if runs_dir is not None:
+    all_runs = evaluation.collect_runs(runs_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    all_runs.to_csv(output_dir / "runs_metrics.csv", index=False)
+    display(all_runs[(all_runs.averaging == "micro")].pivot_table(
+        index=["run", "Models"], columns="mode", values="F1_score", aggfunc=["mean", "std", "count"]).round(4))
 
 # %% [markdown]
 # ## The ten tables
@@ -50,17 +72,19 @@ print("tables go to:  ", output_dir)
 # left out and listed below. The authors' code dropped such files without a message.
 
 # %%
-report = evaluation.paper_tables(pericomp_dir, output_dir, missing=missing)
-print(pd.Series(report["n_models"], name="models per table").to_string())
-print("skipped files:", report["skipped"] or "none")
-print("cases filled as no complication:", report["filled"] or "none")
+if published:
+    report = evaluation.paper_tables(pericomp_dir, output_dir, missing=missing)
+    print(pd.Series(report["n_models"], name="models per table").to_string())
+    print("skipped files:", report["skipped"] or "none")
+    print("cases filled as no complication:", report["filled"] or "none")
 
 # %% [markdown]
 # ## Best models, lenient, center 2 (micro)
 
 # %%
-micro_c2 = pd.read_csv(output_dir / "evaluation_micro_center2.csv")
-display(micro_c2.sort_values("F1_score", ascending=False).head(10).round(4))
+if published:
+    micro_c2 = pd.read_csv(output_dir / "evaluation_micro_center2.csv")
+    display(micro_c2.sort_values("F1_score", ascending=False).head(10).round(4))
 
 # %% [markdown]
 # ## Strict scoring, center 2 (micro and per-sample macro)
@@ -68,10 +92,11 @@ display(micro_c2.sort_values("F1_score", ascending=False).head(10).round(4))
 # The paper's Figure 7 reports a center-2 strict F1 of 0.715 for Gemini 2.5 Flash and 0.687 for the human annotator.
 
 # %%
-strict_c2 = pd.read_csv(output_dir / "evaluation_micro_center2_strict.csv").merge(
-    pd.read_csv(output_dir / "evaluation_macro_center2_strict.csv"), on="Models", how="outer", suffixes=("_micro", "_macro")
-)
-display(strict_c2.sort_values("F1_score_micro", ascending=False).round(4))
+if published:
+    strict_c2 = pd.read_csv(output_dir / "evaluation_micro_center2_strict.csv").merge(
+        pd.read_csv(output_dir / "evaluation_macro_center2_strict.csv"), on="Models", how="outer", suffixes=("_micro", "_macro")
+    )
+    display(strict_c2.sort_values("F1_score_micro", ascending=False).round(4))
 
 # %% [markdown]
 # ## How certain are these numbers?
@@ -81,11 +106,12 @@ display(strict_c2.sort_values("F1_score_micro", ascending=False).round(4))
 # two models apart.
 
 # %%
-strict_table = evaluation.load_table(pericomp_dir, "center2_strict", missing=missing)
-chosen = {m: strict_table.predictions[m] for m in key_models if m in strict_table.predictions}
-print("not found:", sorted(set(key_models) - set(chosen)) or "none")
-cis = evaluation.ci_table(strict_table.gold, chosen, "micro", n_boot=n_boot)
-display(cis.sort_values("F1_score", ascending=False).round(3))
+if published:
+    strict_table = evaluation.load_table(pericomp_dir, "center2_strict", missing=missing)
+    chosen = {m: strict_table.predictions[m] for m in key_models if m in strict_table.predictions}
+    print("not found:", sorted(set(key_models) - set(chosen)) or "none")
+    cis = evaluation.ci_table(strict_table.gold, chosen, "micro", n_boot=n_boot)
+    display(cis.sort_values("F1_score", ascending=False).round(3))
 
 # %% [markdown]
 # ## Per complication
@@ -95,6 +121,8 @@ display(cis.sort_values("F1_score", ascending=False).round(3))
 # one or two cases.
 
 # %%
-per_label = pd.read_csv(output_dir / "per_complication_center2_strict.csv")
-first = next(iter(chosen), per_label.Models.iloc[0])
-display(per_label[per_label.Models == first].drop(columns="Models").round(3))
+if published:
+    per_label = pd.read_csv(output_dir / "per_complication_center2_strict.csv")
+    first = next(iter(chosen), per_label.Models.iloc[0])
+    display(per_label[per_label.Models == first].drop(columns="Models").round(3))
+
