@@ -1,0 +1,166 @@
+"""Stage 01: make `cohort.jsonl` from any source, and describe it next to the published gold standard.
+
+One entry point (`make_cohort`) so notebooks and the batch runner never branch on where cases come
+from; the summary helpers return pandas frames the notebook shows as they are.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from . import records, taxonomy
+from .records import Case
+
+SOURCES = ("synthetic", "pericomp_repo", "jsonl", "csv")
+_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z]+|\d+(?:\.\d+)?|[^\sA-Za-z\d\u3400-\u9fff]")
+
+
+def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "en", seed: int = 1,
+                pericomp_dir: str | os.PathLike | None = None, cohort_path: str | os.PathLike | None = None,
+                out_dir: str | os.PathLike = "runs/default/seed-1", difficulty: float = 0.5,
+                n_external: int = 0, n_val: int | None = None) -> list[Case]:
+    """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases."""
+    if source == "synthetic":
+        from .sources.synthetic import generate_cohort
+
+        cases = generate_cohort(int(n_cases), language, int(seed), float(difficulty), n_val=n_val,
+                                n_external=int(n_external or 0), progress=True)
+    elif source == "pericomp_repo":
+        if not pericomp_dir:
+            raise ValueError("cohort_source='pericomp_repo' needs pericomp_dir: the folder of a PeriComp clone")
+        from .sources.pericomp_repo import load_cases
+
+        cases = load_cases(pericomp_dir)
+    elif source == "jsonl":
+        if not cohort_path:
+            raise ValueError("cohort_source='jsonl' needs cohort_path: a cohort.jsonl file (see README, 'your own data')")
+        cases = records.load_cohort(cohort_path)
+    elif source == "csv":
+        if not cohort_path:
+            raise ValueError("cohort_source='csv' needs cohort_path: a CSV with case_id, record, labels columns")
+        from .sources.user_files import load_csv
+
+        cases = load_csv(cohort_path)
+    else:
+        raise ValueError(f"cohort_source={source!r}: use one of {', '.join(SOURCES)} (MIMIC-IV cohorts come from notebook 07)")
+    if not cases:
+        raise ValueError(f"cohort_source={source!r} produced no cases")
+    records.write_cohort(Path(out_dir) / "cohort.jsonl", cases)
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------- published
+def published_stats(pericomp_dir: str | os.PathLike | None = None, center: str = "center1") -> dict:
+    """Label mix of the authors' strict gold (from a clone when given, else the embedded measurement)."""
+    from .sources.synthetic import targets
+
+    if pericomp_dir:
+        from .sources.pericomp_repo import load_gold
+
+        return targets.stats_from_strict_gold(load_gold(pericomp_dir, center, strict=True))
+    t = {"center1": targets.CENTER1, "center2": targets.CENTER2}[center]
+    n = t["n_cases"]
+    return {"n_cases": n, "none_share": t["per_case"][0] / n, "per_case": {k: v / n for k, v in t["per_case"].items()},
+            "freq": dict(t["freq"]), "grades": {cid: dict(t["grades"].get(cid, {})) for cid in taxonomy.IDS}}
+
+
+def _cases(cases: Iterable[Case], split: str | None) -> list[Case]:
+    cases = list(cases)
+    return records.split_cases(cases, split) if split else cases
+
+
+def label_frequencies(cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None) -> pd.DataFrame:
+    """Share of cases with each complication, next to the published share (no-complication row included)."""
+    cases = _cases(cases, split)
+    pub = published_stats(pericomp_dir, center)
+    n = len(cases)
+    freq = Counter(g.complication for c in cases for g in c.gold)
+    rows = [{"complication": cid, "zh": taxonomy.zh_short(cid), "cases": freq[cid], "share": freq[cid] / n,
+             "published_cases": pub["freq"][cid], "published_share": pub["freq"][cid] / pub["n_cases"]}
+            for cid in taxonomy.IDS]
+    none = sum(1 for c in cases if not c.gold)
+    rows.append({"complication": taxonomy.NONE_ID, "zh": taxonomy.NONE_ZH, "cases": none, "share": none / n,
+                 "published_cases": round(pub["none_share"] * pub["n_cases"]), "published_share": pub["none_share"]})
+    return pd.DataFrame(rows).sort_values("published_share", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def rank_correlation(cases: Iterable[Case], pericomp_dir=None, center: str = "center1") -> float:
+    """Spearman correlation of the 22 label frequencies with the published gold."""
+    df = label_frequencies(cases, pericomp_dir, center)
+    df = df[df["complication"] != taxonomy.NONE_ID]
+    return float(df["cases"].corr(df["published_cases"], method="spearman"))
+
+
+def grade_mix(cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None) -> pd.DataFrame:
+    """Grade counts per complication, synthetic next to published."""
+    cases = _cases(cases, split)
+    pub = published_stats(pericomp_dir, center)["grades"]
+    ours: dict[str, Counter] = {}
+    for c in cases:
+        for g in c.gold:
+            ours.setdefault(g.complication, Counter())[g.grade] += 1
+    rows = []
+    for cid in taxonomy.IDS:
+        row: dict[str, Any] = {"complication": cid}
+        for grade in taxonomy.GRADES:
+            row[grade] = ours.get(cid, Counter())[grade]
+            row[f"published_{grade}"] = pub.get(cid, {}).get(grade, 0)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def labels_per_case(cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None) -> pd.DataFrame:
+    cases = _cases(cases, split)
+    pub = published_stats(pericomp_dir, center)["per_case"]
+    ours = Counter(len(c.gold) for c in cases)
+    ks = sorted(set(ours) | set(pub))
+    return pd.DataFrame({"labels": ks, "share": [ours[k] / len(cases) for k in ks],
+                         "published_share": [pub.get(k, 0.0) for k in ks]})
+
+
+def count_tokens(text: str, tokenizer: Callable | Any | None = None) -> int:
+    """Tokenizer length when one is given (object with .encode or a callable), else a proxy:
+    one token per CJK character, word, number or punctuation mark."""
+    if tokenizer is None:
+        return len(_TOKEN.findall(text))
+    if hasattr(tokenizer, "encode"):
+        return len(tokenizer.encode(text))
+    return len(tokenizer(text))
+
+
+def record_lengths(cases: Iterable[Case], tokenizer=None) -> pd.DataFrame:
+    """Record length in tokens by split and language: count, mean and quartiles."""
+    df = pd.DataFrame([{"split": c.split, "language": c.language, "tokens": count_tokens(c.record, tokenizer)} for c in cases])
+    out = df.groupby(["split", "language"])["tokens"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
+    return out.round(1).reset_index()
+
+
+def split_counts(cases: Iterable[Case]) -> pd.DataFrame:
+    df = pd.DataFrame([{"center": c.center, "split": c.split, "no_complication": not c.gold} for c in cases])
+    return df.groupby(["center", "split"]).agg(cases=("split", "size"), no_complication=("no_complication", "mean")).reset_index()
+
+
+def show_record(cases: Iterable[Case], case_id: str | None = None, index: int = 0) -> str:
+    """One record in full with its gold labels and evidence, for reading."""
+    cases = list(cases)
+    if case_id is not None:
+        match = [c for c in cases if c.case_id == case_id]
+        if not match:
+            raise KeyError(f"case_id {case_id!r} not in the cohort ({len(cases)} cases, e.g. {cases[0].case_id!r})")
+        case = match[0]
+    else:
+        case = cases[index]
+    lines = [f"== {case.case_id} ({case.center}, {case.split}, {case.language}) ==", case.record.rstrip(), "", "Gold:"]
+    for g in case.gold or []:
+        lines.append(f"- {g.complication} [{g.grade}] ({taxonomy.strict_label(g.complication, g.grade)})")
+        lines += [f"    evidence: {e}" for e in g.evidence]
+    if not case.gold:
+        lines.append(f"- {taxonomy.NONE_ZH} (no complication)")
+    if case.meta:
+        lines.append(f"meta: {case.meta}")
+    return "\n".join(lines)

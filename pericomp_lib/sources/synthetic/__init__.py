@@ -1,0 +1,66 @@
+"""Bilingual synthetic perioperative cohort: simulate a course, derive gold by the definitions, write it.
+
+Why synthetic: the authors' 146 + 52 records are not public (one example is), yet every stage of the
+pipeline needs records with known answers. The label mix follows the published gold standards
+(`targets`), traps follow the paper's error analysis (`course.TRAPS`), gold comes from `criteria`.
+Same seed -> byte-identical cohort; English and Chinese records of one seed describe the same facts.
+"""
+from __future__ import annotations
+
+import random
+
+from ...records import Case, GoldLabel
+from . import criteria, targets
+from .course import TRAPS, simulate
+from .facts import Course
+from .writer import render
+
+__all__ = ["generate_cohort", "generate_case", "TRAPS", "criteria", "targets"]
+
+CENTER_IDS = {"synthetic-a": "syn-a", "synthetic-b": "syn-b"}
+VAL_SHARE = 46 / 146  # the paper: 100 train / 46 validation cases from center 1
+
+
+def _case(course: Course, case_id: str, center: str, split: str, language: str, seed_key: str) -> Case:
+    text, fragments = render(course, language, random.Random(f"{seed_key}-write-{language}"))
+    gold = []
+    for cid, (grade, proof) in criteria.derive(course).items():
+        evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
+        gold.append(GoldLabel(cid, grade, evidence))
+    meta = {"surgery": course.surgery.id, "traps": [t for t in course.traps if not t.startswith("_")],
+            "intended": dict(course.intended), "los": course.los}
+    return Case(case_id, center, split, language, text, gold, None, meta)
+
+
+def generate_case(index: int, language: str = "en", seed: int = 1, difficulty: float = 0.5,
+                  center: str = "synthetic-a", split: str = "train") -> Case:
+    """One case; the facts depend on (seed, center, index, difficulty) only, not on language."""
+    if language not in ("en", "zh"):
+        raise ValueError(f"language={language!r}: use 'en' or 'zh'")
+    if not 0.0 <= float(difficulty) <= 1.0:
+        raise ValueError(f"difficulty={difficulty!r} must be in [0, 1] (share of traps and subtle wording)")
+    if center not in CENTER_IDS:
+        raise ValueError(f"center={center!r}: use one of {', '.join(CENTER_IDS)}")
+    key = f"{seed}-{center}-{index}-{float(difficulty):.4f}"
+    course = simulate(random.Random(f"{key}-course"), center, float(difficulty))
+    return _case(course, f"{CENTER_IDS[center]}-{index + 1:04d}", center, split, language, key)
+
+
+def generate_cohort(n_cases: int, language: str = "en", seed: int = 1, difficulty: float = 0.5,
+                    n_val: int | None = None, n_external: int = 0, progress: bool = False) -> list[Case]:
+    """n_cases from center A split train/validation (paper ~68/32), plus n_external 'test' cases from center B."""
+    if not isinstance(n_cases, int) or n_cases < 1:
+        raise ValueError(f"n_cases={n_cases!r} must be a positive integer")
+    if n_external < 0:
+        raise ValueError(f"n_external={n_external!r} must be >= 0")
+    n_val = round(n_cases * VAL_SHARE) if n_val is None else n_val
+    if not 0 <= n_val <= n_cases:
+        raise ValueError(f"n_val={n_val!r} must be between 0 and n_cases={n_cases}")
+    n_train = n_cases - n_val
+    jobs = [("synthetic-a", i, "train" if i < n_train else "validation") for i in range(n_cases)]
+    jobs += [("synthetic-b", i, "test") for i in range(n_external)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        jobs = tqdm(jobs, desc=f"synthetic cohort ({language})", unit="case")
+    return [generate_case(i, language, seed, difficulty, center, split) for center, i, split in jobs]

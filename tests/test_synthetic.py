@@ -1,0 +1,227 @@
+"""The synthetic cohort: deterministic, bilingual, gold derived by the definitions, evidence quoted."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from pericomp_lib import cohort, records
+from pericomp_lib.sources.synthetic import criteria, generate_case, generate_cohort
+from pericomp_lib.sources.synthetic.facts import SURGERY_BY_ID, Course
+
+
+def _course(surgery: str = "distal_gastrectomy", baseline: int | None = None, **kw) -> Course:
+    return Course(sex="M", age=60, surgery=SURGERY_BY_ID[surgery], start=date(2023, 4, 5), baseline_cr=baseline, **kw)
+
+
+def _with_cr(c: Course, baseline: int | None, peak: int, day: int = 2) -> Course:
+    if baseline is not None:
+        c.add("lab", -1, "cr", baseline)
+    c.add("lab", day, "cr", peak)
+    return c
+
+
+# ------------------------------------------------------------------------------------------- criteria
+def test_kdigo_stages():
+    assert criteria.kdigo_stage(100, 230) == 2  # ratio 2.3 -> stage II
+    assert criteria.kdigo_stage(100, 149) == 0
+    assert criteria.kdigo_stage(100, 150) == 1
+    assert criteria.kdigo_stage(None, 252) == 3  # 252 / 84 = 3.0
+    assert criteria.kdigo_stage(100, 120, rrt=True) == 3
+
+
+def test_creatinine_ratio_2_3_is_moderate_aki():
+    c = _with_cr(_course(baseline=100), 100, 230)
+    grade, proof = criteria.acute_kidney_injury(c)
+    assert grade == "moderate" and proof[0].value == 230
+
+
+def test_no_preop_creatinine_uses_84():
+    assert criteria.acute_kidney_injury(_with_cr(_course(), None, 120)) is None  # 1.43 x 84
+    grade, _ = criteria.acute_kidney_injury(_with_cr(_course(), None, 130))  # 1.55 x 84
+    assert grade == "mild"
+
+
+def test_high_preop_creatinine_is_not_aki():
+    assert criteria.acute_kidney_injury(_with_cr(_course(baseline=190), 190, 230)) is None
+
+
+def test_kidney_transplant_never_aki():
+    c = _with_cr(_course("kidney_transplant", baseline=80), 80, 400)
+    assert criteria.acute_kidney_injury(c) is None
+
+
+def test_tnt_thresholds_and_renal_exclusion():
+    c = _course()
+    c.add("lab", 1, "tnt", 0.015)
+    assert criteria.myocardial_injury(c) is None
+    c = _course()
+    c.add("lab", 1, "tnt", 0.03)
+    assert criteria.myocardial_injury(c)[0] == "none"
+    c.history.append("ckd")  # 无其他原因（包括肾功能不全）
+    assert criteria.myocardial_injury(c) is None
+
+
+def test_tnt_with_ischaemia_is_infarction_not_injury():
+    c = _course()
+    c.add("lab", 2, "tnt", 0.4)
+    c.add("sign", 2, "chest_pain")
+    assert criteria.myocardial_injury(c) is None and criteria.myocardial_infarction(c) is not None
+    c2 = _course()
+    c2.add("lab", 2, "tnt", 0.4)
+    c2.add("sign", 2, "chest_pain", negated=True)  # "no chest pain" is not ischaemia
+    assert criteria.myocardial_infarction(c2) is None and criteria.myocardial_injury(c2) is not None
+
+
+@pytest.mark.parametrize("pf,expected", [(310, None), (250, "mild"), (150, "moderate"), (90, "severe")])
+def test_ards_bands(pf, expected):
+    c = _course()
+    c.add("imaging", 3, "bilateral_infiltrates")
+    c.add("gas", 3, pao2=pf * 0.5, fio2=0.5)
+    got = criteria.ards(c)
+    assert (got[0] if got else None) == expected
+
+
+def test_transfusion_without_bleeding_is_not_postoperative_bleeding():
+    c = _course()
+    c.add("transfusion", 1, "rbc", units=2, reason="anaemia")
+    c.add("drain", 1, volume=80, colour="light_red")
+    assert criteria.postoperative_bleeding(c) is None
+    c.add("drain", 1, volume=900, colour="dark_red")
+    c.add("transfusion", 1, "rbc", units=2, reason="drain_bleeding")
+    assert criteria.postoperative_bleeding(c)[0] == "moderate"
+    c.add("treatment", 2, "reoperation", about="postoperative_bleeding")
+    assert criteria.postoperative_bleeding(c)[0] == "severe"
+
+
+def test_ileus_needs_records_or_symptoms():
+    c = _course()
+    assert criteria.paralytic_ileus(c) is None  # nothing charted
+    c.add("sign", 3, "abdominal_distension")
+    assert criteria.paralytic_ileus(c)[0] == "mild"
+    c2 = _course()
+    c2.add("bowel", 2, "no_flatus")
+    c2.add("bowel", 3, "flatus")
+    assert criteria.paralytic_ileus(c2) is None
+    c2.add("bowel", 3, "no_flatus")
+    assert criteria.paralytic_ileus(c2) is not None
+
+
+def test_infection_source_rule():
+    c = _course()
+    c.add("sign", 3, "suspected_infection")
+    c.add("vitals", 3, temp=38.6, hr=110, rr=18)
+    c.add("lab", 3, "wbc", 15.0)
+    assert "infection_unknown_source" in criteria.derive(c)
+    c.add("imaging", 4, "abscess", size=5)
+    found = criteria.derive(c)
+    assert "organ_space_ssi" in found and "infection_unknown_source" not in found
+
+
+def test_delirium_needs_four_features():
+    c = _course()
+    c.add("delirium", 2, features=["inattention", "agitation", "sleep_wake"])
+    assert criteria.delirium(c) is None
+    c.add("delirium", 3, features=["inattention", "agitation", "sleep_wake", "disorientation"])
+    assert criteria.delirium(c) == ("none", [c.findings[-1]])
+
+
+def test_preop_dvt_is_not_a_complication():
+    c = _course()
+    c.add("imaging", -3, "dvt", preop=True)
+    assert criteria.deep_vein_thrombosis(c) is None
+
+
+# ------------------------------------------------------------------------------------------- generator
+def test_same_seed_byte_identical(tmp_path):
+    a = records.write_cohort(tmp_path / "a.jsonl", generate_cohort(25, "zh", seed=7, n_external=5)).read_bytes()
+    b = records.write_cohort(tmp_path / "b.jsonl", generate_cohort(25, "zh", seed=7, n_external=5)).read_bytes()
+    c = records.write_cohort(tmp_path / "c.jsonl", generate_cohort(25, "zh", seed=8, n_external=5)).read_bytes()
+    assert a == b and a != c
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_cohort_contract_and_evidence(tmp_path, language):
+    cases = generate_cohort(120, language, seed=3, difficulty=0.7, n_external=20)
+    path = records.write_cohort(tmp_path / "cohort.jsonl", cases)
+    loaded = records.load_cohort(path)  # validates every evidence string against its record
+    assert len(loaded) == 140 and all(c.language == language for c in loaded)
+    labels = [g for c in loaded for g in c.gold]
+    with_evidence = [g for g in labels if g.evidence]
+    assert len(with_evidence) >= 0.99 * len(labels)
+    assert {c.split for c in loaded} == {"train", "validation", "test"}
+    assert loaded[0].case_id == "syn-a-0001" and loaded[-1].case_id == "syn-b-0020"
+    assert sum(c.split == "validation" for c in loaded) == round(120 * 46 / 146)
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in loaded[0].record)
+    assert (cjk > 100) == (language == "zh")
+
+
+def test_languages_share_facts():
+    en, zh = generate_case(4, "en", seed=2), generate_case(4, "zh", seed=2)
+    assert [(g.complication, g.grade) for g in en.gold] == [(g.complication, g.grade) for g in zh.gold]
+    assert en.meta == zh.meta and en.record != zh.record
+
+
+def test_gold_matches_simulation_aim_and_targets():
+    cases = generate_cohort(300, "en", seed=1)
+    agree = sum(c.meta["intended"] == {g.complication: g.grade for g in c.gold} for c in cases)
+    assert agree >= 0.97 * len(cases)
+    none = sum(not c.gold for c in cases) / len(cases)
+    assert 0.20 <= none <= 0.50
+    assert len({g.complication for c in cases for g in c.gold}) >= 15
+    assert cohort.rank_correlation(cases) > 0.8
+
+
+def test_difficulty_controls_traps():
+    easy = generate_cohort(60, "en", seed=1, difficulty=0.0)
+    hard = generate_cohort(60, "en", seed=1, difficulty=1.0)
+    assert sum(len(c.meta["traps"]) for c in easy) == 0
+    assert sum(len(c.meta["traps"]) for c in hard) > 60
+
+
+def test_bad_arguments_fail_clearly():
+    with pytest.raises(ValueError, match="language"):
+        generate_cohort(3, "fr", 1)
+    with pytest.raises(ValueError, match="difficulty"):
+        generate_cohort(3, "en", 1, difficulty=2)
+    with pytest.raises(ValueError, match="n_val"):
+        generate_cohort(3, "en", 1, n_val=5)
+
+
+# ------------------------------------------------------------------------------------------- stage 01
+def test_make_cohort_writes_and_summarises(tmp_path):
+    cases = cohort.make_cohort("synthetic", 30, "zh", 1, out_dir=tmp_path, n_external=5)
+    again = records.load_cohort(tmp_path / "cohort.jsonl")
+    assert [c.case_id for c in again] == [c.case_id for c in cases]
+    freq = cohort.label_frequencies(cases)
+    assert len(freq) == 23 and abs(freq["published_share"].iloc[0] - 50 / 146) < 1e-9
+    assert set(cohort.labels_per_case(cases).columns) == {"labels", "share", "published_share"}
+    assert cohort.grade_mix(cases).shape[0] == 22
+    assert (cohort.record_lengths(cases)["min"] > 200).all()
+    assert cases[0].case_id in cohort.show_record(cases)
+    jsonl = cohort.make_cohort("jsonl", 0, "en", 1, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "copy")
+    assert len(jsonl) == 35
+    with pytest.raises(ValueError, match="cohort_path"):
+        cohort.make_cohort("jsonl", 1, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="use one of"):
+        cohort.make_cohort("mimic-typo", 1, out_dir=tmp_path)
+
+
+def test_published_stats_match_authors_files(pericomp_dir):
+    from pericomp_lib.sources.synthetic import targets
+
+    for center, embedded in (("center1", targets.CENTER1), ("center2", targets.CENTER2)):
+        live = cohort.published_stats(pericomp_dir, center)
+        assert live["freq"] == embedded["freq"]
+        assert {k: round(v * live["n_cases"]) for k, v in live["per_case"].items()} == embedded["per_case"]
+
+
+@pytest.mark.notebook
+def test_notebook_01_runs(run_notebook, tmp_path):
+    out = tmp_path / "run"
+    nb = run_notebook("01_cohort.ipynb", n_cases=12, language="zh", out_dir=str(out), n_external=3)
+    assert (out / "cohort.jsonl").exists()
+    assert len(records.load_cohort(out / "cohort.jsonl")) == 15
+    text = json.dumps(json.loads(nb.read_text(encoding="utf-8")), ensure_ascii=False)
+    assert "Spearman" in text and "syn-a-" in text
