@@ -49,6 +49,7 @@ def _stage_01(p: dict, ctx: RunContext) -> dict:
     return {
         "cohort_source": p["cohort_source"], "n_cases": p["n_cases"], "language": p["language"],
         "seed": ctx.seed, "difficulty": p["difficulty"], "n_external": p["n_external"],
+        "record_length": p["record_length"],
         "pericomp_dir": ctx.pericomp_dir, "cohort_path": p["cohort_path"], "out_dir": str(ctx.run_dir),
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -23,13 +24,20 @@ _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z]+|\d+(?:\.\d+)?|[^\sA
 def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "en", seed: int = 1,
                 pericomp_dir: str | os.PathLike | None = None, cohort_path: str | os.PathLike | None = None,
                 out_dir: str | os.PathLike = "runs/default/seed-1", difficulty: float = 0.5,
-                n_external: int = 0, n_val: int | None = None) -> list[Case]:
-    """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases."""
+                n_external: int = 0, n_val: int | None = None, record_length: str = "full") -> list[Case]:
+    """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases.
+    record_length ("full" | "compact") shapes synthetic records only; other sources keep their text."""
+    from .sources.synthetic import check_record_length
+
+    check_record_length(record_length)
+    if source != "synthetic" and record_length != "full":
+        warnings.warn(f"record_length={record_length!r} only applies to cohort_source='synthetic'; "
+                      f"{source!r} records are used as they are", stacklevel=2)
     if source == "synthetic":
         from .sources.synthetic import generate_cohort
 
         cases = generate_cohort(int(n_cases), language, int(seed), float(difficulty), n_val=n_val,
-                                n_external=int(n_external or 0), progress=True)
+                                n_external=int(n_external or 0), progress=True, record_length=record_length)
     elif source == "pericomp_repo":
         if not pericomp_dir:
             raise ValueError("cohort_source='pericomp_repo' needs pericomp_dir: the folder of a PeriComp clone")

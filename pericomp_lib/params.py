@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "n_external": 0,
     "cohort_path": None,  # cohort_source jsonl/csv: the user's file
     "difficulty": 0.5,
+    "record_length": "full",  # synthetic records: full (~2k tokens) or compact (~0.5k, for CPU runs)
     "max_eval_cases": None,  # None: the whole evaluation split
 }
 
@@ -59,6 +60,7 @@ ALLOWED: dict[str, tuple] = {
     "prompt_layout": ("paper", "shared_prefix"),
     "language": ("en", "zh"),
     "cohort_source": ("synthetic", "pericomp_repo", "jsonl", "csv", "mimic"),
+    "record_length": ("full", "compact"),
 }
 
 POSITIVE = ("lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum", "max_seq_len", "max_new_tokens",

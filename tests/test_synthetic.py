@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import random
+import statistics
 from datetime import date
 
 import pytest
 
 from pericomp_lib import cohort, records
 from pericomp_lib.sources.synthetic import criteria, generate_case, generate_cohort
+from pericomp_lib.sources.synthetic.course import simulate
+from pericomp_lib.sources.synthetic.writer import render
 from pericomp_lib.sources.synthetic.facts import SURGERY_BY_ID, Course
 
 
@@ -187,6 +191,49 @@ def test_bad_arguments_fail_clearly():
         generate_cohort(3, "en", 1, difficulty=2)
     with pytest.raises(ValueError, match="n_val"):
         generate_cohort(3, "en", 1, n_val=5)
+    with pytest.raises(ValueError, match="record_length"):
+        generate_cohort(3, "en", 1, record_length="short")
+
+
+# ------------------------------------------------------------------------------------------- compact records
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_compact_records_are_shorter_with_the_same_gold(tmp_path, language):
+    full = generate_cohort(50, language, seed=5, difficulty=0.8, n_external=5)
+    short = generate_cohort(50, language, seed=5, difficulty=0.8, n_external=5, record_length="compact")
+    loaded = records.load_cohort(records.write_cohort(tmp_path / "c.jsonl", short))  # checks every evidence string
+    assert [c.case_id for c in loaded] == [c.case_id for c in full]
+    assert [c.gold for c in loaded] == [c.gold for c in full]  # same labels, grades and verbatim evidence
+    assert [c.meta for c in loaded] == [c.meta for c in full]
+    labels = [g for c in loaded for g in c.gold]
+    assert labels and sum(bool(g.evidence) for g in labels) >= 0.99 * len(labels)
+    median = {name: statistics.median(cohort.count_tokens(c.record) for c in cases)
+              for name, cases in (("full", full), ("compact", short))}
+    assert median["compact"] < 0.45 * median["full"]
+    heads = ("# General information", "# Course notes", "# Laboratory results", "# Imaging and examinations")
+    heads_zh = ("# 一般情况", "# 病程记录", "# 检验结果", "# 检查结果")
+    assert all(h in c.record for c in short for h in (heads_zh if language == "zh" else heads))
+
+
+def test_compact_is_deterministic_and_full_is_the_default(tmp_path):
+    a = records.write_cohort(tmp_path / "a.jsonl", generate_cohort(15, "en", seed=4, record_length="compact")).read_bytes()
+    b = records.write_cohort(tmp_path / "b.jsonl", generate_cohort(15, "en", seed=4, record_length="compact")).read_bytes()
+    full = records.write_cohort(tmp_path / "f.jsonl", generate_cohort(15, "en", seed=4, record_length="full")).read_bytes()
+    default = records.write_cohort(tmp_path / "d.jsonl", generate_cohort(15, "en", seed=4)).read_bytes()
+    assert a == b and full == default and a != full
+
+
+def test_compact_writes_every_event_and_trap_fact():
+    """Only routine background charting is dropped: each event, trap and proof finding is in the record."""
+    for i in range(40):
+        course = simulate(random.Random(f"compact-{i}"), "synthetic-a", 1.0)
+        proof = [f for _grade, fs in criteria.derive(course).values() for f in fs]
+        text, fragments = render(course, "en", random.Random(i), "compact", proof)
+        events = course.findings[:course.routine_from]
+        assert all(id(f) in fragments for f in events + proof), (i, course.traps)
+        assert all(fragments[id(f)] in text for f in events + proof)
+        assert f"POD {course.los}." in text  # the discharge note closes the course
+        if "aki_preop_high" in course.traps:  # an already-high creatinine is still shown after surgery
+            assert text.count("creatinine CREA") >= 2
 
 
 # ------------------------------------------------------------------------------------------- stage 01
@@ -206,6 +253,11 @@ def test_make_cohort_writes_and_summarises(tmp_path):
         cohort.make_cohort("jsonl", 1, out_dir=tmp_path)
     with pytest.raises(ValueError, match="use one of"):
         cohort.make_cohort("mimic-typo", 1, out_dir=tmp_path)
+    short = cohort.make_cohort("synthetic", 30, "zh", 1, out_dir=tmp_path / "short", n_external=5, record_length="compact")
+    assert [c.gold for c in short] == [c.gold for c in cases]
+    assert sum(len(c.record) for c in short) < 0.5 * sum(len(c.record) for c in cases)
+    with pytest.warns(UserWarning, match="only applies"):
+        cohort.make_cohort("jsonl", 0, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "w", record_length="compact")
 
 
 def test_published_stats_match_authors_files(pericomp_dir):
@@ -220,7 +272,8 @@ def test_published_stats_match_authors_files(pericomp_dir):
 @pytest.mark.notebook
 def test_notebook_01_runs(run_notebook, tmp_path):
     out = tmp_path / "run"
-    nb = run_notebook("01_cohort.ipynb", n_cases=12, language="zh", out_dir=str(out), n_external=3)
+    nb = run_notebook("01_cohort.ipynb", n_cases=12, language="zh", out_dir=str(out), n_external=3,
+                      record_length="compact")
     assert (out / "cohort.jsonl").exists()
     assert len(records.load_cohort(out / "cohort.jsonl")) == 15
     text = json.dumps(json.loads(nb.read_text(encoding="utf-8")), ensure_ascii=False)

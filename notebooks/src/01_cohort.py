@@ -9,6 +9,10 @@
 # definitions (KDIGO creatinine ratios, TnT ≥ 0.03 ng/mL, PaO2/FiO2 bands, SSI depth...), and only then is
 # the course written out as a record in English or Chinese.
 #
+# `record_length = "compact"` writes the same simulated courses (same gold labels and evidence) as shorter
+# records: only days with events plus the first and discharge notes, event-driven lab values only, no
+# signatures. Use it for CPU runs, where every targeted prompt repeats the whole record.
+#
 # Other sources: `pericomp_repo` (the authors' layout), `jsonl` (a `cohort.jsonl` you made), `csv`.
 # The output is `out_dir/cohort.jsonl`: one case per line, the contract all later notebooks read.
 
@@ -22,6 +26,7 @@ cohort_path = None
 out_dir = "../runs/default/seed-1"
 difficulty = 0.5
 n_external = 0
+record_length = "full"  # synthetic only: "full" or "compact"
 
 # %%
 import pandas as pd
@@ -30,7 +35,7 @@ from pericomp_lib import cohort
 
 pd.set_option("display.width", 160)
 cases = cohort.make_cohort(cohort_source, n_cases, language, seed, pericomp_dir, cohort_path, out_dir,
-                           difficulty, n_external)
+                           difficulty, n_external, record_length=record_length)
 cohort.split_counts(cases)
 
 # %% [markdown]
@@ -59,7 +64,8 @@ cohort.grade_mix(cases, pericomp_dir)
 # %% [markdown]
 # ## How long the records are
 # Token counts decide the context length for fine-tuning (`max_seq_len`). Without a tokenizer we count one
-# token per Chinese character, word, number or punctuation mark, a rough stand-in.
+# token per Chinese character, word, number or punctuation mark, a rough stand-in: the SmolLM2 tokenizer
+# splits every digit, so real counts run about 1.5x (English) to 2x (Chinese) higher.
 
 # %%
 cohort.record_lengths(cases)

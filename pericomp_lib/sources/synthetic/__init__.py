@@ -4,6 +4,7 @@ Why synthetic: the authors' 146 + 52 records are not public (one example is), ye
 pipeline needs records with known answers. The label mix follows the published gold standards
 (`targets`), traps follow the paper's error analysis (`course.TRAPS`), gold comes from `criteria`.
 Same seed -> byte-identical cohort; English and Chinese records of one seed describe the same facts.
+`record_length="compact"` writes ~5x shorter records of the same course (same gold, see `compact`).
 """
 from __future__ import annotations
 
@@ -11,20 +12,24 @@ import random
 
 from ...records import Case, GoldLabel
 from . import criteria, targets
+from .compact import RECORD_LENGTHS, check_record_length
 from .course import TRAPS, simulate
 from .facts import Course
 from .writer import render
 
-__all__ = ["generate_cohort", "generate_case", "TRAPS", "criteria", "targets"]
+__all__ = ["generate_cohort", "generate_case", "check_record_length", "TRAPS", "RECORD_LENGTHS", "criteria", "targets"]
 
 CENTER_IDS = {"synthetic-a": "syn-a", "synthetic-b": "syn-b"}
 VAL_SHARE = 46 / 146  # the paper: 100 train / 46 validation cases from center 1
 
 
-def _case(course: Course, case_id: str, center: str, split: str, language: str, seed_key: str) -> Case:
-    text, fragments = render(course, language, random.Random(f"{seed_key}-write-{language}"))
+def _case(course: Course, case_id: str, center: str, split: str, language: str, seed_key: str,
+          record_length: str = "full") -> Case:
+    derived = criteria.derive(course)
+    proofs = [f for _grade, proof in derived.values() for f in proof]
+    text, fragments = render(course, language, random.Random(f"{seed_key}-write-{language}"), record_length, proofs)
     gold = []
-    for cid, (grade, proof) in criteria.derive(course).items():
+    for cid, (grade, proof) in derived.items():
         evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
         gold.append(GoldLabel(cid, grade, evidence))
     meta = {"surgery": course.surgery.id, "traps": [t for t in course.traps if not t.startswith("_")],
@@ -33,8 +38,9 @@ def _case(course: Course, case_id: str, center: str, split: str, language: str, 
 
 
 def generate_case(index: int, language: str = "en", seed: int = 1, difficulty: float = 0.5,
-                  center: str = "synthetic-a", split: str = "train") -> Case:
-    """One case; the facts depend on (seed, center, index, difficulty) only, not on language."""
+                  center: str = "synthetic-a", split: str = "train", record_length: str = "full") -> Case:
+    """One case; the facts depend on (seed, center, index, difficulty) only, not on language or length."""
+    check_record_length(record_length)
     if language not in ("en", "zh"):
         raise ValueError(f"language={language!r}: use 'en' or 'zh'")
     if not 0.0 <= float(difficulty) <= 1.0:
@@ -43,12 +49,15 @@ def generate_case(index: int, language: str = "en", seed: int = 1, difficulty: f
         raise ValueError(f"center={center!r}: use one of {', '.join(CENTER_IDS)}")
     key = f"{seed}-{center}-{index}-{float(difficulty):.4f}"
     course = simulate(random.Random(f"{key}-course"), center, float(difficulty))
-    return _case(course, f"{CENTER_IDS[center]}-{index + 1:04d}", center, split, language, key)
+    return _case(course, f"{CENTER_IDS[center]}-{index + 1:04d}", center, split, language, key, record_length)
 
 
 def generate_cohort(n_cases: int, language: str = "en", seed: int = 1, difficulty: float = 0.5,
-                    n_val: int | None = None, n_external: int = 0, progress: bool = False) -> list[Case]:
-    """n_cases from center A split train/validation (paper ~68/32), plus n_external 'test' cases from center B."""
+                    n_val: int | None = None, n_external: int = 0, progress: bool = False,
+                    record_length: str = "full") -> list[Case]:
+    """n_cases from center A split train/validation (paper ~68/32), plus n_external 'test' cases from center B.
+    record_length: "full" (~3k SmolLM2 tokens in English) or "compact" (same facts and gold, few hundred)."""
+    check_record_length(record_length)
     if not isinstance(n_cases, int) or n_cases < 1:
         raise ValueError(f"n_cases={n_cases!r} must be a positive integer")
     if n_external < 0:
@@ -63,4 +72,4 @@ def generate_cohort(n_cases: int, language: str = "en", seed: int = 1, difficult
         from tqdm.auto import tqdm
 
         jobs = tqdm(jobs, desc=f"synthetic cohort ({language})", unit="case")
-    return [generate_case(i, language, seed, difficulty, center, split) for center, i, split in jobs]
+    return [generate_case(i, language, seed, difficulty, center, split, record_length) for center, i, split in jobs]

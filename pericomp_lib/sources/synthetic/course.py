@@ -518,6 +518,7 @@ def note_days(c: Course, rng: random.Random) -> list[int]:
 
 def background(c: Course, rng: random.Random) -> None:
     """Ordinary post-operative values on every charted day; complication values override them."""
+    c.routine_from = len(c.findings)  # what follows is routine unless an event set its value (c.state)
     male = c.sex == "M"
     true_cr = c.baseline_cr or (_r(rng, 60, 100) if male else _r(rng, 48, 85))
     hb0 = _r(rng, 128, 156) if male else _r(rng, 112, 140)

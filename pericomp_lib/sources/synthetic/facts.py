@@ -95,6 +95,7 @@ class Course:
     state: dict[int, dict[str, float]] = field(default_factory=dict)  # per-day lab / vital overrides
     blood_loss_ml: int = 100
     note_days: list[int] = field(default_factory=list)  # days with a ward-round note
+    routine_from: int | None = None  # index in `findings` where background (routine) charting starts
 
     def add(self, kind: str, day: int, code: str = "", value: float | None = None, *, negated: bool = False,
             about: str | None = None, **data: Any) -> Finding:

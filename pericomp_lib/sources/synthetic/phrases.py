@@ -204,3 +204,4 @@ HISTORY = {"hypertension": ("hypertension", "高血压"), "diabetes": ("type 2 d
 ANAESTHESIA = {"general": ("general anaesthesia", "全麻"), "spinal": ("spinal anaesthesia", "腰麻"), "epidural": ("epidural anaesthesia", "硬膜外麻醉")}
 NOTE_TITLES = (("Ward round note (chief surgeon)", "主任医师查房记录"), ("Ward round note (attending surgeon)", "主治医师查房记录"),
                ("Daily progress note", "日常病程记录"))
+NOTE_TITLES_SHORT = (("Ward round", "查房记录"), ("Progress note", "病程记录"))  # compact records

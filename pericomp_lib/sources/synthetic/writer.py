@@ -3,14 +3,17 @@
 Sections: general information; dated course notes from the first post-operative note onward
 (transfusion notes as separate entries); a laboratory table with ↑/↓ flags; imaging and
 examination reports. `render` also returns, for every finding it wrote, the exact fragment it used,
-so gold evidence is quoted from the record rather than re-typed.
+so gold evidence is quoted from the record rather than re-typed. `record_length="compact"` writes the
+facts `compact.select` keeps, without signatures and repeated boilerplate lines.
 """
 from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Iterable
 
 from ... import taxonomy
+from . import compact as C
 from . import phrases as P
 from .facts import Course, Finding
 
@@ -33,8 +36,12 @@ def _cfu(cfu: float) -> str:
 
 
 class Writer:
-    def __init__(self, course: Course, language: str, rng: random.Random):
+    def __init__(self, course: Course, language: str, rng: random.Random, compact: bool = False,
+                 reports: dict[int, str] | None = None):
         self.c, self.lang, self.rng, self.i = course, language, rng, LANG_INDEX[language]
+        self.compact = compact
+        self.reports = reports or {}  # id(finding) -> report text the full record used (same PE side)
+        self.signed = "" if compact else ("\n记录者： /" if language == "zh" else "\nRecorded by: /")
         self.text_of: dict[int, str] = {}  # id(finding) -> the fragment written for it
 
     def t(self, pair: tuple[str, str], **kw) -> str:
@@ -44,6 +51,8 @@ class Writer:
         return (self.c.start + timedelta(days=day)).isoformat()
 
     def stamp(self, day: int, hour: tuple[int, int] = (8, 17)) -> str:
+        if self.compact:  # a date is enough to order the notes; a time costs 6 tokens per note
+            return self.date(day)
         return f"{self.date(day)} {self.rng.randint(*hour):02d}:{self.rng.randint(0, 59):02d}"
 
     def keep(self, f: Finding, text: str) -> str:
@@ -104,6 +113,8 @@ class Writer:
         return self.keep(f, f"考虑{taxonomy.zh_heading(f.about)}")
 
     def report(self, f: Finding) -> str:
+        if id(f) in self.reports:
+            return self.keep(f, self.reports[id(f)])
         d = f.data
         if f.kind == "echo":
             return self.keep(f, self.t(P.ECHO[f.code], **d))
@@ -145,6 +156,8 @@ class Writer:
                     f"手术简要经过： 手术顺利，术中出血约{c.blood_loss_ml}ml" + ("，留置引流管1根。" if s.drain else "。"),
                     f"术前检查： {pre_txt}。",
                     "术后处理措施： 患者麻醉复苏后安返病房，予心电监护、吸氧、补液、预防性抗感染等处理，密切观察生命体征及引流情况。"]
+            if self.compact:
+                body = [b for b in body if not b.startswith(("麻醉方式", "术中诊断", "术后处理措施"))]
         else:
             body = [f"{self.stamp(0, (14, 20))}", "First post-operative note", f"Date of surgery: {c.start.isoformat()}",
                     f"Anaesthesia: {anaes}", f"Procedure: {s.en}", f"Intra-operative diagnosis: {s.dx_en}",
@@ -152,6 +165,8 @@ class Writer:
                     f"Operative summary: uneventful procedure, estimated blood loss {c.blood_loss_ml} ml" + ("; one drain left in place." if s.drain else "."),
                     f"Pre-operative tests: {pre_txt}.",
                     "Post-operative plan: recovery then ward; ECG monitoring, oxygen, fluids, prophylactic antibiotics; watch vital signs and drain output."]
+            if self.compact:
+                body = [b for b in body if not b.startswith(("Anaesthesia", "Intra-operative diagnosis", "Post-operative plan"))]
         return "\n".join(body)
 
     def transfusion(self, f: Finding) -> str:
@@ -160,9 +175,11 @@ class Writer:
         reason = P.TRANSFUSION_REASON[f.data["reason"]][self.i]
         if self.lang == "zh":
             text = self.keep(f, f"{reason}，输注{product}")
-            return f"{self.stamp(f.day, (9, 23))}\n输血病程记录{text}，过程顺利，无发热、皮疹等输血不良反应。记录者：/"
+            sign = "" if self.compact else "记录者：/"
+            return f"{self.stamp(f.day, (9, 23))}\n输血病程记录{text}，过程顺利，无发热、皮疹等输血不良反应。{sign}"
         text = self.keep(f, f"{reason}, {product} transfused")
-        return f"{self.stamp(f.day, (9, 23))}\nTransfusion note: {text}; uneventful, no transfusion reaction. Recorded by: /"
+        sign = "" if self.compact else " Recorded by: /"
+        return f"{self.stamp(f.day, (9, 23))}\nTransfusion note: {text}; uneventful, no transfusion reaction.{sign}"
 
     def day_note(self, day: int, fs: list[Finding]) -> str:
         zh = self.lang == "zh"
@@ -192,7 +209,7 @@ class Writer:
                 groups["assess"].append(self.assessment(f))
             elif f.kind == "treatment":
                 groups["plan"].append(self.treatment(f))
-        title = self.rng.choice(P.NOTE_TITLES)[self.i]
+        title = self.rng.choice(P.NOTE_TITLES_SHORT if self.compact else P.NOTE_TITLES)[self.i]
         bowel = [f for f in fs if f.kind == "bowel"]
         if bowel and groups["subj"]:  # the day makes bowel evidence unambiguous ("no flatus" on POD 3)
             lead = f"患者术后第{day}天，" if zh else f"POD {day}. Today: "
@@ -210,7 +227,9 @@ class Writer:
                 out += "；".join(groups["other"]) + "。"
             if groups["assess"]:
                 out += "；".join(groups["assess"]) + "。"
-            out += "处理：" + ("；".join(groups["plan"]) if groups["plan"] else "今日出院，门诊随诊" if day == self.c.los else "继续目前治疗，密切观察病情变化") + "。遵嘱执行。\n记录者： /"
+            routine = "" if self.compact else "继续目前治疗，密切观察病情变化"  # compact: no routine plan line
+            plan = "；".join(groups["plan"]) if groups["plan"] else "今日出院，门诊随诊" if day == self.c.los else routine
+            out += ("处理：" + plan + ("。" if self.compact else "。遵嘱执行。") if plan else "") + self.signed
         else:
             out = f"POD {day}."
             if groups["subj"]:
@@ -225,7 +244,9 @@ class Writer:
                 out += " Also: " + "; ".join(groups["other"]) + "."
             if groups["assess"]:
                 out += " " + "; ".join(groups["assess"]) + "."
-            out += " Plan: " + ("; ".join(groups["plan"]) if groups["plan"] else "discharge home today, clinic follow-up" if day == self.c.los else "continue current management and observe") + ".\nRecorded by: /"
+            routine = "" if self.compact else "continue current management and observe"
+            plan = "; ".join(groups["plan"]) if groups["plan"] else "discharge home today, clinic follow-up" if day == self.c.los else routine
+            out += (" Plan: " + plan + "." if plan else "") + self.signed
         return f"{self.stamp(day)}\n{title}\n{out}"
 
     def lab_table(self) -> str:
@@ -233,7 +254,8 @@ class Writer:
         head = ("# 检验结果\n\n|检验日期|检验项名称|检验结果|检验项单位|高低标志|危险标志|参考值|" if zh else
                 "# Laboratory results\n\n|Date|Test|Result|Unit|Flag|Critical|Reference|")
         rows = [head, "|---|---|---|---|---|---|---|"]
-        for f in sorted(self.c.of("lab"), key=lambda f: f.day):
+        labs = [f for f in self.c.of("lab") if f.day >= 0 or not self.compact]  # compact: baseline is in the first note
+        for f in sorted(labs, key=lambda f: f.day):
             en, zname, unit, male, female, nd = P.LABS[f.code]
             lo, hi = male if self.c.sex == "M" else female
             ref = f"{_fmt(lo, nd)} - {_fmt(hi, nd)}"
@@ -263,6 +285,8 @@ class Writer:
             if f.kind == "lab" and f.day < 0:
                 continue
             by_day.setdefault(f.day, []).append(f)
+        if self.compact:  # routine days are gone; the discharge note still closes the course
+            by_day.setdefault(c.los, [])
         notes = [self.first_note(pre)]
         transfusions = sorted(c.of("transfusion"), key=lambda f: f.day)
         for day in sorted(by_day):
@@ -275,8 +299,16 @@ class Writer:
         return "\n\n".join([self.general(), heading, *notes, self.lab_table(), self.exams()]) + "\n"
 
 
-def render(course: Course, language: str, rng: random.Random) -> tuple[str, dict[int, str]]:
-    """(record text, {id(finding): exact fragment written for it})."""
-    w = Writer(course, language, rng)
+def render(course: Course, language: str, rng: random.Random, record_length: str = "full",
+           proof: Iterable[Finding] = ()) -> tuple[str, dict[int, str]]:
+    """(record text, {id(finding): exact fragment written for it}); a compact record keeps `proof`."""
+    if C.check_record_length(record_length) == "full":
+        w = Writer(course, language, rng)
+        return w.render(), w.text_of
+    full = Writer(course, language, random.Random())
+    full.rng.setstate(rng.getstate())  # replay the full record: its writer draws the PE side
+    full.render()
+    reports = {id(f): full.text_of[id(f)] for f in course.findings if f.kind in ("imaging", "echo") and id(f) in full.text_of}
+    w = Writer(C.select(course, proof), language, rng, compact=True, reports=reports)
     text = w.render()
     return text, w.text_of
