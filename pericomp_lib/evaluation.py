@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -178,7 +179,7 @@ def paper_tables(
 
 
 # --- our own runs -------------------------------------------------------------------------------
-RUN_MODELS_ORDER = ("base", "adapter", "tfidf_baseline", "most_frequent")
+RUN_MODELS_ORDER = ("base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
 
 
 def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -234,6 +235,78 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+_FAMILIES = {"qwen3": "Qwen3", "qwq": "QwQ", "qwen2.5": "Qwen2.5", "smollm2": "SmolLM2", "llama": "Llama"}
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bBmM])(?![a-zA-Z])")
+
+
+def model_label(name_or_path: str) -> tuple[str, str]:
+    """'Qwen/Qwen3-4B' -> ('Qwen3 4B', '4B'); 'smollm2-135m' -> ('SmolLM2 135M', '135M'); no size -> (name, '')."""
+    name = Path(str(name_or_path).rstrip("/")).name
+    m = _SIZE.search(name)
+    if not m:
+        return name, ""
+    size = f"{m[1]}{m[2].upper()}"
+    family = name[: m.start()].strip("-_ ") or name
+    family = _FAMILIES.get(family.lower(), family)
+    return f"{family} {size}", size
+
+
+def run_info(run_dir: str | os.PathLike) -> dict:
+    """What one run folder trained and prompted with, for labelling figures of our own runs.
+
+    run_metrics.csv does not say which model or strategy produced it, so this reads, in order:
+    adapter/training_params.json ({"params": {...}}, written by 03_finetune), the papermill
+    parameters of the executed notebooks (02: strategy, layout; 03/04: the params file), then which
+    prompts file exists; the model falls back to the run folder name. `source` says what was used.
+    Returns model_name_or_path, strategy, prompt_layout, model_label, size_label, source.
+    """
+    import json
+
+    from .params import load_params
+
+    run_dir = Path(run_dir)
+    info: dict = {"model_name_or_path": None, "strategy": None, "prompt_layout": None}
+    sources = []
+
+    def take(found: Mapping, where: str) -> None:
+        got = [k for k in info if info[k] is None and found.get(k) is not None]
+        for k in got:
+            info[k] = found[k]
+        if got:
+            sources.append(where)
+
+    tp = run_dir / "adapter" / "training_params.json"
+    if tp.exists():
+        try:
+            take(json.loads(tp.read_text(encoding="utf-8")).get("params") or {}, str(tp))
+        except (json.JSONDecodeError, AttributeError) as e:
+            log.warning("%s: unreadable (%s); looking elsewhere for the run's params", tp, e)
+    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        if all(v is not None for v in info.values()):
+            break
+        try:
+            params = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
+        except (json.JSONDecodeError, KeyError, TypeError, OSError):
+            continue
+        take(params, str(nb))
+        if params.get("params_path") and Path(params["params_path"]).exists():
+            try:
+                take(load_params(params["params_path"]), params["params_path"])
+            except (ValueError, OSError) as e:
+                log.warning("%s: params file %s unreadable: %s", nb, params["params_path"], e)
+    if info["strategy"] is None:
+        for strategy in ("targeted", "comprehensive"):
+            if (run_dir / f"{strategy}_prompts.json").exists():
+                take({"strategy": strategy}, f"{strategy}_prompts.json")
+                break
+    if info["model_name_or_path"] is None:
+        take({"model_name_or_path": run_dir.parent.name if run_dir.name.startswith("seed-") else run_dir.name},
+             "run folder name")
+    info["model_label"], info["size_label"] = model_label(info["model_name_or_path"])
+    info["source"] = "; ".join(sources)
+    return info
+
+
 def cli(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
@@ -243,7 +316,11 @@ def cli(argv: list[str]) -> int:
                     help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop")
     args = ap.parse_args(argv)
     if args.runs_dir:
-        table = collect_runs(args.runs_dir)
+        try:
+            table = collect_runs(args.runs_dir)
+        except FileNotFoundError as e:
+            print(f"error: {e}")
+            return 2
         Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.out) / "runs_metrics.csv", table.to_csv(index=False))
         print(table.to_string(index=False))

@@ -30,6 +30,7 @@ STRATEGY_LABELS: dict[str, str] = {
     "targeted": "Targeted",
     "targeted_sft": "Targeted + LoRA",
     "targeted_retrained": "Targeted (re-run)",
+    "comprehensive_sft": "Comprehensive + LoRA",  # our runs only: LoRA trained on comprehensive prompts
     "baseline": "Classical baseline",
 }
 RUNS: tuple[int, ...] = (1, 2, 3, 4, 5)  # the paper's five repeated inferences
@@ -51,14 +52,16 @@ STRICT_MODELS: dict[str, tuple[str, str]] = {
     "o1_comprehensive_modified": ("o1", "Commercial"),
     "human": ("Human annotator", "Human"),
 }
-GROUP_ORDER: tuple[str, ...] = ("PeriComp (LoRA)", "Commercial", "Human", "Classical baseline")
+GROUP_ORDER: tuple[str, ...] = ("PeriComp (LoRA)", "LoRA adapter", "Base model", "Commercial", "Human", "Classical baseline")
 
 # Colour-blind-safe (seaborn "colorblind", Okabe-Ito-like) and fixed per meaning across figures.
 _CB = sns.color_palette("colorblind")
 STRATEGY_COLORS: dict[str, tuple] = {
     "comprehensive": _CB[0], "targeted": _CB[2], "targeted_sft": _CB[3], "targeted_retrained": _CB[4], "baseline": _CB[7],
+    "comprehensive_sft": _CB[9],
 }
-GROUP_COLORS: dict[str, tuple] = {"PeriComp (LoRA)": _CB[3], "Commercial": _CB[0], "Human": "0.3", "Classical baseline": _CB[7]}
+GROUP_COLORS: dict[str, tuple] = {"PeriComp (LoRA)": _CB[3], "LoRA adapter": _CB[3], "Base model": _CB[2], "Commercial": _CB[0], "Human": "0.3",
+                                  "Classical baseline": _CB[7]}
 # The paper draws the human line orange; orange next to the vermillion LoRA boxes is hard to tell apart
 # (for colour-blind readers above all), so human is a near-black dashed line / dark grey bar here.
 HUMAN_COLOR = "0.15"
@@ -311,11 +314,11 @@ def _style() -> None:
 def plot_f1_boxes(frame: pd.DataFrame, human: pd.DataFrame | None = None, x: str = "size",
                   hue: str = "strategy", order: list[str] | None = None,
                   hue_order: list[str] | None = None, centers: Iterable[str] | None = None,
-                  metrics: Iterable[str] = METRICS) -> plt.Figure:
+                  metrics: Iterable[str] = METRICS, xlabel: str = "Qwen3 model size") -> plt.Figure:
     """Figure 6b: box plots over runs (points overlaid), rows = centers, columns = metrics.
 
     `frame` needs columns center, metric, value, `x` and `hue`; `human` (center, metric, value)
-    adds the orange dashed reference line per panel.
+    adds the dashed reference line per panel. `order` defaults to `x` sorted by model size.
     """
     _require(frame, {"center", "metric", "value", x, hue}, "plot_f1_boxes")
     centers = [c for c in (centers or CENTERS) if c in set(frame["center"])] or sorted(frame["center"].unique())
@@ -346,7 +349,7 @@ def plot_f1_boxes(frame: pd.DataFrame, human: pd.DataFrame | None = None, x: str
                 if len(hv):
                     ax.axhline(float(hv.iloc[0]), color=HUMAN_COLOR, ls="--", lw=1.4, zorder=0)
             ax.set_ylim(0, 1)
-            ax.set_xlabel("Qwen3 model size" if r == len(centers) - 1 else "")
+            ax.set_xlabel(xlabel if r == len(centers) - 1 else "")
             ax.set_ylabel(CENTER_LABELS.get(center, center) if c == 0 else "")
             if r == 0:
                 ax.set_title(METRIC_LABELS.get(metric, metric), fontweight="bold")
@@ -361,10 +364,12 @@ def plot_f1_boxes(frame: pd.DataFrame, human: pd.DataFrame | None = None, x: str
 
 
 def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
-                     metrics: Iterable[str] = METRICS) -> plt.Figure:
+                     metrics: Iterable[str] = METRICS,
+                     xlabel: str = "Strict micro score (type + grade)") -> plt.Figure:
     """Figure 7: horizontal bars per model, sorted within each panel, values printed on the bars.
 
     `frame` needs columns label, group, center, metric, value; rows = centers, columns = metrics.
+    An optional `spread` column (e.g. SD over seeds) is drawn as error bars.
     """
     _require(frame, {"label", "group", "center", "metric", "value"}, "plot_strict_bars")
     centers = [c for c in (centers or CENTERS) if c in set(frame["center"])] or sorted(frame["center"].unique())
@@ -381,9 +386,19 @@ def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
             data = frame[(frame["center"] == center) & (frame["metric"] == metric)].sort_values("value", ascending=False)
             ypos = np.arange(len(data))
             ax.barh(ypos, data["value"], color=[palette[g] for g in data["group"]], edgecolor="0.25", linewidth=0.5, height=0.72)
-            for y, v in zip(ypos, data["value"]):
+            if "spread" in data and data["spread"].fillna(0).gt(0).any():
+                ax.errorbar(data["value"], ypos, xerr=data["spread"].fillna(0), fmt="none", ecolor="0.1",
+                            elinewidth=1.0, capsize=3, capthick=1.0, zorder=3)
+            spreads = data["spread"].fillna(0) if "spread" in data else pd.Series(0.0, index=data.index)
+            for y, v, sd in zip(ypos, data["value"], spreads):
                 inside = v >= 0.15  # short bars get their value just outside, in dark text
-                ax.text(v - 0.015 if inside else v + 0.015, y, f"{v:.3f}", va="center", ha="right" if inside else "left",
+                if sd > 0:  # error bar at the bar's end: print the value past its whisker (inside if no room)
+                    outside = v + sd + 0.015 <= 0.86
+                    x_text, ha = (v + sd + 0.015, "left") if outside else (0.015, "left")
+                    inside = not outside
+                else:
+                    x_text, ha = (v - 0.015, "right") if inside else (v + 0.015, "left")
+                ax.text(x_text, y, f"{v:.3f}", va="center", ha=ha,
                         fontsize=8.5, color="white" if inside else "0.15", fontweight="bold")
             ax.set_yticks(ypos, data["label"])
             ax.invert_yaxis()
@@ -394,7 +409,7 @@ def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
             if c == 0:
                 ax.set_ylabel(CENTER_LABELS.get(center, center), fontweight="bold")
             if r == len(centers) - 1:
-                ax.set_xlabel("Strict micro score (type + grade)")
+                ax.set_xlabel(xlabel)
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor=palette[g], edgecolor="0.25") for g in groups]
     fig.legend(handles, groups, loc="lower center", ncol=len(groups), frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
@@ -486,15 +501,190 @@ def figure6a(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | N
 
 
 def runs_loss_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None, weight: float = 0.9):
-    """Loss curves of our own runs (every runs_dir/**/train_log.jsonl), in the Figure 6A style."""
+    """Loss curves of our own runs (every runs_dir/**/train_log.jsonl), in the Figure 6A style.
+
+    One panel per run folder, one colour per seed (runs/<run>/seed-<n>/); a log outside that layout
+    is its own panel. The frame adds run and seed columns to loss_frame's (label = relative folder).
+    """
     logs = runs_train_logs(runs_dir)
     if not logs:
         raise FileNotFoundError(f"{runs_dir}: no train_log.jsonl found under it; run 03_finetune first")
     frame = loss_frame(logs, weight)
-    fig = plot_loss_curves(frame, x="step", title_prefix="")
+    parts = frame["label"].str.split("/")
+    seeded = parts.map(lambda p: len(p) >= 2 and re.fullmatch(r"seed-\d+", p[-1]) is not None)
+    frame["run"] = np.where(seeded, parts.map(lambda p: "/".join(p[:-1])), frame["label"])
+    frame["seed"] = [int(p[-1].split("-", 1)[1]) if ok else None for p, ok in zip(parts, seeded)]
+    fig = plot_runs_loss(frame)
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_loss")
     return fig, frame
+
+
+def plot_runs_loss(frame: pd.DataFrame, x: str = "step", ncols: int = 2) -> plt.Figure:
+    """Our runs' losses: a panel per run, raw (thin, pale) and smoothed (thick) line per seed."""
+    _require(frame, {"run", "seed", "loss", "smoothed", x}, "plot_runs_loss")
+    runs = list(dict.fromkeys(frame["run"]))
+    seeds = sorted({s for s in frame["seed"] if pd.notna(s)})
+    colors = {s: _CB[i % len(_CB)] for i, s in enumerate(seeds)}
+    ncols = max(1, min(ncols, len(runs)))
+    nrows = -(-len(runs) // ncols)
+    _style()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), sharey=True, squeeze=False)
+    for i, run in enumerate(runs):
+        ax = axes[i // ncols][i % ncols]
+        for seed, d in frame[frame["run"] == run].groupby("seed", dropna=False, sort=True):
+            color = colors.get(seed, RAW_LOSS_COLOR)
+            ax.plot(d[x], d["loss"], color=color, lw=0.6, alpha=0.35)
+            ax.plot(d[x], d["smoothed"], color=color, lw=1.8)
+        ax.set_title(run, fontweight="bold")
+        ax.set_xlabel(x.capitalize())
+        ax.set_ylabel("Training loss" if i % ncols == 0 else "")
+    for j in range(len(runs), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    handles = [plt.Line2D([], [], color=colors[s], lw=1.8) for s in seeds]
+    labels = [f"seed {s}" for s in seeds]
+    handles += [plt.Line2D([], [], color="0.3", lw=0.6, alpha=0.5), plt.Line2D([], [], color="0.3", lw=1.8)]
+    labels += ["original loss (thin)", "smoothed loss (thick)"]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if nrows == 1 else 0.05, 1, 1))
+    return fig
+
+
+# ----------------------------------------------------------------------------------- our own runs
+
+RUN_HUES: tuple[str, ...] = ("comprehensive", "comprehensive_sft", "targeted", "targeted_sft", "baseline")
+_RUN_METRIC_COLS = {"F1_score": "f1", "Recall": "recall", "Precision": "precision"}
+# evaluate_run names a model by its prediction file stem; baseline.py writes the TF-IDF model as
+# baseline.json, while its tables call it tfidf_baseline: both mean the classical baseline.
+BASELINE_MODELS: tuple[str, ...] = ("tfidf_baseline", "baseline")
+
+
+def runs_metric_frame(runs_dir: str | os.PathLike, averaging: str = "micro", mode: str = "lenient") -> pd.DataFrame:
+    """Every run x seed x model x metric of our runs (evaluation.collect_runs), labelled for the figures.
+
+    Columns: run, seed, Models, model_label, size_label, run_strategy, strategy (the hue: comprehensive,
+    targeted, targeted_sft, comprehensive_sft, baseline, most_frequent), x (the model, with the run
+    name added when two runs share model and strategy), center (the panel row), metric, value, n_cases.
+    `frame.attrs['run_info']` holds evaluation.run_info of each run folder.
+    """
+    from .evaluation import collect_runs, run_info
+
+    metrics = collect_runs(runs_dir)
+    for col, allowed in (("averaging", ("micro", "macro")), ("mode", ("lenient", "strict"))):
+        value = averaging if col == "averaging" else mode
+        if value not in allowed:
+            raise ValueError(f"{col} must be one of {allowed}, got {value!r}")
+    metrics = metrics[(metrics["averaging"] == averaging) & (metrics["mode"] == mode)]
+    if metrics.empty:
+        raise ValueError(f"{runs_dir}: run_metrics.csv files hold no {averaging}/{mode} rows; re-run 05_evaluate")
+    infos = {}
+    for run, seed in metrics[["run", "seed"]].drop_duplicates().itertuples(index=False):
+        infos[(run, seed)] = run_info(Path(runs_dir) / run / f"seed-{seed}")
+    per_run = {}  # a run's label comes from its first seed; seeds of one params file agree
+    for (run, seed), info in sorted(infos.items()):
+        per_run.setdefault(run, info)
+    runs = pd.DataFrame([{"run": r, "model_label": i["model_label"], "size_label": i["size_label"],
+                          "run_strategy": i["strategy"] or "unknown"} for r, i in per_run.items()])
+    clash = runs.duplicated(["model_label", "run_strategy"], keep=False)
+    runs["x"] = np.where(clash, runs["model_label"] + " (" + runs["run"] + ")", runs["model_label"])
+    frame = metrics.merge(runs, on="run", how="left")
+    frame["strategy"] = [_run_hue(m, st) for m, st in zip(frame["Models"], frame["run_strategy"])]
+    frame["center"] = f"Our runs ({mode}, {averaging})"
+    frame = frame.melt(id_vars=[c for c in frame.columns if c not in _RUN_METRIC_COLS], value_vars=list(_RUN_METRIC_COLS),
+                       var_name="metric", value_name="value")
+    frame["metric"] = frame["metric"].map(_RUN_METRIC_COLS)
+    cols = ["run", "seed", "Models", "model_label", "size_label", "run_strategy", "strategy", "x", "center", "metric",
+            "value", "n_cases"]
+    frame = frame[cols].sort_values(["run", "seed", "Models", "metric"]).reset_index(drop=True)
+    frame.attrs["run_info"] = {f"{r}/seed-{s}": i for (r, s), i in infos.items()}
+    return frame
+
+
+def _run_hue(model: str, run_strategy: str) -> str:
+    if model in BASELINE_MODELS:
+        return "baseline"
+    if model == "adapter":
+        return f"{run_strategy}_sft"
+    if model == "base":
+        return run_strategy
+    return model  # most_frequent and any model we do not know: kept under its own name
+
+
+def _x_order(frame: pd.DataFrame) -> list[str]:
+    """Models by size (135M < 4B < 32B), then name."""
+    pairs = frame[["x", "size_label"]].drop_duplicates("x")
+    return [x for x, _ in sorted(pairs.itertuples(index=False), key=lambda p: (size_key(p[1]), p[0]))]
+
+
+def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None,
+                  averaging: str = "micro", mode: str = "lenient", metrics: Iterable[str] = METRICS):
+    """Figure 6b from our runs: boxes over seeds per model, hue = set-up; returns (figure, frame).
+
+    Hues: Comprehensive / Targeted (the base model prompted that way), + LoRA (the run's adapter),
+    Classical baseline (TF-IDF, scored on the same cases as the run's LLM). Two runs of one model
+    on the same cohort give identical baseline rows; those are drawn once. Written as runs_figure6b_f1.
+    """
+    frame = runs_metric_frame(runs_dir, averaging, mode)
+    other = frame[~frame["strategy"].isin(RUN_HUES) & (frame["Models"] != "most_frequent")]
+    if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
+        warnings.warn(f"{runs_dir}: not drawn (unknown set-up): "
+                      + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))), stacklevel=2)
+    frame = frame[frame["strategy"].isin(RUN_HUES)]
+    if frame.empty:
+        raise ValueError(f"{runs_dir}: no base/adapter/tfidf_baseline rows in run_metrics.csv")
+    is_base = frame["strategy"] == "baseline"
+    dedup = frame[is_base].drop_duplicates(["x", "seed", "metric", "value"])
+    frame = pd.concat([frame[~is_base], dedup]).reset_index(drop=True)
+    hue_order = [h for h in RUN_HUES if h in set(frame["strategy"])]
+    fig = plot_f1_boxes(frame, x="x", order=_x_order(frame), hue_order=hue_order, metrics=metrics,
+                        xlabel="Model (boxes and points: seeds)")
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_figure6b_f1")
+    return fig, frame
+
+
+def runs_bar_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Figure 7 bars from runs_metric_frame rows: mean and SD over seeds per bar.
+
+    Bars: each run's adapter ('<model> + LoRA'), its base model, and the classical baseline (one bar
+    when every run scored it on the same cases, else one per model). The set-up is added to a label
+    when a model was run with more than one strategy. Columns: label, group, center, metric, value,
+    spread (SD over seeds, 0 for one seed), n_seeds.
+    """
+    _require(per_seed, {"x", "run_strategy", "strategy", "Models", "seed", "center", "metric", "value"}, "runs_bar_frame")
+    d = per_seed[per_seed["Models"].isin(["adapter", "base", *BASELINE_MODELS])].copy()
+    multi = d.groupby("x")["run_strategy"].nunique()
+    setup = d["x"].map(multi).gt(1)
+    name = np.where(setup, d["x"] + " " + d["run_strategy"].map(lambda s: STRATEGY_LABELS.get(s, s).lower()), d["x"])
+    d["label"] = np.where(d["Models"] == "adapter", pd.Series(name, index=d.index) + " + LoRA", name)
+    d["group"] = np.where(d["Models"] == "adapter", "LoRA adapter",
+                          np.where(d["Models"] == "base", "Base model", "Classical baseline"))
+    base = d["Models"].isin(BASELINE_MODELS)
+    shared = d[base].drop_duplicates(["seed", "metric", "value"]).groupby(["seed", "metric"]).size().max() == 1
+    if shared:
+        d.loc[base, "label"] = "Classical baseline (TF-IDF)"
+        d = pd.concat([d[~base], d[base].drop_duplicates(["seed", "metric"])])
+    else:
+        d.loc[base, "label"] = "Classical baseline · " + d.loc[base, "x"]
+        d = pd.concat([d[~base], d[base].drop_duplicates(["x", "seed", "metric", "value"])])
+    bars = (d.groupby(["label", "group", "center", "metric"], sort=False)["value"]
+            .agg(value="mean", spread="std", n_seeds="count").reset_index())
+    bars["spread"] = bars["spread"].fillna(0.0)
+    return bars
+
+
+def runs_figure7(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None,
+                 averaging: str = "micro", metrics: Iterable[str] = METRICS):
+    """Figure 7 from our runs: strict bars (mean over seeds, SD as error bars); returns (figure, bars frame)."""
+    bars = runs_bar_frame(runs_metric_frame(runs_dir, averaging, "strict"))
+    if bars.empty:
+        raise ValueError(f"{runs_dir}: no strict base/adapter/tfidf_baseline rows in run_metrics.csv")
+    n = int(bars["n_seeds"].max())
+    fig = plot_strict_bars(bars, metrics=metrics,
+                           xlabel=f"Strict {averaging}, mean ± SD of {n} seed{'s' * (n > 1)}")
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_figure7_strict")
+    return fig, bars
 
 
 def summary_table(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

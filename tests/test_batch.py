@@ -60,7 +60,7 @@ def test_two_seeds_end_to_end_then_skip(tmp_path, capsys):
     for seed in (1, 2):
         run = runs / "tiny" / f"seed-{seed}"
         table = pd.read_csv(run / "tables" / "run_metrics.csv")
-        assert {"base", "adapter", "tfidf_baseline", "most_frequent"} <= set(table.Models)
+        assert {"base", "adapter", "baseline", "most_frequent"} <= set(table.Models)
         assert (run / "notebooks" / "04_inference.ipynb").exists()
     out = capsys.readouterr().out
     assert "Batch summary" in out and "tiny" in out

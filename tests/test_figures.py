@@ -197,3 +197,139 @@ def test_notebook_06_runs(pericomp_dir, run_notebook, tmp_path):
     text = json.dumps([c.get("outputs", []) for c in nb["cells"]])
     assert "image/png" in text  # figures shown inline
     assert "0.715" in text and "0.687" in text
+
+
+# ------------------------------------------------------------------------------------ our own runs
+
+_RUN_SCORES = {  # run -> model -> lenient micro F1 around which seeds scatter
+    "qwen3-4b": {"base": 0.45, "adapter": 0.72, "tfidf_baseline": 0.30, "most_frequent": 0.10},
+    # evaluate_run names models by file stem: predictions/baseline.json gives "baseline"
+    "smollm2-135m-comp": {"base": 0.20, "adapter": 0.35, "baseline": 0.30, "most_frequent": 0.10},
+}
+
+
+def _fake_run(seed_dir, run, seed, params_yaml):
+    """One runs/<run>/seed-<n> folder as batch.py leaves it, with plausible scores."""
+    (seed_dir / "tables").mkdir(parents=True)
+    rows = []
+    for mode, drop in (("lenient", 0.0), ("strict", 0.12)):
+        for averaging, shift in (("micro", 0.0), ("macro", 0.03)):
+            for model, f1 in _RUN_SCORES[run].items():
+                # the baseline depends on the cohort (seed) only, so both runs score it the same
+                jitter = 0.02 * seed if "baseline" in model else 0.03 * seed
+                v = max(f1 - drop + shift + jitter, 0.01)
+                rows.append({"Models": model, "averaging": averaging, "mode": mode, "Precision": v + 0.05,
+                             "Recall": v - 0.04, "F1_score": v, "n_cases": 12})
+    pd.DataFrame(rows).to_csv(seed_dir / "tables" / "run_metrics.csv", index=False)
+    (seed_dir / "train_log.jsonl").write_text("".join(json.dumps({"step": s, "epoch": s / 10, "loss": 2.0 / s + 0.05 * seed})
+                                                      + "\n" for s in range(1, 21)), encoding="utf-8")
+    if run == "qwen3-4b":  # the params 03_finetune stored with the adapter
+        (seed_dir / "adapter").mkdir()
+        _write(seed_dir / "adapter" / "training_params.json",
+               {"params": {"model_name_or_path": "Qwen/Qwen3-4B", "strategy": "targeted", "prompt_layout": "paper"}})
+        _write(seed_dir / "targeted_prompts.json", {})
+    else:  # no adapter params: the executed notebooks' papermill parameters tell
+        _write(seed_dir / "comprehensive_prompts.json", {})
+        (seed_dir / "notebooks").mkdir()
+        for nb, params in (("02_prompts.ipynb", {"strategy": "comprehensive", "prompt_layout": "paper"}),
+                           ("04_inference.ipynb", {"params_path": str(params_yaml)})):
+            _write(seed_dir / "notebooks" / nb, {"cells": [], "metadata": {"papermill": {"parameters": params}}})
+
+
+@pytest.fixture
+def fake_runs(tmp_path):
+    runs = tmp_path / "runs"
+    yaml = tmp_path / "smollm2.yaml"
+    yaml.write_text("run_name: smollm2-135m-comp\nmodel_name_or_path: smollm2-135m\nstrategy: comprehensive\n",
+                    encoding="utf-8")
+    for run in _RUN_SCORES:
+        for seed in (1, 2):
+            _fake_run(runs / run / f"seed-{seed}", run, seed, yaml)
+    return runs
+
+
+def test_run_info_reads_params_notebooks_and_prompts(fake_runs):
+    from pericomp_lib.evaluation import model_label, run_info
+
+    a = run_info(fake_runs / "qwen3-4b" / "seed-1")
+    assert (a["model_label"], a["size_label"], a["strategy"]) == ("Qwen3 4B", "4B", "targeted")
+    assert "training_params.json" in a["source"]
+    b = run_info(fake_runs / "smollm2-135m-comp" / "seed-2")
+    assert (b["model_label"], b["strategy"], b["prompt_layout"]) == ("SmolLM2 135M", "comprehensive", "paper")
+    assert "02_prompts.ipynb" in b["source"] and "smollm2.yaml" in b["source"]
+    bare = fake_runs / "tiny" / "seed-1"
+    bare.mkdir(parents=True)
+    _write(bare / "targeted_prompts.json", {})
+    c = run_info(bare)
+    assert (c["model_name_or_path"], c["strategy"], c["size_label"]) == ("tiny", "targeted", "")
+    assert model_label("Qwen/QwQ-32B") == ("QwQ 32B", "32B")
+
+
+def test_runs_metric_frame_labels_every_row(fake_runs):
+    f = figures.runs_metric_frame(fake_runs)
+    assert len(f) == 2 * 2 * 4 * 3  # runs x seeds x models x metrics (micro lenient only)
+    hues = f.groupby("x")["strategy"].unique().map(sorted).to_dict()
+    assert hues == {"Qwen3 4B": ["baseline", "most_frequent", "targeted", "targeted_sft"],
+                    "SmolLM2 135M": ["baseline", "comprehensive", "comprehensive_sft", "most_frequent"]}
+    one = f[(f.run == "qwen3-4b") & (f.seed == 2) & (f.Models == "adapter") & (f.metric == "f1")]["value"]
+    assert one.tolist() == pytest.approx([0.72 + 0.06])
+    assert set(f.attrs["run_info"]) == {"qwen3-4b/seed-1", "qwen3-4b/seed-2",
+                                        "smollm2-135m-comp/seed-1", "smollm2-135m-comp/seed-2"}
+    with pytest.raises(ValueError, match="averaging"):
+        figures.runs_metric_frame(fake_runs, averaging="weighted")
+
+
+def test_runs_figures_write_files(fake_runs, tmp_path):
+    out = tmp_path / "figs"
+    fig6, f6 = figures.runs_figure6b(fake_runs, out)
+    fig7, bars = figures.runs_figure7(fake_runs, out)
+    figl, loss = figures.runs_loss_figure(fake_runs, out)
+    for fig in (fig6, fig7, figl):
+        plt.close(fig)
+    for stem in ("runs_figure6b_f1", "runs_figure7_strict", "runs_loss"):
+        for ext in ("png", "pdf"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 10_000
+    # 6b: per model, its set-ups; the baseline drawn once per seed although both runs scored it
+    assert "most_frequent" not in set(f6["strategy"])
+    assert f6.groupby(["x", "strategy"]).size().unique().tolist() == [2 * 3]  # seeds x metrics per box
+    # 7: adapter and base per run, one shared baseline bar; mean and SD over the two seeds
+    f1 = bars[bars.metric == "f1"].set_index("label")
+    assert sorted(f1.index) == ["Classical baseline (TF-IDF)", "Qwen3 4B", "Qwen3 4B + LoRA",
+                                "SmolLM2 135M", "SmolLM2 135M + LoRA"]
+    assert (f1["n_seeds"] == 2).all() and f1.loc["Qwen3 4B", "group"] == "Base model"
+    assert f1.loc["Qwen3 4B + LoRA", "value"] == pytest.approx(0.72 - 0.12 + 0.045)
+    assert f1.loc["Qwen3 4B + LoRA", "spread"] == pytest.approx(0.03 / 2 ** 0.5)
+    # loss: one panel per run, seeds as lines
+    assert sorted(loss["run"].unique()) == ["qwen3-4b", "smollm2-135m-comp"] and set(loss["seed"]) == {1, 2}
+    assert not list(tmp_path.glob("figs/figure*"))  # the published figures' names are left alone
+
+
+def test_runs_bars_per_model_when_cohorts_differ(fake_runs):
+    f = figures.runs_metric_frame(fake_runs, mode="strict")
+    f.loc[(f.run == "qwen3-4b") & (f.Models == "tfidf_baseline"), "value"] += 0.1  # other cases scored
+    bars = figures.runs_bar_frame(f)
+    labels = set(bars[bars.group == "Classical baseline"]["label"])
+    assert labels == {"Classical baseline · Qwen3 4B", "Classical baseline · SmolLM2 135M"}
+
+
+@pytest.mark.notebook
+def test_notebook_06_runs_mode(fake_runs, run_notebook, tmp_path):
+    out = tmp_path / "figs"
+    executed = run_notebook("06_figures.ipynb", pericomp_dir=None, runs_dir=str(fake_runs), figures_dir=str(out))
+    for stem in ("runs_figure6b_f1", "runs_figure7_strict", "runs_loss"):
+        for ext in ("png", "pdf"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 10_000
+    assert not list(out.glob("figure*"))  # published mode skipped without pericomp_dir
+    text = json.dumps([c.get("outputs", []) for c in json.loads(executed.read_text(encoding="utf-8"))["cells"]])
+    assert "image/png" in text and "Qwen3 4B + LoRA" in text
+
+
+def test_runs_figure6b_warns_about_rows_it_cannot_place(fake_runs, tmp_path):
+    extra = fake_runs / "mystery" / "seed-1"
+    _fake_run(extra, "qwen3-4b", 1, None)
+    (extra / "targeted_prompts.json").unlink()
+    (extra / "adapter" / "training_params.json").unlink()
+    with pytest.warns(UserWarning, match="mystery:adapter"):
+        fig, frame = figures.runs_figure6b(fake_runs)
+    plt.close(fig)
+    assert set(frame[frame.run == "mystery"]["strategy"]) == {"baseline"}  # the baseline needs no strategy

@@ -1,21 +1,23 @@
 # %% [markdown]
 # # 06 · Figures
 #
-# This notebook redraws three figures of the PeriComp paper from the authors' **published predictions**:
+# This notebook redraws three figures of the PeriComp paper, from the authors' **published predictions**
+# (`pericomp_dir`), from **our own runs** (`runs_dir`), or both:
 #
-# * **Figure 6A**: the LoRA training loss of each Qwen3 size.
-# * **Figure 6b**: F1, recall and precision of the four Qwen3 sizes under three set-ups (comprehensive prompt,
-#   targeted prompts, targeted prompts + LoRA), five inference runs each.
+# * **Figure 6A**: the LoRA training loss of each model.
+# * **Figure 6b**: F1, recall and precision per model size under three set-ups (comprehensive prompt,
+#   targeted prompts, targeted prompts + LoRA), over repeated runs (published: five inference runs; ours: seeds).
 # * **Figure 7**: *strict* scoring. A label counts only when both the complication **and** its grade are right.
 #
-# Every number is recomputed here from the prediction files. Nothing is copied from the paper's tables.
-# Each figure is saved as PNG (300 dpi) and PDF in `figures_dir`.
+# Every number is recomputed here from the prediction files or from our runs' `run_metrics.csv` (05_evaluate).
+# Nothing is copied from the paper's tables. Each figure is saved as PNG (300 dpi) and PDF in `figures_dir`:
+# `figure*` for the published results, `runs_*` for our runs, so neither overwrites the other.
 
 # %% tags=["parameters"]
-pericomp_dir = "../../shared/pericomp-public"  # a clone of github.com/gscfwid/PeriComp (results/, data_source/)
+pericomp_dir = "../../shared/pericomp-public"  # a clone of github.com/gscfwid/PeriComp, or None to skip the published figures
 figures_dir = "../figures"  # where PNG + PDF files go
-runs_dir = None  # our own runs (runs/<params>_<seed>/); None = draw the authors' published results
-smoothing = 0.9  # EMA weight for the smoothed loss curve (0 = raw, closer to 1 = smoother)
+runs_dir = None  # our own runs (runs/<run>/seed-<n>/ from the batch runner), or None for published figures only
+smoothing = 0.9  # EMA weight for the smoothed loss curves: 0 draws the raw loss, closer to 1 is smoother
 
 # %%
 from pathlib import Path
@@ -27,8 +29,10 @@ from pericomp_lib import figures
 
 pd.set_option("display.width", 160)
 figures_dir = Path(figures_dir).resolve()
-print("PeriComp files:", Path(pericomp_dir).resolve())
-print("figures go to: ", figures_dir)
+published = pericomp_dir is not None  # which parts this notebook draws
+print("published results:", Path(pericomp_dir).resolve() if published else "not drawn (pericomp_dir is None)")
+print("our runs:         ", Path(runs_dir).resolve() if runs_dir is not None else "not drawn (runs_dir is None)")
+print("figures go to:    ", figures_dir)
 
 # %% [markdown]
 # ## Figure 6b: prompting strategy × model size
@@ -43,11 +47,12 @@ print("figures go to: ", figures_dir)
 # File naming in the published folders is irregular. The next cell prints what was used and what was set aside.
 
 # %%
-fig6b, runs_frame, human = figures.figure6b(pericomp_dir, figures_dir)
-print(f"{len(runs_frame)} rows: {runs_frame.groupby(['center', 'strategy', 'size']).ngroups} boxes x 5 runs x 3 metrics")
-print("\n".join(runs_frame.attrs["notes"]))
-display(figures.summary_table(runs_frame, ["center", "strategy", "size"])["f1"])
-display(human.pivot(index="center", columns="metric", values="value").round(3))
+if published:
+    fig6b, runs_frame, human = figures.figure6b(pericomp_dir, figures_dir)
+    print(f"{len(runs_frame)} rows: {runs_frame.groupby(['center', 'strategy', 'size']).ngroups} boxes x 5 runs x 3 metrics")
+    print("\n".join(runs_frame.attrs["notes"]))
+    display(figures.summary_table(runs_frame, ["center", "strategy", "size"])["f1"])
+    display(human.pivot(index="center", columns="metric", values="value").round(3))
 
 # %% [markdown]
 # ## Figure 7: strict evaluation (complication type + grade)
@@ -58,8 +63,9 @@ display(human.pivot(index="center", columns="metric", values="value").round(3))
 # human annotator. The values printed on the bars should match these.
 
 # %%
-fig7, strict = figures.figure7(pericomp_dir, figures_dir)
-display(strict.pivot_table(index=["center", "group", "label"], columns="metric", values="value").round(3))
+if published:
+    fig7, strict = figures.figure7(pericomp_dir, figures_dir)
+    display(strict.pivot_table(index=["center", "group", "label"], columns="metric", values="value").round(3))
 
 # %% [markdown]
 # ## Figure 6A: LoRA training loss
@@ -70,24 +76,56 @@ display(strict.pivot_table(index=["center", "group", "label"], columns="metric",
 # training set. Figure 6b shows whether it still generalises to new cases.
 
 # %%
-fig6a, loss = figures.figure6a(pericomp_dir, figures_dir, weight=smoothing)
-display(loss.groupby("label", sort=False).agg(steps=("step", "max"), epochs=("epoch", "max"),
-                                              first_loss=("loss", "first"), final_smoothed=("smoothed", "last")).round(4))
+if published:
+    fig6a, loss = figures.figure6a(pericomp_dir, figures_dir, weight=smoothing)
+    display(loss.groupby("label", sort=False).agg(steps=("step", "max"), epochs=("epoch", "max"),
+                                                  first_loss=("loss", "first"), final_smoothed=("smoothed", "last")).round(4))
 
 # %% [markdown]
-# ## Our own runs
+# ## Our own runs: Figure 6b layout
 #
-# If `runs_dir` is set, the training logs of our own fine-tuning runs (`train_log.jsonl`, written by
-# 03_finetune) are drawn in the Figure 6A style. Box plots and strict bars from our runs come with the batch
-# runner, which records each run's scores. Until then, those figures are drawn from the published files only.
+# The batch runner writes one folder per (params file, seed), and 05_evaluate scores each one into
+# `tables/run_metrics.csv`. Each box here holds one point per **seed**. The seed sets the synthetic cohort, the
+# train/evaluation split and the adapter's training, so the spread covers data and training, not only sampling.
+# The x axis is the model, read from the run folder (`adapter/training_params.json`, else the executed
+# notebooks' parameters). The colour is the set-up:
+#
+# * **Comprehensive** / **Targeted**: the base model, prompted with one prompt for all 22 complications, or
+#   with one prompt per complication.
+# * **+ LoRA**: the run's fine-tuned adapter, prompted the same way.
+# * **Classical baseline**: TF-IDF + logistic regression trained on the same run's train split and scored on
+#   the same evaluation cases. A model that cannot beat it has not learnt much from the records.
 
 # %%
 if runs_dir is not None:
-    print(f"runs_dir={runs_dir}: drawing loss curves of our runs. Box plots / strict bars from runs are not "
-          "available yet (they arrive with the batch runner); the figures above come from the published files.")
-    fig_runs, runs_loss = figures.runs_loss_figure(runs_dir, figures_dir, weight=smoothing)
-else:
-    print("runs_dir not set: only the published results were drawn.")
+    fig6b_runs, runs_metrics = figures.runs_figure6b(runs_dir, figures_dir)
+    print("where each run's model and strategy came from:")
+    for name, info in runs_metrics.attrs["run_info"].items():
+        print(f"  {name}: {info['model_label']} / {info['strategy']}  ({info['source']})")
+    display(figures.summary_table(runs_metrics, ["x", "strategy"])["f1"])
+
+# %% [markdown]
+# ## Our own runs: Figure 7 layout (strict)
+#
+# Each bar is a mean over seeds, and the whisker is one standard deviation. With two or three seeds the
+# standard deviation is itself rough: treat bars whose whiskers overlap as not yet told apart.
 
 # %%
-print("written:", *sorted(p.name for p in figures_dir.glob("figure*")), sep="\n  ")
+if runs_dir is not None:
+    fig7_runs, runs_bars = figures.runs_figure7(runs_dir, figures_dir)
+    display(runs_bars.pivot_table(index=["group", "label"], columns="metric", values=["value", "spread"]).round(3))
+
+# %% [markdown]
+# ## Our own runs: training loss
+#
+# One panel per run, one colour per seed (thin: the logged loss; thick: its moving average). Seeds whose curves
+# differ a lot point to an unstable learning rate or too few steps.
+
+# %%
+if runs_dir is not None:
+    fig_runs_loss, runs_loss = figures.runs_loss_figure(runs_dir, figures_dir, weight=smoothing)
+    display(runs_loss.groupby(["run", "seed"]).agg(steps=("step", "max"), first_loss=("loss", "first"),
+                                                   final_smoothed=("smoothed", "last")).round(4))
+
+# %%
+print("written:", *sorted(p.name for p in figures_dir.glob("*.png")), sep="\n  ")
