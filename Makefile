@@ -39,7 +39,13 @@ reproduce-paper: env
 	$(PY) -m papermill notebooks/06_figures.ipynb $(RUNS_DIR)/paper/06_figures.ipynb \
 	  -p pericomp_dir "$(abspath $(PERICOMP_DIR))" -p figures_dir "$(abspath figures)" --cwd notebooks
 
-reproduce: reproduce-paper
+# The main job: the whole study on the embedded default (synthetic cohort, SmolLM2-135M, CPU), per params
+# file and seed, then figures from the runs. On a GPU node: make reproduce PARAMS="params/qwen3-4b.yaml ..." SEEDS="1 2 3 4 5"
+reproduce: env
+	$(PY) -m pericomp_lib batch --params $(PARAMS) --seeds $(SEEDS) --runs-dir $(RUNS_DIR)
+	$(PY) -m papermill notebooks/06_figures.ipynb $(RUNS_DIR)/06_figures.ipynb --cwd notebooks \
+	  -p runs_dir "$(abspath $(RUNS_DIR))" -p figures_dir "$(abspath figures)" -p pericomp_dir "$(if $(PERICOMP_DIR),$(abspath $(PERICOMP_DIR)),None)"
+	$(PY) -m pericomp_lib evaluate --runs-dir $(RUNS_DIR) --out $(RUNS_DIR)/tables
 
 lab: env
 	$(PY) -m jupyter lab notebooks

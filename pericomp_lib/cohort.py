@@ -17,7 +17,7 @@ import pandas as pd
 from . import records, taxonomy
 from .records import Case
 
-SOURCES = ("synthetic", "pericomp_repo", "jsonl", "csv")
+SOURCES = ("synthetic", "pericomp_repo", "jsonl", "csv", "mimic")
 _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z]+|\d+(?:\.\d+)?|[^\sA-Za-z\d\u3400-\u9fff]")
 
 
@@ -54,8 +54,15 @@ def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "
         from .sources.user_files import load_csv
 
         cases = load_csv(cohort_path)
+    elif source == "mimic":
+        if not cohort_path:
+            raise ValueError("cohort_source='mimic' needs cohort_path: the MIMIC-IV folder holding hosp/ (and note/)")
+        from .sources.mimic import build_mimic
+
+        built = build_mimic(cohort_path, Path(out_dir) / "mimic", seed=int(seed))
+        cases = records.load_cohort(built.cohort_path)
     else:
-        raise ValueError(f"cohort_source={source!r}: use one of {', '.join(SOURCES)} (MIMIC-IV cohorts come from notebook 07)")
+        raise ValueError(f"cohort_source={source!r}: use one of {', '.join(SOURCES)}")
     if not cases:
         raise ValueError(f"cohort_source={source!r} produced no cases")
     records.write_cohort(Path(out_dir) / "cohort.jsonl", cases)
