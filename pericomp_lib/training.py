@@ -1,0 +1,338 @@
+"""LoRA / QLoRA supervised fine-tuning on gold-label answers (the paper's SFT stage).
+
+Examples come from `prompts.sft_examples`; the loss covers only the answer tokens. Writes
+out_dir/adapter/ (peft adapter + training_params.json) and out_dir/train_log.jsonl, and resumes from
+out_dir/checkpoints/ when a run was interrupted. With `packing: true` (shared_prefix layout) a case's
+22 targeted examples train as one row (see packing.py).
+
+    python -m pericomp_lib.training --params params/tiny-random.yaml --cohort runs/x/cohort.jsonl --out runs/x/train
+    accelerate launch --num_processes 2 --cpu -m pericomp_lib.training ...   (DDP, see docs/scale_out.md)
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+from .io import write_json, write_jsonl
+from .packing import Collator, TokenizedExample, packed_rows, unpacked_row
+
+LOG_KEYS = ("loss", "learning_rate", "grad_norm")
+
+
+class TrainingError(ValueError):
+    """Training inputs that cannot work (no train cases, packing without a shared prefix...)."""
+
+
+# ------------------------------------------------------------------------------------ tokenization
+def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]:
+    """(before, after): what the chat template writes around an assistant answer that follows the
+    generation prompt, e.g. ("", "<|im_end|>"). Without a template the answer ends with EOS."""
+    from . import prompts
+
+    if not getattr(tokenizer, "chat_template", None):
+        return "", tokenizer.eos_token or ""
+    marker = "\u2063ANSWER\u2063"
+    user = [{"role": "user", "content": "x"}]
+    start = prompts.chat_text(tokenizer, "x", enable_thinking)
+    kwargs = {"enable_thinking": enable_thinking} if prompts._uses_thinking_switch(tokenizer) else {}
+    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": marker}], tokenize=False, **kwargs)
+    if not full.startswith(start) or marker not in full:
+        return "", tokenizer.eos_token or ""
+    before, after = full[len(start):].split(marker, 1)
+    return before, after.rstrip() or (tokenizer.eos_token or "")
+
+
+def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool = False) -> list[TokenizedExample]:
+    """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
+    hold identical tokens."""
+    from . import prompts
+
+    before, after = answer_template(tokenizer, enable_thinking)
+    out = []
+    for i, ex in enumerate(examples):
+        missing = [k for k in ("case_id", "prompt", "completion") if k not in ex]
+        if missing:
+            raise TrainingError(f"example {i}: missing key(s) {missing}; examples come from prompts.sft_examples")
+        if ex.get("prefix") is not None and ex.get("question") is not None:
+            head, tail = prompts.chat_prefix_suffix(tokenizer, ex["prefix"], ex["question"], enable_thinking)
+        else:
+            head, tail = prompts.chat_text(tokenizer, ex["prompt"], enable_thinking), ""
+
+        def enc(text: str) -> list[int]:
+            return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+        out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail),
+                                    enc(before + ex["completion"] + after)))
+    return out
+
+
+def build_rows(tokenized: Sequence[TokenizedExample], max_len: int, packing: bool) -> tuple[list[dict], list[str]]:
+    """Training rows; examples longer than max_len are skipped and returned by id (never truncated:
+    a cut prompt would teach answers to questions the model did not see)."""
+    keep, skipped = [], []
+    for ex in tokenized:
+        (keep if len(ex) <= max_len else skipped).append(ex)
+    skipped_ids = [f"{ex.case_id}/{ex.complication} ({len(ex)} tokens)" for ex in skipped]
+    rows = packed_rows(keep, max_len) if packing else [unpacked_row(ex) for ex in keep]
+    return rows, skipped_ids
+
+
+def data_sha256(examples: Sequence[dict]) -> str:
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(json.dumps({k: ex.get(k) for k in ("case_id", "complication", "prompt", "completion")},
+                            ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------- logging
+def _peak_memory_mb() -> float:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    from .packing import answer_loss
+
+    class SFTTrainer(Trainer):
+        """Loss on answer tokens only, with logits only where they are needed (packing.answer_loss),
+        normalised over the whole accumulated (and, under DDP, global) batch like the stock Trainer.
+        Also counts the real tokens each process feeds the model, for tokens/s."""
+
+        tokens_seen = 0
+        loss_is_scaled_for_ga = True
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            self.tokens_seen += int(inputs.pop("n_tokens").sum())
+            inputs.pop("labels", None)
+            loss, n_local, outputs = answer_loss(model, inputs)
+            if num_items_in_batch is None:
+                loss = loss / max(n_local, 1) / self.current_gradient_accumulation_steps
+            else:
+                loss = loss / num_items_in_batch
+                if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                    loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
+            return (loss, outputs) if return_outputs else loss
+
+    return SFTTrainer
+
+
+def _log_callback(log_path: Path, counter, keep: list[dict]):
+    from transformers import TrainerCallback
+
+    class TrainLog(TrainerCallback):
+        """One JSON line per logging step; the whole file is rewritten atomically each time."""
+
+        def __init__(self):
+            self.rows = list(keep)
+            self.t0 = self.tokens0 = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t0, self.tokens0 = time.perf_counter(), counter.tokens_seen
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "loss" not in logs or not state.is_world_process_zero:
+                return
+            now = time.perf_counter()
+            tokens = (counter.tokens_seen - self.tokens0) * max(1, args.world_size)
+            row = {"step": state.global_step, "epoch": round(float(state.epoch or 0), 4)}
+            row.update({k: float(logs[k]) for k in LOG_KEYS if logs.get(k) is not None})
+            row["tokens_per_s"] = round(tokens / max(now - self.t0, 1e-9), 2)
+            row["peak_memory_mb"] = round(_peak_memory_mb(), 1)
+            self.rows.append(row)
+            self.t0, self.tokens0 = now, counter.tokens_seen
+            write_jsonl(log_path, self.rows)
+
+    return TrainLog()
+
+
+def _read_log(path: Path, upto_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r.get("step", 0) <= upto_step]
+
+
+# ------------------------------------------------------------------------------------------- train
+def _lora(model, params: dict, quantized: bool):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if quantized:  # QLoRA: norms in fp32, input grads on, checkpointing set up for k-bit weights
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=bool(params["gradient_checkpointing"]),
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+    config = LoraConfig(r=int(params["lora_r"]), lora_alpha=int(params["lora_alpha"]),
+                        lora_dropout=float(params["lora_dropout"]), target_modules=list(params["target_modules"]),
+                        bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def _checkpointing_args(on: bool) -> dict:
+    """transformers 5.x renamed gradient_ to activation_checkpointing; accept both generations."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: on, f"{key}_kwargs": {"use_reentrant": False}}
+
+
+def _save_adapter(model, dest: Path, meta: dict) -> None:
+    """Save into a temp folder, then swap it in: readers never see half an adapter."""
+    tmp = dest.parent / f".{dest.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    write_json(tmp / "training_params.json", meta)
+    old = dest.parent / f".{dest.name}.old"
+    if dest.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(dest, old)
+    os.rename(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_examples(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike,
+                   quantization: str | None = None, save_steps: int | None = None) -> dict[str, Any]:
+    """Fine-tune a LoRA adapter on prompt/completion examples; returns a summary (also written to
+    out_dir/train_summary.json)."""
+    return fit(params, examples, out_dir, quantization, save_steps)[0]
+
+
+def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quantization: str | None = None,
+        save_steps: int | None = None) -> tuple[dict[str, Any], Any]:
+    """train_examples that also hands back the trained PeftModel (tests compare it with the saved one)."""
+    import torch
+    from transformers import TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from .models import load_model, pick_device, pick_dtype, resolve_model
+
+    params = dict(params)
+    if quantization is not None:
+        params["quantization"] = quantization
+    if not examples:
+        raise TrainingError("no training examples (is the train split empty?)")
+    packing = bool(params.get("packing"))
+    if packing and not all(ex.get("prefix") is not None for ex in examples):
+        raise TrainingError("packing: true needs strategy: targeted with prompt_layout: shared_prefix "
+                            "(the paper layout puts the record last, so its prompts share no prefix)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(int(params["seed"]))
+    quantized = params["quantization"] != "none"
+    device = pick_device(params.get("device", "auto"))
+    dtype = str(pick_dtype(params.get("dtype", "auto"), device)).replace("torch.", "")
+    # TrainingArguments before the model: under DeepSpeed ZeRO-3 from_pretrained then loads shard by shard
+    args = TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"), per_device_train_batch_size=int(params["batch_size"]),
+        gradient_accumulation_steps=int(params["grad_accum"]), learning_rate=float(params["learning_rate"]),
+        num_train_epochs=float(params["num_epochs"]), max_steps=int(params["max_steps"]),
+        lr_scheduler_type="cosine", warmup_steps=0, weight_decay=0.0, logging_steps=1,
+        save_strategy="steps", save_steps=save_steps or 50, save_total_limit=2, report_to="none",
+        seed=int(params["seed"]), data_seed=int(params["seed"]), remove_unused_columns=False,
+        **_checkpointing_args(bool(params["gradient_checkpointing"]) and not quantized), use_cpu=device == "cpu",
+        bf16=dtype == "bfloat16" and device != "cpu", fp16=dtype == "float16",
+        dataloader_num_workers=0, ddp_find_unused_parameters=False, disable_tqdm=False,
+    )
+    # custom 4D masks need an attention kernel that takes them (sdpa or eager, not flash-attention)
+    model, tok = load_model(params, adapter=None, for_training=True, attn_implementation="sdpa")
+    model.config.use_cache = False
+    model = _lora(model, params, quantized)
+
+    tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
+    rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), packing)
+    if skipped:
+        warnings.warn(f"{len(skipped)} example(s) longer than max_seq_len={params['max_seq_len']} skipped: "
+                      f"{'; '.join(skipped[:5])}; raise max_seq_len to keep them", stacklevel=3)
+    if not rows:
+        raise TrainingError(f"every example is longer than max_seq_len={params['max_seq_len']}")
+    collator = Collator(tok.pad_token_id, mask_dtype=getattr(torch, dtype))  # the attention's compute dtype
+    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    resumed_step = int(last.rsplit("-", 1)[1]) if last else 0
+    log_path = out_dir / "train_log.jsonl"
+    trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=collator)
+    callback = _log_callback(log_path, trainer, _read_log(log_path, resumed_step) if last else [])
+    trainer.add_callback(callback)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    wall = time.perf_counter() - t0
+
+    sha = data_sha256(examples)
+    tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
+    summary = {
+        "run_name": params["run_name"], "model": params["model_name_or_path"],
+        "model_path": resolve_model(params["model_name_or_path"]), "quantization": params["quantization"],
+        "packing": packing, "n_examples": len(examples), "n_trained_examples": sum(r["n_examples"] for r in rows),
+        "n_skipped_too_long": len(skipped), "n_rows": len(rows), "tokens_per_epoch": tokens_per_epoch,
+        "steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 4),
+        "train_loss": float(result.training_loss), "wall_s": round(wall, 2),
+        "tokens_seen": trainer.tokens_seen * max(1, args.world_size),
+        "tokens_per_s": round(trainer.tokens_seen * max(1, args.world_size) / max(wall, 1e-9), 2),
+        "resumed_from": last, "data_sha256": sha, "world_size": args.world_size,
+        "adapter_dir": str(out_dir / "adapter"), "train_log": str(log_path),
+    }
+    losses = [r["loss"] for r in callback.rows if "loss" in r]
+    summary.update(first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None)
+    if trainer.is_world_process_zero():
+        meta = {"params": params, "data_sha256": sha, "n_examples": len(examples), "summary": summary,
+                "torch": torch.__version__}
+        _save_adapter(trainer.model, out_dir / "adapter", meta)
+        write_json(out_dir / "train_summary.json", summary)
+    return summary, trainer.model
+
+
+def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike,
+          quantization: str | None = None) -> dict[str, Any]:
+    """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
+    from . import prompts
+    from .records import load_cohort, split_cases
+
+    cases = split_cases(load_cohort(cohort_path), "train")
+    if not cases:
+        raise TrainingError(f"{cohort_path}: no cases with split 'train'; make a split with notebooks/01_cohort")
+    layout = params["prompt_layout"]
+    if params.get("packing") and (params["strategy"] != "targeted" or layout != "shared_prefix"):
+        raise TrainingError("packing: true needs strategy: targeted and prompt_layout: shared_prefix")
+    definitions = prompts.load_definitions(params.get("definitions"), params.get("language", "en"))
+    examples = prompts.sft_examples(cases, params["strategy"], definitions, layout, params.get("complications"),
+                                    think=bool(params.get("comprehensive_think", True)))
+    return train_examples(params, examples, out_dir, quantization)
+
+
+# --------------------------------------------------------------------------------------------- cli
+def cli(argv: list[str] | None = None) -> int:
+    from .params import load_params
+
+    ap = argparse.ArgumentParser(prog="python -m pericomp_lib.training", description="LoRA/QLoRA fine-tuning")
+    ap.add_argument("--params", required=True, help="params YAML (params/*.yaml)")
+    ap.add_argument("--cohort", required=True, help="cohort.jsonl with a train split")
+    ap.add_argument("--out", required=True, help="output folder (adapter/, train_log.jsonl)")
+    ap.add_argument("--quantization", choices=("none", "4bit", "8bit"), default=None)
+    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--packing", action="store_true", default=None)
+    args = ap.parse_args(argv)
+    params = load_params(args.params, max_steps=args.max_steps, packing=args.packing)
+    summary = train(params, args.cohort, args.out, args.quantization)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,149 @@
+"""Params files, LoRA / QLoRA training on tiny-random, adapter reload, resume, and the 03 notebook."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pericomp_lib import training
+from pericomp_lib.params import ParamsError, load_params, validate
+from pericomp_lib.records import Case, GoldLabel, write_cohort
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = sorted((ROOT / "params").glob("*.yaml"))
+LOG_KEYS = {"step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s", "peak_memory_mb"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Two OpenMP threads on a busy 2-core machine spin-wait; one thread is several times faster here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------ params
+def test_params_files_exist_and_validate():
+    names = {p.stem for p in PARAMS}
+    assert {"tiny-random", "smollm2-135m", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b", "qwq-32b"} <= names
+    for path in PARAMS:
+        p = load_params(path)
+        assert p["run_name"] == path.stem
+        if path.stem.startswith(("qwen", "qwq")):  # the paper's LoRA settings
+            assert (p["lora_r"], p["lora_alpha"], p["learning_rate"]) == (16, 32, 1e-4)
+            assert p["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+            assert p["model_name_or_path"].startswith("Qwen/")
+    assert load_params(ROOT / "params/qwen3-32b.yaml")["quantization"] == "4bit"
+
+
+def test_params_errors_name_key_and_allowed(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_name: x\nmodel_name_or_path: tiny-random\nlora_rank: 8\n")
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) lora_rank.*allowed keys:.*lora_r"):
+        load_params(bad)
+    with pytest.raises(ParamsError, match=r"quantization='3bit'.*none, 4bit, 8bit"):
+        validate({"quantization": "3bit"})
+    with pytest.raises(ParamsError, match="learning_rate"):
+        validate({"learning_rate": 0})
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _examples(n=4):
+    return [{"case_id": f"c{i}", "complication": "delirium", "prompt": f"Record {i}: confused on day 2. Delirium?",
+             "completion": '{"think": "confusion", "bool": "True", "grading": "mild"}'} for i in range(n)]
+
+
+def _params(**kw):
+    base = {"run_name": "t", "model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu",
+            "batch_size": 2, "grad_accum": 1, "learning_rate": 2e-2, "max_seq_len": 512,
+            "gradient_checkpointing": False, "lora_dropout": 0.0}
+    return validate({**base, **kw})
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+# --------------------------------------------------------------------------------------------- LoRA
+def test_lora_loss_falls_and_adapter_reloads(tmp_path):
+    from pericomp_lib.models import load_model
+
+    out = tmp_path / "lora"
+    summary, trained = training.fit(_params(max_steps=12), _examples(), out)
+    rows = _log(out)
+    assert [r["step"] for r in rows] == list(range(1, 13)) and LOG_KEYS <= rows[0].keys()
+    first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-3:]) / 3
+    assert last < first - 0.3, f"loss did not fall: {first:.3f} -> {last:.3f}"
+    assert summary["steps"] == 12 and summary["tokens_per_s"] > 0 and summary["n_skipped_too_long"] == 0
+
+    meta = json.loads((out / "adapter" / "training_params.json").read_text())
+    assert meta["data_sha256"] == training.data_sha256(_examples()) and meta["params"]["lora_r"] == 16
+    assert (out / "adapter" / "adapter_config.json").exists()
+
+    reloaded, tok = load_model(_params(), adapter=str(out / "adapter"))
+    ids = tok(["Record 1: confused on day 2. Delirium?"], return_tensors="pt")
+    trained.eval()
+    with torch.no_grad():
+        a, b = trained(**ids).logits, reloaded(**ids).logits
+        with reloaded.disable_adapter():
+            base = reloaded(**ids).logits
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a, base, atol=1e-3)
+
+    # resume: a longer run in the same out_dir continues from checkpoint-12 and keeps the log contiguous
+    resumed = training.train_examples(_params(max_steps=14), _examples(), out)
+    assert resumed["resumed_from"].endswith("checkpoint-12") and resumed["steps"] == 14
+    assert [r["step"] for r in _log(out)] == list(range(1, 15))
+
+
+def test_qlora_4bit_trains(tmp_path):
+    import bitsandbytes as bnb
+
+    summary, model = training.fit(_params(max_steps=8), _examples(), tmp_path / "q", quantization="4bit")
+    assert summary["quantization"] == "4bit"
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    losses = [r["loss"] for r in _log(tmp_path / "q")]
+    assert all(map(torch.isfinite, torch.tensor(losses))) and min(losses[-3:]) < losses[0]
+    assert (tmp_path / "q" / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_too_long_examples_are_counted_not_hidden(tmp_path):
+    ex = _examples(2) + [{"case_id": "long", "complication": "delirium", "prompt": "word " * 600, "completion": "{}"}]
+    with pytest.warns(UserWarning, match="1 example.*longer than max_seq_len"):
+        s = training.train_examples(_params(max_steps=1, max_seq_len=300), ex, tmp_path / "o")
+    assert s["n_skipped_too_long"] == 1 and s["n_trained_examples"] == 2
+
+
+# ---------------------------------------------------------------------------- cohort -> packed run
+def _cohort(path: Path) -> Path:
+    rec = ("Day 1 after colectomy. Day 2: the patient was confused and agitated at night, CAM-ICU positive. "
+           "Creatinine 84 umol/L. Discharged day 6.")
+    cases = [Case(f"t{i}", "test", split, "en", rec + f" Bed {i}.",
+                  [GoldLabel("delirium", "mild", ["CAM-ICU positive"])] if i % 2 else [])
+             for i, split in enumerate(["train", "train", "train", "validation"])]
+    write_cohort(path, cases)
+    return path
+
+
+def test_train_from_cohort_packed(tmp_path):
+    cohort = _cohort(tmp_path / "cohort.jsonl")
+    params = _params(max_steps=2, batch_size=1, prompt_layout="shared_prefix", packing=True,
+                     complications=["delirium", "pneumonia", "stroke"], max_seq_len=4096)
+    s = training.train(params, cohort, tmp_path / "run")
+    assert s["packing"] and s["n_examples"] == 9 and s["n_rows"] == 3  # 3 train cases x 3 questions, 1 row each
+    assert s["steps"] == 2 and (tmp_path / "run" / "adapter" / "adapter_config.json").exists()
+    with pytest.raises(training.TrainingError, match="shared_prefix"):
+        training.train(_params(packing=True), cohort, tmp_path / "bad")
+
+
+@pytest.mark.notebook
+def test_notebook_03_runs_on_tiny_random(tmp_path, run_notebook):
+    cohort = _cohort(tmp_path / "cohort.jsonl")
+    out = tmp_path / "finetune"
+    run_notebook("03_finetune.ipynb", params_path=str(ROOT / "params" / "tiny-random.yaml"),
+                 cohort_path=str(cohort), out_dir=str(out), max_steps=2)
+    assert (out / "adapter" / "adapter_config.json").exists()
+    assert len(_log(out)) == 2 and (out / "loss.png").exists()
