@@ -1,0 +1,117 @@
+"""Targeted inference, three ways, same cases and model, side by side in one run.
+
+(a) one full prompt at a time (the authors' way: 22 independent requests per case);
+(b) the 22 full prompts of a case batched (left padding);
+(c) batched with the shared prefix: the record's KV cache computed once per case, copied into the batch.
+
+All three feed the model exactly the same tokens, ids(head) + ids(tail) of the shared_prefix layout, so
+greedy answers can be compared one to one; the script prints seconds per case, the speed-up over (a)
+and how many answers are identical to (a).
+
+usage: python benchmarks/targeted_inference.py [--params params/smollm2-135m.yaml] [--cases 2]
+       [--batch-size 22] [--max-new-tokens N] [--threads N] [--cohort path/to/cohort.jsonl]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--params", default=str(ROOT / "params" / "smollm2-135m.yaml"))
+    ap.add_argument("--cohort", default=None, help="cohort.jsonl (default: a fresh synthetic cohort)")
+    ap.add_argument("--cases", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=22, help="questions per batch in (c)")
+    ap.add_argument("--full-batch-size", type=int, default=4,
+                    help="prompts per batch in (b): 22 full ~3k-token prompts at once need several GB on CPU")
+    ap.add_argument("--questions", type=int, default=22, help="first N complications only (quick runs)")
+    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--modes", default="abc", help="subset of abc to run")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from pericomp_lib import cohort, models, prompts, records
+    from pericomp_lib import inference as inf
+    from pericomp_lib.params import load_params
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from pericomp_lib import taxonomy
+
+    p = load_params(args.params, prompt_layout="shared_prefix", strategy="targeted",
+                    max_new_tokens=args.max_new_tokens, complications=list(taxonomy.IDS[: args.questions]))
+    if args.cohort:
+        cases = records.load_cohort(args.cohort, check_evidence=False)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            cases = cohort.make_cohort("synthetic", n_cases=max(20, 4 * args.cases), out_dir=d)
+    cases = records.split_cases(cases, "eval")[: args.cases]
+    model, tok = models.load_model(p)
+    defs = prompts.load_definitions(p.get("definitions"), language=p["language"])
+    jobs = inf.build_jobs(cases, tok, defs, p)
+    n_new = int(p["max_new_tokens"])
+
+    by_case: dict[str, tuple[list[int], list[list[int]]]] = {}
+    for j in jobs:
+        head = tok(j.head, add_special_tokens=False).input_ids
+        by_case.setdefault(j.case_id, (head, []))[1].append(tok(j.tail, add_special_tokens=False).input_ids)
+    n_q = [len(t) for _, t in by_case.values()]
+    head_len = sum(len(h) for h, _ in by_case.values()) / len(by_case)
+    tail_len = sum(len(x) for _, t in by_case.values() for x in t) / sum(n_q)
+    print(f"model {p['model_name_or_path']} | {len(by_case)} cases x {n_q[0]} questions | head {head_len:.0f} "
+          f"tokens, tail {tail_len:.0f} tokens (mean) | max_new_tokens {n_new} | batch (b) {args.full_batch_size}, (c) {args.batch_size} | "
+          f"torch threads {torch.get_num_threads()} | cpu count {os.cpu_count()}")
+
+    def mode_a(head, tails):
+        return [inf.generate_full(model, tok, [head + t], n_new)[0] for t in tails]
+
+    def mode_b(head, tails):
+        out = []
+        for i in range(0, len(tails), args.full_batch_size):
+            out += inf.generate_full(model, tok, [head + t for t in tails[i:i + args.full_batch_size]], n_new)
+        return out
+
+    def mode_c(head, tails):
+        cache = inf.prefix_cache(model, head)
+        out = []
+        for i in range(0, len(tails), args.batch_size):
+            out += inf.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache)
+        return out
+
+    modes = {"a": ("(a) one full prompt at a time", mode_a), "b": ("(b) batched full prompts", mode_b),
+             "c": ("(c) batched + shared prefix", mode_c)}
+    results: dict[str, tuple[float, list]] = {}
+    for key in args.modes:
+        name, fn = modes[key]
+        answers, t0 = [], time.perf_counter()
+        for case_id, (head, tails) in by_case.items():
+            tc = time.perf_counter()
+            answers.append(fn(head, tails))
+            print(f"  {name}: {case_id} {time.perf_counter() - tc:.1f} s", flush=True)
+        results[key] = ((time.perf_counter() - t0) / len(by_case), answers)
+
+    ref = results.get("a")
+    print(f"\n{'mode':34s} {'s/case':>8s} {'speed-up vs (a)':>16s} {'identical to (a)':>18s} {'new tokens':>11s}")
+    for key, (sec, answers) in results.items():
+        flat = [x for case in answers for x in case]
+        ratio = f"{ref[0] / sec:.2f}x" if ref else "-"
+        same = "-"
+        if ref:
+            ref_flat = [x for case in ref[1] for x in case]
+            same = f"{sum(x == y for x, y in zip(flat, ref_flat))}/{len(flat)}"
+        print(f"{modes[key][0]:34s} {sec:8.1f} {ratio:>16s} {same:>18s} {sum(map(len, flat)):11d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

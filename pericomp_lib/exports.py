@@ -1,0 +1,132 @@
+"""Raw answers -> the paper's prediction files, a parse report and side_by_side.csv for reading.
+
+Predictions use the authors' result-file format (lenient {case_id: [zh short names]}, strict
+{case_id: ['<zh short>_<轻|中|重|Null>']}, 无术后并发症 when empty), parsed by pericomp_lib.parsing with
+the paper's rules; unreadable answers are counted in parse_report.json and count as "absent", never fatal.
+side_by_side.csv puts, for each case and complication, the gold answer next to each model's text, its
+parsed decision and grade, and whether each is right: the table to read when base and adapter disagree.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from . import metrics, parsing, records, taxonomy
+from .io import atomic_write_text, write_json
+
+Answers = Mapping[str, Mapping[str, Mapping[str, str]]]  # {model: {case_id: {item: text}}}
+
+
+def _raw_for_parsing(per_case: Mapping[str, Mapping[str, str]], strategy: str) -> dict:
+    if strategy == "comprehensive":
+        return {c: items["comprehensive"] for c, items in per_case.items()}
+    return {c: dict(items) for c, items in per_case.items()}
+
+
+def write_predictions(out_dir: str | os.PathLike, answers: Answers, strategy: str, log=print) -> dict:
+    """predictions{,_strict}/<model>.json and parse_report.json; returns {model: {mode: ParseReport}}."""
+    out = Path(out_dir)
+    reports: dict = {}
+    for model, per_case in answers.items():
+        raw = _raw_for_parsing(per_case, strategy)
+        reports[model] = {}
+        for mode, folder, strict in (("lenient", "predictions", False), ("strict", "predictions_strict", True)):
+            preds, report = parsing.format_results(raw, strategy, strict=strict, rules=True)
+            write_json(out / folder / f"{model}.json", preds)
+            reports[model][mode] = report
+        log(f"{model}: " + reports[model]["lenient"].summary())
+    write_json(out / "parse_report.json", {m: {k: r.to_dict() for k, r in v.items()} for m, v in reports.items()})
+    return reports
+
+
+def _decision(text: str | None, cid: str, strategy: str, parsed_cache: dict) -> tuple[str, object, object, str]:
+    """(text shown, present, grade, error) of one model for one complication."""
+    if text is None:
+        return "", None, None, "no answer in raw.jsonl"
+    if strategy == "targeted":
+        a = parsing.parse_targeted(text)
+        return text, a.present, a.grade, a.error or ""
+    key = id(text)
+    if key not in parsed_cache:
+        parsed_cache[key] = parsing.parse_comprehensive(text)
+    a = parsed_cache[key]
+    hits = [g for name, g in a.items if name == cid]
+    if hits:
+        shown = json.dumps({"name": taxonomy.zh_heading(cid), "grading": taxonomy.GRADE_TO_ZH.get(hits[0], hits[0])},
+                           ensure_ascii=False)
+        return shown, True, hits[0], a.error or ""
+    return (text if a.error else ""), (None if a.error and not a.items else False), None, a.error or ""
+
+
+def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str) -> pd.DataFrame:
+    """One row per (case, complication asked): gold, each model's text / decision / grade / right."""
+    models = list(answers)
+    rows = []
+    cache: dict = {}
+    for case in cases:
+        gold = {g.complication: g.grade for g in case.gold}
+        asked = set()
+        for m in models:
+            asked.update(answers[m].get(case.case_id, {}))
+        cids = list(taxonomy.IDS) if strategy == "comprehensive" else [c for c in taxonomy.IDS if c in asked]
+        if not any(case.case_id in answers[m] for m in models):
+            continue
+        for cid in cids:
+            present = cid in gold
+            row = {"case_id": case.case_id, "complication": cid, "zh": taxonomy.zh_short(cid),
+                   "gold": f"yes ({taxonomy.GRADE_TO_ZH[gold[cid]]})" if present else "no",
+                   "gold_present": present, "gold_grade": gold.get(cid)}
+            for m in models:
+                item = "comprehensive" if strategy == "comprehensive" else cid
+                text = answers[m].get(case.case_id, {}).get(item)
+                shown, said, grade, error = _decision(text, cid, strategy, cache)
+                right = bool(said) == present
+                row.update({f"{m}_text": shown, f"{m}_present": said, f"{m}_grade": grade, f"{m}_error": error,
+                            f"{m}_right": right, f"{m}_right_strict": right and (not present or grade == gold[cid])})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_side_by_side(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str) -> pd.DataFrame:
+    df = side_by_side(cases, answers, strategy)
+    atomic_write_text(Path(out_dir) / "side_by_side.csv", df.to_csv(index=False))
+    return df
+
+
+def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, log=print) -> pd.DataFrame:
+    """Everything 04_inference writes after generation; returns the side-by-side table."""
+    write_predictions(out_dir, answers, strategy, log)
+    return write_side_by_side(out_dir, cases, answers, strategy)
+
+
+def metrics_table(out_dir: str | os.PathLike, cases: Sequence[records.Case]) -> pd.DataFrame:
+    """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file on the cases it covers."""
+    lenient_gold, strict_gold = records.gold_maps(cases)
+    rows = []
+    for mode, folder, gold in (("lenient", "predictions", lenient_gold), ("strict", "predictions_strict", strict_gold)):
+        for path in sorted((Path(out_dir) / folder).glob("*.json")):
+            pred = json.loads(path.read_text(encoding="utf-8"))
+            sub = {c: g for c, g in gold.items() if c in pred}
+            if not sub:
+                continue
+            for average, fn in (("micro", metrics.micro_prf), ("macro", metrics.macro_prf)):
+                m = fn(sub, pred)
+                rows.append({"model": path.stem, "mode": mode, "average": average, "precision": m["precision"],
+                             "recall": m["recall"], "f1": m["f1"], "n_cases": m["n_cases"]})
+    return pd.DataFrame(rows)
+
+
+def disagreements(df: pd.DataFrame, n: int = 8) -> pd.DataFrame:
+    """Rows where base and adapter differ in being right (or, with one model, where it is wrong)."""
+    if df.empty:
+        return df
+    if "adapter_right" in df and "base_right" in df:
+        picked = df[df["base_right"] != df["adapter_right"]]
+    else:
+        model = next(c[: -len("_right")] for c in df.columns if c.endswith("_right"))
+        picked = df[~df[f"{model}_right"]]
+    return picked.head(n)
