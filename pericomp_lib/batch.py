@@ -70,7 +70,8 @@ def _stage_03(p: dict, ctx: RunContext) -> dict:
 
 def _stage_04(p: dict, ctx: RunContext) -> dict:
     return {"params_path": str(ctx.params_path), "cohort_path": str(ctx.run_dir / "cohort.jsonl"),
-            "adapter_dir": str(ctx.run_dir / "adapter"), "out_dir": str(ctx.run_dir), "seed": ctx.seed}
+            "adapter_dir": str(ctx.run_dir / "adapter"), "out_dir": str(ctx.run_dir), "seed": ctx.seed,
+            "max_cases": p["max_eval_cases"]}
 
 
 def _stage_05(p: dict, ctx: RunContext) -> dict:

@@ -190,8 +190,10 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     Writes <out_dir>/run_metrics.csv: Models, averaging, mode, Precision, Recall, F1_score, n_cases.
     """
     from . import records
+    from .exports import read_scope
 
     run_dir = Path(run_dir)
+    scope = read_scope(run_dir)  # complications asked by 04 (None: all 22)
     out = Path(out_dir) if out_dir else run_dir / "tables"
     cases = records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False)
     lenient_gold, strict_gold = records.gold_maps(records.split_cases(cases, "eval"))
@@ -200,7 +202,9 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         files = sorted((run_dir / folder).glob("*.json"))
         if not files:
             raise FileNotFoundError(f"{run_dir / folder}: no prediction files; run 04_inference first")
-        preds = {f.stem: repo.load_predictions(f, missing="empty") for f in files}
+        gold = records.restrict_labels(gold, scope, mode == "strict")
+        preds = {f.stem: records.restrict_labels(dict(repo.load_predictions(f, missing="empty")), scope, mode == "strict")
+                 for f in files}
         answered = [set(preds[m]) for m in ("adapter", "base") if m in preds]
         ids = [c for c in gold if c in answered[0]] if answered else list(gold)
         if not ids:
@@ -214,7 +218,8 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
             for average in AVERAGES:
                 m = metrics.prf(sub_gold, {c: pred[c] for c in ids}, average)
                 rows.append({"Models": model, "averaging": average, "mode": mode, "Precision": m["precision"],
-                             "Recall": m["recall"], "F1_score": m["f1"], "n_cases": len(ids)})
+                             "Recall": m["recall"], "F1_score": m["f1"], "n_cases": len(ids),
+                             "complications": len(scope) if scope else 22})
     order = {m: i for i, m in enumerate(RUN_MODELS_ORDER)}
     df = pd.DataFrame(rows)
     df = df.sort_values(["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s)

@@ -97,19 +97,34 @@ def write_side_by_side(out_dir: str | os.PathLike, cases, answers: Answers, stra
     return df
 
 
-def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, log=print) -> pd.DataFrame:
-    """Everything 04_inference writes after generation; returns the side-by-side table."""
+def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, log=print,
+           complications=None) -> pd.DataFrame:
+    """Everything 04_inference writes after generation; returns the side-by-side table.
+
+    scope.json records which complications were asked (None: all 22), so evaluation restricts gold alike."""
+    from .io import write_json
+
+    write_json(Path(out_dir) / "scope.json", {"complications": list(complications) if complications else None,
+                                              "case_ids": [c.case_id for c in cases], "strategy": strategy})
     write_predictions(out_dir, answers, strategy, log)
     return write_side_by_side(out_dir, cases, answers, strategy)
+
+
+def read_scope(out_dir: str | os.PathLike) -> list[str] | None:
+    """The complications a run asked about (scope.json written by `export`); None means all 22."""
+    path = Path(out_dir) / "scope.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("complications") if path.exists() else None
 
 
 def metrics_table(out_dir: str | os.PathLike, cases: Sequence[records.Case]) -> pd.DataFrame:
     """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file on the cases it covers."""
     lenient_gold, strict_gold = records.gold_maps(cases)
+    scope = read_scope(out_dir)
     rows = []
     for mode, folder, gold in (("lenient", "predictions", lenient_gold), ("strict", "predictions_strict", strict_gold)):
+        gold = records.restrict_labels(gold, scope, mode == "strict")
         for path in sorted((Path(out_dir) / folder).glob("*.json")):
-            pred = json.loads(path.read_text(encoding="utf-8"))
+            pred = records.restrict_labels(json.loads(path.read_text(encoding="utf-8")), scope, mode == "strict")
             sub = {c: g for c, g in gold.items() if c in pred}
             if not sub:
                 continue

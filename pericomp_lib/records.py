@@ -171,3 +171,27 @@ def gold_maps(cases: Iterable[Case]) -> tuple[dict[str, list[str]], dict[str, li
     """(lenient, strict) gold in the paper-comparable result-file shape."""
     cases = list(cases)
     return {c.case_id: c.labels() for c in cases}, {c.case_id: c.strict_labels() for c in cases}
+
+
+def restrict_labels(label_map: dict[str, list[str]], complications, strict: bool) -> dict[str, list[str]]:
+    """Keep only labels of the complications a run asked about (targeted runs may ask fewer than 22).
+
+    Gold and every model are restricted alike, so recall is not capped by questions never asked.
+    Labels that name no known complication (a model's invention) stay: they are false positives.
+    A case left with nothing becomes the no-complication label.
+    """
+    if not complications:
+        return {k: list(v) for k, v in label_map.items()}
+    scope = set(complications)
+    none = f"{taxonomy.NONE_ZH}_Null" if strict else taxonomy.NONE_ZH
+    out: dict[str, list[str]] = {}
+    for case_id, labels in label_map.items():
+        kept = []
+        for label in labels:
+            cid = taxonomy.lookup(label.rsplit("_", 1)[0] if strict and "_" in label else label)
+            if cid == taxonomy.NONE_ID:
+                continue
+            if cid is None or cid in scope:
+                kept.append(label)
+        out[case_id] = kept or [none]
+    return out

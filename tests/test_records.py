@@ -92,3 +92,14 @@ def test_evidence_check_can_be_relaxed(tmp_path):
     path = tmp_path / "cohort.jsonl"
     path.write_text(_line(gold=_label(evidence=["paraphrased"])) + "\n", encoding="utf-8")
     assert records.load_cohort(path, check_evidence=False)[0].gold[0].evidence == ["paraphrased"]
+
+
+def test_restrict_labels_scopes_gold_and_predictions_alike():
+    from pericomp_lib.records import restrict_labels
+
+    gold = {"1": ["肺炎", "急性肾损伤"], "2": ["谵妄"], "3": ["无术后并发症"]}
+    out = restrict_labels(gold, ["acute_kidney_injury", "pneumonia"], strict=False)
+    assert out == {"1": ["肺炎", "急性肾损伤"], "2": ["无术后并发症"], "3": ["无术后并发症"]}
+    strict = restrict_labels({"1": ["谵妄_轻", "贫血_中", "肺炎_重"]}, ["pneumonia"], strict=True)
+    assert strict == {"1": ["贫血_中", "肺炎_重"]}  # invented labels stay as false positives
+    assert restrict_labels(gold, None, strict=False) == gold

@@ -64,7 +64,7 @@ answers, summary = inference.infer(params, cases, out_dir, adapter=adapter_dir, 
 # and complication, the gold answer with each model's text and decision.
 
 # %%
-table = exports.export(out_dir, cases, answers, params["strategy"])
+table = exports.export(out_dir, cases, answers, params["strategy"], complications=params["complications"])
 print(f"side_by_side.csv: {len(table)} rows")
 
 # %% [markdown]
