@@ -42,6 +42,9 @@ reproduce-paper: env
 # The main job: the whole study on the embedded default (synthetic cohort, SmolLM2-135M, CPU), per params
 # file and seed, then figures from the runs. On a GPU node: make reproduce PARAMS="params/qwen3-4b.yaml ..." SEEDS="1 2 3 4 5"
 reproduce: env
+	@if [ -n "$(PERICOMP_DIR)" ]; then $(PY) -m pericomp_lib evaluate --pericomp-dir "$(PERICOMP_DIR)" --out tables/paper; \
+	else echo "note: PERICOMP_DIR is not set, so the paper's published tables and figures are not redrawn;"; \
+	  echo "      add PERICOMP_DIR=/path/to/PeriComp (a clone of github.com/gscfwid/PeriComp) to include them."; fi
 	$(PY) -m pericomp_lib batch --params $(PARAMS) --seeds $(SEEDS) --runs-dir $(RUNS_DIR)
 	$(PY) -m papermill notebooks/06_figures.ipynb $(RUNS_DIR)/06_figures.ipynb --cwd notebooks \
 	  -p runs_dir "$(abspath $(RUNS_DIR))" -p figures_dir "$(abspath figures)" -p pericomp_dir "$(if $(PERICOMP_DIR),$(abspath $(PERICOMP_DIR)),None)"

@@ -158,7 +158,23 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
         (runs_dir / "_errors" / f"{result['run']}-seed-{seed}.txt").write_text(traceback.format_exc())
     result["seconds"] = round(time.time() - t0, 1)
     result["f1_base"], result["f1_adapter"] = _read_f1(Path(result["run_dir"])) if result["run_dir"] else (None, None)
+    result["parsed_base"], result["parsed_adapter"] = (_read_parsed(Path(result["run_dir"])) if result["run_dir"]
+                                                       else (None, None))
     return result
+
+
+def _read_parsed(run_dir: Path) -> tuple[float | None, float | None]:
+    """Share of answers that parsed (04's parse_report.json): a small base model often fails the format."""
+    path = run_dir / "parse_report.json"
+    if not path.exists():
+        return None, None
+    report = json.loads(path.read_text(encoding="utf-8"))
+
+    def share(model: str) -> float | None:
+        r = report.get(model, {}).get("lenient")
+        return 1 - r["n_failures"] / r["n_answers"] if r and r.get("n_answers") else None
+
+    return share("base"), share("adapter")
 
 
 def _short_error(e: Exception) -> str:
@@ -190,7 +206,9 @@ def execute_notebook(name: str, out_path: Path, parameters: dict) -> None:
 def summary_table(results: list[dict]) -> str:
     import pandas as pd
 
-    df = pd.DataFrame(results)[["run", "seed", "status", "stage_reached", "seconds", "f1_base", "f1_adapter", "error"]]
+    cols = ["run", "seed", "status", "stage_reached", "seconds", "f1_base", "f1_adapter", "parsed_base",
+            "parsed_adapter", "error"]
+    df = pd.DataFrame(results).reindex(columns=cols)
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 

@@ -328,11 +328,18 @@ def cli(argv: list[str]) -> int:
             return 2
         Path(args.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.out) / "runs_metrics.csv", table.to_csv(index=False))
-        print(table.to_string(index=False))
+        micro = table[table.averaging == "micro"].pivot_table(index=["run", "seed", "Models"], columns="mode",
+                                                             values="F1_score", sort=False)
+        print(f"wrote {Path(args.out) / 'runs_metrics.csv'}\nmicro F1 per run, seed and model:")
+        print(micro.round(3).to_string())
         return 0
     if not args.pericomp_dir:
         ap.error("give --pericomp-dir (or --runs-dir once the batch runner exists)")
-    report = paper_tables(args.pericomp_dir, args.out, missing=args.missing)
+    try:
+        report = paper_tables(args.pericomp_dir, args.out, missing=args.missing)
+    except (FileNotFoundError, ValueError) as e:  # missing gold, broken file: say which and stop cleanly
+        print(f"error: {e}")
+        return 2
     for name, path in report["tables"].items():
         print(f"wrote {path}")
     for name, n in report["n_models"].items():
