@@ -75,3 +75,20 @@ def test_two_seeds_end_to_end_then_skip(tmp_path, capsys):
     params.write_text(yaml.safe_dump(changed))
     assert batch.cli(["--params", str(params), "--seeds", "1", "--stages", "01", "--runs-dir", str(runs)]) == 0
     assert (runs / "tiny" / "seed-1" / "cohort.jsonl").stat().st_mtime_ns != cohort_before
+
+
+@pytest.mark.notebook
+def test_mimic_cohort_runs_through_02_to_05(tmp_path):
+    """A MIMIC-IV-shaped folder becomes a cohort in 01 and then runs like any other cohort."""
+    from pericomp_lib.sources.mimic import make_fixture
+
+    make_fixture(tmp_path / "mimic", n_subjects=24, seed=0)
+    params = _params(tmp_path, "mimic-tiny", cohort_source="mimic", cohort_path=str(tmp_path / "mimic"),
+                     max_eval_cases=3)
+    runs = tmp_path / "runs"
+    assert batch.cli(["--params", str(params), "--seeds", "1", "--runs-dir", str(runs)]) == 0
+    run = runs / "mimic-tiny" / "seed-1"
+    assert (run / "mimic" / "subjects.jsonl").exists()
+    table = pd.read_csv(run / "tables" / "run_metrics.csv")
+    assert {"base", "adapter"} <= set(table.Models)
+    assert table.n_cases.nunique() == 1 and 1 <= table.n_cases.iloc[0] <= 3  # capped by max_eval_cases
