@@ -18,15 +18,15 @@
 
 # %% tags=["parameters"]
 cohort_source = "synthetic"
-n_cases = 300
+n_cases = 36  # the CPU default profile (params/smollm2-135m.yaml); the paper had 146 + 52
 language = "en"
 seed = 1
 pericomp_dir = None
 cohort_path = None
-out_dir = "../runs/default/seed-1"
+out_dir = "../runs/smollm2-135m/seed-1"  # the run folder 02-05 read by default
 difficulty = 0.5
 n_external = 0
-record_length = "full"  # synthetic only: "full" or "compact"
+record_length = "compact"  # synthetic only: "full" (~3k tokens) or "compact" (~0.6k, same facts and gold)
 
 # %%
 import pandas as pd

@@ -14,7 +14,7 @@
 # `prompt/defination_modified.md` for the Chinese prompts of the paper.
 
 # %% tags=["parameters"]
-cohort_path = "../runs/default/seed-1/cohort.jsonl"
+cohort_path = "../runs/smollm2-135m/seed-1/cohort.jsonl"
 definitions = None
 language = "en"
 strategy = "targeted"
@@ -22,7 +22,7 @@ prompt_layout = "paper"
 comprehensive_think = True
 complications = None
 tokenizer_name = None
-out_dir = "../runs/default/seed-1"
+out_dir = "../runs/smollm2-135m/seed-1"
 
 # %%
 from pericomp_lib import models, prompts, records

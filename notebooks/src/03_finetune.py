@@ -20,7 +20,7 @@
 # %% tags=["parameters"]
 params_path = "../params/smollm2-135m.yaml"
 cohort_path = "../runs/smollm2-135m/seed-1/cohort.jsonl"
-out_dir = "../runs/smollm2-135m/seed-1/finetune"
+out_dir = "../runs/smollm2-135m/seed-1"  # adapter/ and train_log.jsonl go here
 quantization = None  # None: the params file's; "none", "4bit" (QLoRA) or "8bit"
 # overrides of the params file (None keeps the file's value)
 max_steps = None

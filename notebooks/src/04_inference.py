@@ -15,12 +15,12 @@
 # %% tags=["parameters"]
 params_path = "../params/smollm2-135m.yaml"
 cohort_path = "../runs/smollm2-135m/seed-1/cohort.jsonl"
-adapter_dir = None  # a trained adapter folder (03_finetune) or a hub id; None: base model only
+adapter_dir = "../runs/smollm2-135m/seed-1/adapter"  # from 03_finetune, or a hub id; None: base model only
 out_dir = "../runs/smollm2-135m/seed-1"
 split = "eval"  # validation cases (test when the cohort has no validation split), or train/test/all
 definitions = None  # None: the params file's definitions (packaged English when unset)
 complications = None  # None: all 22 (targeted); or a list of ids
-max_cases = None  # None: every case of the split
+max_cases = None  # None: the params file's max_eval_cases (None there: every case of the split)
 seed = 1
 # overrides of the params file (None keeps the file's value)
 strategy = None
@@ -44,7 +44,7 @@ params = load_params(params_path, seed=seed, complications=complications, strate
                      prompt_layout=prompt_layout, max_new_tokens=max_new_tokens,
                      inference_batch_size=inference_batch_size, enable_thinking=enable_thinking,
                      device=device, dtype=dtype)
-cases = records.split_cases(records.load_cohort(cohort_path, check_evidence=False), split)[:max_cases]
+cases = records.split_cases(records.load_cohort(cohort_path, check_evidence=False), split)[:max_cases or params["max_eval_cases"]]
 print(f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapter {adapter_dir}; "
       f"{params['strategy']} / {params['prompt_layout']}; max_new_tokens {params['max_new_tokens']}")
 
