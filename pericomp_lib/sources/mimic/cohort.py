@@ -22,7 +22,8 @@ from ...io import write_json
 from ...records import Case, GoldLabel, case_from_dict
 from . import features as feats
 from .icd import IcdMap, load_icd_map
-from .ingest import atomic_lines, ingest
+from ...io import atomic_lines
+from .ingest import ingest
 from .cases import admission_labs, case_meta, dx_text, index_operation, render_record, silver_labels, split_labs, subject_split
 
 CENTER = "mimic-iv"

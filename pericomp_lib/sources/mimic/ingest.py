@@ -10,38 +10,19 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import tempfile
 import time
 import zlib
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from tqdm.auto import tqdm
 
+from ...io import atomic_lines
 from .schema import KEEP, OPTIONAL, TABLES
 
 
 class MimicError(ValueError):
     """A MIMIC-IV file that is missing, malformed or truncated; the message names the file and the fix."""
-
-
-@contextmanager
-def atomic_lines(path: str | os.PathLike) -> Iterator:
-    """Stream text into path atomically: readers see the old file or the complete new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def table_path(mimic_dir: str | os.PathLike, table: str) -> Path | None:
