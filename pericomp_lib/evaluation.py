@@ -182,21 +182,27 @@ def paper_tables(
 RUN_MODELS_ORDER = ("base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
 
 
-def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Score every predictions{,_strict}/<model>.json of one run against its cohort's gold.
+def read_scope(run_dir: str | os.PathLike) -> list[str] | None:
+    """The complications a run asked about (scope.json, written by 04's export); None means all 22."""
+    import json
+
+    path = Path(run_dir) / "scope.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("complications") if path.exists() else None
+
+
+def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
+    """Score every predictions{,_strict}/<model>.json of one run against the gold of `cases`.
 
     The cases are those the LLM answered (inference may cap the evaluation split); every model is
-    scored on exactly those cases, so base, adapter and the classical baseline are comparable.
-    Writes <out_dir>/run_metrics.csv: Models, averaging, mode, Precision, Recall, F1_score, n_cases.
+    scored on exactly those cases, so base, adapter and the classical baseline are comparable. Gold and
+    predictions are restricted alike to the complications the run asked (scope.json).
+    Columns: Models, averaging, mode, Precision, Recall, F1_score, n_cases, complications.
     """
     from . import records
-    from .exports import read_scope
 
     run_dir = Path(run_dir)
-    scope = read_scope(run_dir)  # complications asked by 04 (None: all 22)
-    out = Path(out_dir) if out_dir else run_dir / "tables"
-    cases = records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False)
-    lenient_gold, strict_gold = records.gold_maps(records.split_cases(cases, "eval"))
+    scope = read_scope(run_dir)
+    lenient_gold, strict_gold = records.gold_maps(cases)
     rows = []
     for mode, folder, gold in (("lenient", "predictions", lenient_gold), ("strict", "predictions_strict", strict_gold)):
         files = sorted((run_dir / folder).glob("*.json"))
@@ -223,8 +229,18 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     order = {m: i for i, m in enumerate(RUN_MODELS_ORDER)}
     df = pd.DataFrame(rows)
     df = df.sort_values(["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s)
-    atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
     return df.reset_index(drop=True)
+
+
+def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """score_run on the run's own cohort (its evaluation split); writes <out_dir>/run_metrics.csv."""
+    from . import records
+
+    cases = records.load_cohort(Path(run_dir) / "cohort.jsonl", check_evidence=False)
+    df = score_run(run_dir, records.split_cases(cases, "eval"))
+    out = Path(out_dir) if out_dir else Path(run_dir) / "tables"
+    atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
+    return df
 
 
 def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import metrics, parsing, records, taxonomy
+from . import parsing, records, taxonomy
 from .io import atomic_write_text, write_json
 
 Answers = Mapping[str, Mapping[str, Mapping[str, str]]]  # {model: {case_id: {item: text}}}
@@ -110,29 +110,13 @@ def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, l
     return write_side_by_side(out_dir, cases, answers, strategy)
 
 
-def read_scope(out_dir: str | os.PathLike) -> list[str] | None:
-    """The complications a run asked about (scope.json written by `export`); None means all 22."""
-    path = Path(out_dir) / "scope.json"
-    return json.loads(path.read_text(encoding="utf-8")).get("complications") if path.exists() else None
-
-
 def metrics_table(out_dir: str | os.PathLike, cases: Sequence[records.Case]) -> pd.DataFrame:
-    """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file on the cases it covers."""
-    lenient_gold, strict_gold = records.gold_maps(cases)
-    scope = read_scope(out_dir)
-    rows = []
-    for mode, folder, gold in (("lenient", "predictions", lenient_gold), ("strict", "predictions_strict", strict_gold)):
-        gold = records.restrict_labels(gold, scope, mode == "strict")
-        for path in sorted((Path(out_dir) / folder).glob("*.json")):
-            pred = records.restrict_labels(json.loads(path.read_text(encoding="utf-8")), scope, mode == "strict")
-            sub = {c: g for c, g in gold.items() if c in pred}
-            if not sub:
-                continue
-            for average, fn in (("micro", metrics.micro_prf), ("macro", metrics.macro_prf)):
-                m = fn(sub, pred)
-                rows.append({"model": path.stem, "mode": mode, "average": average, "precision": m["precision"],
-                             "recall": m["recall"], "f1": m["f1"], "n_cases": m["n_cases"]})
-    return pd.DataFrame(rows)
+    """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file (05's scoring)."""
+    from .evaluation import score_run
+
+    df = score_run(out_dir, cases).rename(columns={"Models": "model", "averaging": "average", "Precision": "precision",
+                                                   "Recall": "recall", "F1_score": "f1"})
+    return df[["model", "mode", "average", "precision", "recall", "f1", "n_cases"]]
 
 
 def disagreements(df: pd.DataFrame, n: int = 8) -> pd.DataFrame:
