@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_lines(path: str | os.PathLike) -> Iterator:
     """Stream text into path atomically: readers see the old file or the complete new one, never half."""
@@ -16,6 +22,7 @@ def atomic_lines(path: str | os.PathLike) -> Iterator:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode open() would (0644 under umask 022)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh
             fh.flush()
@@ -40,11 +47,28 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
     return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in rows))
 
 
+def read_text(path: str | os.PathLike, error: type[Exception] = ValueError) -> str:
+    """A UTF-8 text file with any leading byte-order mark (Excel, Notepad) removed.
+
+    Bytes that are not UTF-8 raise `error` naming the file, line and column, and what to do.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise error(f"{path}:{line}: byte {data[e.start:e.start + 1]!r} at column {column} is not UTF-8; save the file "
+                    "as UTF-8 (for example 'CSV UTF-8' in Excel, or iconv -f GB18030 -t UTF-8)") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None

@@ -207,12 +207,14 @@ class Definitions:
 
 
 def packaged_definitions_path(language: str = "en") -> Path:
-    if language != "en":
+    """Our own EPCO definitions (en, and zh in the authors' section layout). The authors' exact wording is
+    their prompt/defination_modified.md: pass its path as `definitions` to reproduce their prompts."""
+    if language not in FLAGS:
         raise DefinitionsError(
-            f"no packaged definitions for language {language!r} (only 'en' ships with pericomp_lib); pass the "
-            "path of the authors' prompt/defination_modified.md from a PeriComp clone as `definitions`"
+            f"no packaged definitions for language {language!r} (pericomp_lib ships {', '.join(FLAGS)}); pass the "
+            "path of a definitions markdown file as `definitions`"
         )
-    return Path(str(resources.files("pericomp_lib") / "data" / "definitions_en.md"))
+    return Path(str(resources.files("pericomp_lib") / "data" / f"definitions_{language}.md"))
 
 
 def parse_definitions(text: str, source: str = "<definitions>") -> Definitions:

@@ -5,6 +5,7 @@ prompts, training, inference and evaluation never care where a case came from.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import taxonomy
-from .io import write_jsonl
+from .io import read_text, write_jsonl
 
 SPLITS = ("train", "validation", "test")
 LANGUAGES = ("en", "zh")
@@ -130,20 +131,20 @@ def load_cohort(path: str | os.PathLike, check_evidence: bool = True) -> list[Ca
         raise FileNotFoundError(f"{path}: cohort file not found (make one with notebooks/01_cohort.ipynb)")
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CohortError(f"{where}: invalid JSON at column {e.colno} ({e.msg})") from None
-            case = case_from_dict(obj, where, check_evidence)
-            if case.case_id in seen:
-                raise CohortError(f"{where}: duplicate case_id {case.case_id!r} (first on line {seen[case.case_id]})")
-            seen[case.case_id] = lineno
-            cases.append(case)
+    text = read_text(path, CohortError)  # not UTF-8: file and line named; a byte-order mark is dropped
+    for lineno, line in enumerate(io.StringIO(text, newline=None), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CohortError(f"{where}: invalid JSON at column {e.colno} ({e.msg})") from None
+        case = case_from_dict(obj, where, check_evidence)
+        if case.case_id in seen:
+            raise CohortError(f"{where}: duplicate case_id {case.case_id!r} (first on line {seen[case.case_id]})")
+        seen[case.case_id] = lineno
+        cases.append(case)
     if not cases:
         raise CohortError(f"{path}: no cases in file")
     return cases

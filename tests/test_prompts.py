@@ -94,8 +94,9 @@ def test_bad_definitions_name_the_problem(tmp_path):
         prompts.load_definitions(bad)
     with pytest.raises(FileNotFoundError, match="definitions file not found"):
         prompts.load_definitions(tmp_path / "nope.md")
-    with pytest.raises(prompts.DefinitionsError, match="defination_modified.md"):
-        prompts.load_definitions("zh")
+    assert prompts.load_definitions("zh").language == "zh"  # packaged since issue 14
+    with pytest.raises(prompts.DefinitionsError, match="no packaged definitions for language 'fr'"):
+        prompts.packaged_definitions_path("fr")
 
 
 # ------------------------------------------------------------------------------------------ layouts

@@ -9,11 +9,13 @@ the row (as a spreadsheet shows it, header = row 1) and the column.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from pathlib import Path
 
 from .. import taxonomy
+from ..io import read_text
 from ..records import Case, CohortError, case_from_dict, load_cohort
 
 COLUMNS = ("case_id", "record", "labels", "split", "center", "language")
@@ -66,7 +68,8 @@ def load_csv(
     defaults = {"split": split, "center": center, "language": language}
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    # not UTF-8: file and line named; a byte-order mark is dropped (as in cohort.jsonl)
+    with io.StringIO(read_text(path, CohortError), newline="") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
         header = [h.strip() for h in (reader.fieldnames or [])]
         if not header:
