@@ -1,125 +1,381 @@
-"""Run parameters: defaults in one place, one flat YAML per model/profile overrides them.
+"""Run parameters: one typed model (`Params`), one flat YAML per model/profile, one resolver for notebooks.
 
-Notebooks take these as papermill parameters; the batch runner reads the same files. Unknown keys
-and bad values fail here, before any model loads, with the key and what is allowed.
+Every key, its type, its default and the first stage that reads it is declared once, in `Params` below.
+`load_params` (CLIs, batch runner) and `from_notebook` (the notebooks' setup cell) both go through it:
+unknown keys, wrong types (the string "no" for a boolean, 16.5 for an integer) and out-of-range values
+fail before any model loads, with one line naming the key and what is allowed (`ParamsError`).
+Numbers written as YAML strings (`1e-4`, which YAML 1.1 reads as a string) are accepted.
+Relative paths in params (cohort_path, definitions; model and adapter folders that exist there) resolve
+against the repository root, never against the working directory of a kernel or shell.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Callable, Mapping, Optional
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-DEFAULTS: dict[str, Any] = {
-    "run_name": "default",
-    "seed": 1,
-    # model
-    "model_name_or_path": "smollm2-135m",
-    "adapter": None,  # a trained adapter folder or a published one (hub id / local path)
-    "quantization": "none",
-    "dtype": "auto",
-    "device": "auto",
-    # LoRA, the paper's settings
-    "lora_r": 16,
-    "lora_alpha": 32,
-    "lora_dropout": 0.05,
-    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "learning_rate": 1e-4,
-    "num_epochs": 1.0,
-    "max_steps": -1,
-    "batch_size": 1,
-    "grad_accum": 8,
-    "max_seq_len": 4096,
-    "gradient_checkpointing": True,
-    "packing": False,
-    # prompts and inference
-    "strategy": "targeted",
-    "prompt_layout": "paper",
-    "comprehensive_think": True,
-    "language": "en",
-    "definitions": None,  # None: the packaged definitions for `language`
-    "complications": None,  # None: all 22; a list of ids restricts targeted runs
-    "max_new_tokens": 256,
-    "enable_thinking": False,
-    "inference_batch_size": 8,
-    # cohort
-    "cohort_source": "synthetic",
-    "n_cases": 300,
-    "n_external": 0,
-    "cohort_path": None,  # cohort_source jsonl/csv: the user's file
-    "difficulty": 0.5,
-    "record_length": "full",  # synthetic records: full (~2k tokens) or compact (~0.5k, for CPU runs)
-    "max_eval_cases": None,  # None: the whole evaluation split
-}
-
-ALLOWED: dict[str, tuple] = {
-    "quantization": ("none", "4bit", "8bit"),
-    "dtype": ("auto", "float32", "bfloat16", "float16"),
-    "strategy": ("targeted", "comprehensive"),
-    "prompt_layout": ("paper", "shared_prefix"),
-    "language": ("en", "zh"),
-    "cohort_source": ("synthetic", "pericomp_repo", "jsonl", "csv", "mimic"),
-    "record_length": ("full", "compact"),
-}
-
-POSITIVE = ("lora_r", "lora_alpha", "learning_rate", "batch_size", "grad_accum", "max_seq_len", "max_new_tokens",
-            "inference_batch_size", "n_cases")
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PROFILE = "params/smollm2-135m.yaml"  # what a notebook uses when it is given no params at all
 
 
 class ParamsError(ValueError):
-    pass
+    """A bad params file or value: one line naming the file, the key and what is allowed."""
 
 
-def validate(params: dict[str, Any], where: str = "params") -> dict[str, Any]:
-    unknown = sorted(set(params) - set(DEFAULTS))
+# ---------------------------------------------------------------------------------------------- value types
+def _integer(lo: int | None = None, hi: int | None = None, special: tuple = (), hint: str = "") -> Callable:
+    def check(v: Any) -> Any:
+        if v in special and not isinstance(v, bool):
+            return v
+        if isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v):
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"must be an integer{hint}, not {_what(v)}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"is out of range: use an integer{hint}")
+        return v
+    return check
+
+
+def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hint: str = "") -> Callable:
+    def check(v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                v = float(v.strip())
+            except ValueError:
+                raise ValueError(f"must be a number{hint}, not {_what(v)}") from None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"must be a number{hint}, not {_what(v)}")
+        if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+            raise ValueError(f"is out of range: use a number{hint}")
+        return v
+    return check
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false (a YAML boolean, unquoted), not {_what(v)}")
+    return v
+
+
+def _choice(*allowed: str) -> Callable:
+    def check(v: Any) -> Any:
+        if not isinstance(v, str) or v not in allowed:
+            raise ValueError(f"is not allowed; use one of {', '.join(allowed)}")
+        return v
+    check.allowed = allowed
+    return check
+
+
+def _text(pattern: str | None = None, hint: str = "", optional: bool = False) -> Callable:
+    def check(v: Any) -> Any:
+        if v is None and optional:
+            return None
+        if isinstance(v, os.PathLike):
+            v = os.fspath(v)
+        if not isinstance(v, str) or not v.strip() or (pattern and not re.fullmatch(pattern, v)):
+            raise ValueError(f"must be {hint}")
+        return v
+    return check
+
+
+def _names(v: Any) -> list[str]:
+    if isinstance(v, tuple):
+        v = list(v)
+    if not (isinstance(v, list) and v and all(isinstance(m, str) and m for m in v)):
+        raise ValueError("must be a non-empty list of module names, e.g. [q_proj, v_proj]")
+    return v
+
+
+def _complications(v: Any) -> list[str] | None:
+    if v is None:
+        return None
+    from . import taxonomy
+
+    if isinstance(v, tuple):
+        v = list(v)
+    if not (isinstance(v, list) and v and all(isinstance(c, str) for c in v)):
+        raise ValueError(f"must be null (all 22) or a non-empty list of ids, e.g. [pneumonia, delirium]")
+    bad = [c for c in v if c not in taxonomy.IDS]
+    if bad:
+        raise ValueError(f"has unknown id(s) {bad}; valid ids: {', '.join(taxonomy.IDS)}")
+    return v
+
+
+def _what(v: Any) -> str:
+    return f"the string {v!r}" if isinstance(v, str) else f"{v!r} ({type(v).__name__})"
+
+
+def _t(check: Callable, py: Any = Any):
+    return Annotated[py, BeforeValidator(check)]
+
+
+def F(default: Any, stage: str, doc: str, **kw):
+    """A field with its default, the first stage that reads it (01 cohort ... 04 inference) and its meaning."""
+    if isinstance(default, list):
+        kw["default_factory"] = lambda d=default: list(d)
+    else:
+        kw["default"] = default
+    return Field(description=doc, json_schema_extra={"stage": stage}, **kw)
+
+
+PosInt = _t(_integer(1, hint=" >= 1"), int)
+
+
+# ---------------------------------------------------------------------------------------------- the model
+class Params(BaseModel):
+    """Every run parameter. Stage tags: the first stage that reads the key (batch fingerprints use them)."""
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
+
+    run_name: _t(_text(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a folder name: letters, digits, '.', '_' or '-'"), str) = F(
+        "default", "", "names the run folder runs/<run_name>/seed-<seed>/")
+    seed: _t(_integer(0, hint=" >= 0"), int) = F(1, "01", "cohort split, training and sampling seed")
+    # model
+    model_name_or_path: _t(_text(hint="a hub id, a local folder or a built-in name (smollm2-135m, tiny-random)"),
+                           str) = F("smollm2-135m", "03", "base model")
+    adapter: _t(_text(hint="null, a trained adapter folder or a published one (hub id / local path)",
+                      optional=True), Optional[str]) = F(
+        None, "04", "a trained adapter folder or a published one (hub id / local path)")
+    quantization: _t(_choice("none", "4bit", "8bit"), str) = F("none", "03", "4bit: QLoRA (bitsandbytes NF4)")
+    dtype: _t(_choice("auto", "float32", "bfloat16", "float16"), str) = F("auto", "03", "weights dtype")
+    device: _t(_text(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps (cuda fails at load time when no GPU "
+                     "is visible; auto falls back to the CPU)"), str) = F("auto", "03", "where the model runs")
+    # LoRA, the paper's settings
+    lora_r: PosInt = F(16, "03", "LoRA rank")
+    lora_alpha: PosInt = F(32, "03", "LoRA alpha")
+    lora_dropout: _t(_number(0.0, 1.0, hint=" in [0, 1)"), float) = F(0.05, "03", "LoRA dropout")
+    target_modules: _t(_names, list) = F(["q_proj", "k_proj", "v_proj", "o_proj"], "03", "modules given adapters")
+    learning_rate: _t(_number(0.0, lo_open=True, hint=" > 0, e.g. 1e-4"), float) = F(1e-4, "03", "peak learning rate")
+    num_epochs: _t(_number(0.0, lo_open=True, hint=" > 0, e.g. 10"), float) = F(1.0, "03", "epochs (max_steps -1)")
+    max_steps: _t(_integer(1, special=(-1,), hint=" >= 1, or -1 to train num_epochs epochs"), int) = F(
+        -1, "03", "-1: train num_epochs epochs")
+    batch_size: PosInt = F(1, "03", "per-device training batch")
+    grad_accum: PosInt = F(8, "03", "gradient accumulation steps")
+    max_seq_len: PosInt = F(4096, "03", "longest training row in tokens")
+    gradient_checkpointing: _t(_boolean, bool) = F(True, "03", "recompute activations (less memory, ~30% slower)")
+    packing: _t(_boolean, bool) = F(False, "03", "one training row per case (targeted + shared_prefix)")
+    lora_layers: _t(_integer(1, special=(None,), hint=" >= 1, or null for every layer"), Optional[int]) = F(
+        None, "03", "None: LoRA on every layer (the paper); k: on the top k layers only")
+    negative_share: _t(_number(0.0, 1.0, lo_open=True, hint=" in (0, 1]"), float) = F(
+        1.0, "03", "share of negative targeted questions trained on (1.0: all, the paper)")
+    # prompts and inference
+    strategy: _t(_choice("targeted", "comprehensive"), str) = F("targeted", "02", "one prompt per complication or one for all")
+    prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F("paper", "02", "paper: record last; shared_prefix: record first")
+    comprehensive_think: _t(_boolean, bool) = F(True, "02", "comprehensive answers carry a think field")
+    answer_layout: _t(_choice("paper", "decision_first"), str) = F(
+        "paper", "02", "targeted answer key order: paper (think, bool, grading) | decision_first")
+    question_style: _t(_choice("criteria", "brief"), str) = F(
+        "criteria", "02", "targeted question: criteria (the paper) | brief (name only)")
+    language: _t(_choice("en", "zh"), str) = F("en", "01", "records and prompts")
+    definitions: _t(_text(hint="null (the packaged definitions for `language`) or a definitions file",
+                          optional=True), Optional[str]) = F(None, "02", "None: the packaged definitions for `language`")
+    complications: _t(_complications, Optional[list]) = F(None, "02", "None: all 22; a list of ids restricts targeted runs")
+    max_new_tokens: PosInt = F(256, "04", "answer length cap")
+    enable_thinking: _t(_boolean, bool) = F(False, "03", "chat templates with a thinking switch (Qwen3)")
+    inference_batch_size: PosInt = F(8, "04", "prompts generated together")
+    # cohort
+    cohort_source: _t(_choice("synthetic", "pericomp_repo", "jsonl", "csv", "mimic"), str) = F(
+        "synthetic", "01", "where 01 takes the cases from")
+    n_cases: PosInt = F(300, "01", "synthetic cases (train + validation)")
+    n_external: _t(_integer(0, hint=" >= 0"), int) = F(0, "01", "synthetic external-center test cases")
+    cohort_path: _t(_text(hint="null or the user's cohort file/folder", optional=True), Optional[str]) = F(
+        None, "01", "cohort_source jsonl/csv: the user's file; mimic: the MIMIC-IV folder")
+    difficulty: _t(_number(0.0, 1.0, hint=" in [0, 1]"), float) = F(0.5, "01", "share of synthetic look-alike traps")
+    record_length: _t(_choice("full", "compact"), str) = F(
+        "full", "01", "synthetic records: full (~2k tokens) or compact (~0.5k, for CPU runs)")
+    max_eval_cases: _t(_integer(1, special=(None,), hint=" >= 1, or null for the whole evaluation split"),
+                       Optional[int]) = F(None, "04", "None: the whole evaluation split")
+
+
+FIELDS: tuple[str, ...] = tuple(Params.model_fields)
+DEFAULTS: dict[str, Any] = Params().model_dump()
+STAGE_OF: dict[str, str] = {k: (f.json_schema_extra or {}).get("stage", "01") or "" for k, f in Params.model_fields.items()}
+ALLOWED: dict[str, tuple] = {  # the keys with a fixed set of values, and those values
+    k: m.func.allowed for k, f in Params.model_fields.items() for m in f.metadata
+    if isinstance(m, BeforeValidator) and hasattr(m.func, "allowed")}
+REQUIRED_IN_FILE = ("run_name", "model_name_or_path")
+PATH_KEYS = ("cohort_path", "definitions")  # always paths: relative ones resolve against the repository root
+MAYBE_PATH_KEYS = ("model_name_or_path", "adapter")  # hub ids or names unless a folder of that name exists
+
+
+def _one_line(e: ValidationError, raw: Mapping[str, Any], where: str) -> str:
+    parts = []
+    for err in e.errors():
+        key = str(err["loc"][0]) if err.get("loc") else "?"
+        msg = str(err["ctx"]["error"]) if err.get("type") == "value_error" and "ctx" in err else err["msg"]
+        value = raw.get(key, err.get("input"))
+        parts.append(f"{key}={value!r} {msg}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def validate(params: Mapping[str, Any], where: str = "params") -> dict[str, Any]:
+    """Defaults filled in, every key checked; returns a plain dict. Raises ParamsError (one line)."""
+    unknown = sorted(set(params) - set(FIELDS))
     if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(DEFAULTS))}")
-    merged = {**DEFAULTS, **params}
-    for key, allowed in ALLOWED.items():
-        if merged[key] not in allowed:
-            raise ParamsError(f"{where}: {key}={merged[key]!r} is not allowed; use one of {', '.join(map(str, allowed))}")
-    for key in POSITIVE:
-        v = merged[key]
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
-            raise ParamsError(f"{where}: {key}={v!r} must be a positive number")
-    if not isinstance(merged["seed"], int) or isinstance(merged["seed"], bool):
-        raise ParamsError(f"{where}: seed={merged['seed']!r} must be an integer")
-    if not 0.0 <= float(merged["lora_dropout"]) < 1.0:
-        raise ParamsError(f"{where}: lora_dropout={merged['lora_dropout']!r} must be in [0, 1)")
-    if not 0.0 <= float(merged["difficulty"]) <= 1.0:
-        raise ParamsError(f"{where}: difficulty={merged['difficulty']!r} must be in [0, 1]")
-    tm = merged["target_modules"]
-    if not (isinstance(tm, list) and tm and all(isinstance(m, str) for m in tm)):
-        raise ParamsError(f"{where}: target_modules must be a non-empty list of module names, e.g. [q_proj, v_proj]")
-    if not isinstance(merged["model_name_or_path"], str) or not merged["model_name_or_path"]:
-        raise ParamsError(f"{where}: model_name_or_path must be a hub id, a local folder or a built-in name")
-    if merged["complications"] is not None:
-        from . import taxonomy
+        raise ParamsError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(FIELDS))}")
+    try:
+        return Params.model_validate(dict(params)).model_dump()
+    except ValidationError as e:
+        raise ParamsError(_one_line(e, params, where)) from None
 
-        bad = [c for c in merged["complications"] if c not in taxonomy.IDS]
-        if bad:
-            raise ParamsError(f"{where}: complications has unknown id(s) {bad}; valid ids: {', '.join(taxonomy.IDS)}")
-    return merged
+
+def repo_path(value: str | os.PathLike | None) -> Path | None:
+    """A user path: ~ expanded, relative paths taken from the repository root (not the working directory)."""
+    if value is None or value == "":
+        return None
+    p = Path(os.path.expanduser(os.fspath(value)))
+    return p if p.is_absolute() else ROOT / p
+
+
+def resolve_paths(params: dict[str, Any]) -> dict[str, Any]:
+    out = dict(params)
+    for key in PATH_KEYS:
+        if out.get(key):
+            out[key] = str(repo_path(out[key]))
+    for key in MAYBE_PATH_KEYS:
+        v = out.get(key)
+        if v and not Path(os.path.expanduser(v)).is_absolute() and (ROOT / v).exists():
+            out[key] = str(ROOT / v)
+    return out
+
+
+def read_params_file(path: str | os.PathLike, require: tuple[str, ...] = REQUIRED_IN_FILE) -> dict[str, Any]:
+    """The raw mapping of a params YAML (or a run's params.json); file errors are ParamsError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found (see params/*.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParamsError(f"{path}: cannot read it ({e})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: must be a flat mapping of key: value lines")
+    for key in require:
+        if key not in raw:
+            raise ParamsError(f"{path}: missing required key {key!r}")
+    return raw
 
 
 def load_params(path: str | os.PathLike | None = None, **overrides: Any) -> dict[str, Any]:
-    """Defaults < params file < overrides (None overrides are ignored, so notebooks can pass their cells)."""
+    """Defaults < params file < overrides (None overrides are ignored, so callers can pass optional flags).
+
+    Returns a plain dict with relative paths resolved against the repository root."""
     raw: dict[str, Any] = {}
     where = "params"
     if path:
-        path = Path(path)
+        raw = read_params_file(path)
         where = str(path)
-        if not path.exists():
-            raise ParamsError(f"{path}: params file not found (see params/*.yaml)")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ParamsError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(raw, dict):
-            raise ParamsError(f"{path}: must be a flat mapping of key: value lines")
-        for key in ("run_name", "model_name_or_path"):
-            if key not in raw:
-                raise ParamsError(f"{path}: missing required key {key!r}")
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return validate(raw, where)
+    return resolve_paths(validate(raw, where))
+
+
+# ---------------------------------------------------------------------------------------------- notebooks
+STAGES_WRITING = ("01", "01b", "02", "03", "04")  # stages that may write RUN_DIR/params.json
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def default_run_dir(params: Mapping[str, Any]) -> Path:
+    return ROOT / "runs" / params["run_name"] / f"seed-{params['seed']}"
+
+
+def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
+            default_run_dir_: Callable[[Mapping], Path] = default_run_dir, log: Callable = print,
+            **given: Any) -> tuple[dict[str, Any], Path]:
+    """The params of one notebook stage and its run folder.
+
+    Precedence, lowest first: DEFAULTS < the run's params.json (stages after 01, when it exists) < the params
+    file (`params_path`; with no params_path and no whole profile given, the CPU default profile
+    params/smollm2-135m.yaml) < `given` (papermill's `-f FILE` / `-p key value`). A whole profile is given
+    when both run_name and model_name_or_path are (every params file has them), so `-f params/x.yaml`
+    replaces the default profile. Relative paths resolve against the repository root. Stages 01-04 write the
+    resolved params to RUN_DIR/params.json (the run's provenance) and say which keys changed.
+    """
+    first = stage in ("01", "01b")
+    whole_profile = all(k in given for k in REQUIRED_IN_FILE)
+    chain, base = [], {}
+    if params_path:
+        ppath = repo_path(params_path)
+        base.update(read_params_file(ppath))
+        chain.append(_short(ppath))
+    elif not whole_profile:
+        base.update(read_params_file(ROOT / DEFAULT_PROFILE))
+        chain.append(DEFAULT_PROFILE + " (the default profile)")
+    merged = {**base, **given}
+    where = " < ".join(["defaults", *chain] + (["notebook parameters"] if given else []))
+    params = resolve_paths(validate(merged, where))
+    rdir = repo_path(run_dir) if run_dir is not None else default_run_dir_(params)
+    stored_path = rdir / "params.json"
+    stored = None
+    if stored_path.exists():
+        stored = read_params_file(stored_path, require=())
+        if not first:  # later stages start from what the run recorded
+            merged = {**stored, **(base if params_path else {}), **given}
+            where = " < ".join(["defaults", _short(stored_path), *(chain if params_path else [])]
+                               + (["notebook parameters"] if given else []))
+            params = resolve_paths(validate(merged, where))
+    if stage in STAGES_WRITING:
+        if stored is None or stored != params:
+            changed = sorted(k for k in params if stored is not None and stored.get(k) != params[k])
+            from .io import write_json
+
+            write_json(stored_path, params)
+            if changed:
+                log(f"params: {', '.join(changed)} changed; {_short(stored_path)} updated")
+    log(f"params: {where}; run folder: {_short(rdir)}")
+    return params, rdir
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(Path(path).relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def from_notebook(namespace: Mapping[str, Any], stage: str, notebook_only: tuple[str, ...] = (),
+                  default_run_dir_: Callable[[Mapping], Path] = default_run_dir) -> tuple[dict[str, Any], Path]:
+    """`params, run_dir = params.from_notebook(globals(), "02")` in a notebook's setup cell.
+
+    Takes every params key papermill injected (`-f FILE`, `-p key value`) plus `params_path` and `run_dir`
+    from the parameters cell, and resolves them with `resolve`. The first time the setup runs, a name that is
+    neither a params key nor one of the notebook's own parameters (`notebook_only`) is an error: a typo such
+    as `-p lora_rank 8` fails instead of being ignored.
+    """
+    given = {k: namespace[k] for k in FIELDS if k in namespace}
+    _check_unknown(namespace, set(notebook_only) | {"params_path", "run_dir"})
+    return resolve(stage, namespace.get("params_path"), namespace.get("run_dir"), default_run_dir_=default_run_dir_,
+                   **given)
+
+
+def _check_unknown(namespace: Mapping[str, Any], own: set[str]) -> None:
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except ImportError:  # pragma: no cover
+        ip = None
+    if ip is None or getattr(ip, "execution_count", 99) > 3:
+        return  # only the first run of the setup: later, the namespace holds the notebook's own results
+    import types
+
+    unknown = sorted(k for k, v in namespace.items()
+                     if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in own and k not in FIELDS
+                     and not isinstance(v, types.ModuleType) and not callable(v))
+    if unknown:
+        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; this notebook takes {', '.join(sorted(own))} "
+                          f"and the params keys: {', '.join(sorted(FIELDS))}")
+
+
+def describe() -> str:
+    """A table of every key: default, first stage that reads it, meaning (for docs and --help)."""
+    rows = [f"{k:24s} {STAGE_OF[k] or '-':3s} {json.dumps(DEFAULTS[k], ensure_ascii=False):50s} "
+            f"{Params.model_fields[k].description}" for k in FIELDS]
+    return "\n".join(rows)
