@@ -22,7 +22,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:15s} {help_}")
         return 0 if not argv or argv[0] in {"-h", "--help"} else 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return int(module.cli(argv[1:]) or 0)
+    try:
+        return int(module.cli(argv[1:]) or 0)
+    except OSError as e:  # an unwritable or vanished output folder, a full disk: one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}; check that the output folder exists, is writable and has space",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

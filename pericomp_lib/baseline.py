@@ -177,6 +177,7 @@ def cli(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     try:
         cases = load_cohort(args.cohort, check_evidence=False)
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after fitting
         table = run(cases, args.out, seed=args.seed)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}")

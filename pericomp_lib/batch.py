@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import runstore
 from .io import write_json
 from .params import load_params
 
@@ -34,6 +35,10 @@ class Stage:
     notebook: str
     parameters: Callable[[dict, "RunContext"], dict]
     outputs: Callable[[dict, "RunContext"], list[str]]  # relative to the run dir; all must exist
+    # files and folders the stage reads besides its parameters; their digests join the fingerprint
+    inputs: Callable[[dict, "RunContext"], dict[str, Path | None]] = lambda p, c: {}
+    # why a finished stage still owes something (None: complete); checked before the manifest is written
+    owes: Callable[[Path], str | None] = lambda run_dir: None
 
 
 @dataclass
@@ -83,21 +88,75 @@ def _prompt_outputs(p: dict, ctx: RunContext) -> list[str]:
     return [name, "sft_targets.json"]
 
 
+def _local(value: Any) -> Path | None:
+    """A params value that names a local file or folder, resolved as the notebooks see it (their cwd is
+    notebooks/); None for hub ids, built-in model names and unset values."""
+    if not value or not isinstance(value, (str, os.PathLike)):
+        return None
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else NOTEBOOKS / path
+    return path if path.exists() else None
+
+
+def _definitions(p: dict) -> Path | None:
+    if p.get("definitions"):
+        return _local(p["definitions"])
+    from .prompts import DefinitionsError, packaged_definitions_path
+
+    try:
+        return packaged_definitions_path(p["language"])
+    except DefinitionsError:
+        return None
+
+
+def _inputs_01(p: dict, ctx: RunContext) -> dict:
+    return {"cohort_path": _local(p["cohort_path"])} if p["cohort_source"] in ("jsonl", "csv", "mimic") else {}
+
+
+def _inputs_02(p: dict, ctx: RunContext) -> dict:
+    return {"cohort": ctx.run_dir / "cohort.jsonl", "definitions": _definitions(p)}
+
+
+def _inputs_03(p: dict, ctx: RunContext) -> dict:
+    return {**_inputs_02(p, ctx), "model": _local(p["model_name_or_path"])}
+
+
+def _inputs_04(p: dict, ctx: RunContext) -> dict:
+    return {**_inputs_03(p, ctx), "adapter": ctx.run_dir / "adapter", "published_adapter": _local(p.get("adapter"))}
+
+
+def _inputs_05(p: dict, ctx: RunContext) -> dict:
+    return {"cohort": ctx.run_dir / "cohort.jsonl", **{name: ctx.run_dir / name for name in (
+        "predictions", "predictions_strict", "scope.json", runstore.REPORT)}}
+
+
 STAGES: dict[str, Stage] = {
-    "01": Stage("01", "01_cohort.ipynb", _stage_01, lambda p, c: ["cohort.jsonl"]),
-    "02": Stage("02", "02_prompts.ipynb", _stage_02, _prompt_outputs),
+    "01": Stage("01", "01_cohort.ipynb", _stage_01, lambda p, c: ["cohort.jsonl"], _inputs_01),
+    "02": Stage("02", "02_prompts.ipynb", _stage_02, _prompt_outputs, _inputs_02),
     "03": Stage("03", "03_finetune.ipynb", _stage_03,
-                lambda p, c: ["adapter/adapter_config.json", "train_log.jsonl"]),
+                lambda p, c: ["adapter/adapter_config.json", "train_log.jsonl"], _inputs_03),
     "04": Stage("04", "04_inference.ipynb", _stage_04,
                 lambda p, c: ["raw.jsonl", "predictions/base.json", "predictions/adapter.json",
-                              "predictions_strict/base.json", "predictions_strict/adapter.json", "side_by_side.csv"]),
-    "05": Stage("05", "05_evaluate.ipynb", _stage_05, lambda p, c: ["tables/run_metrics.csv"]),
+                              "predictions_strict/base.json", "predictions_strict/adapter.json", "side_by_side.csv",
+                              runstore.REPORT],
+                _inputs_04, runstore.inference_incomplete),
+    "05": Stage("05", "05_evaluate.ipynb", _stage_05, lambda p, c: ["tables/run_metrics.csv"], _inputs_05),
 }
 
 
-def _fingerprint(stage: Stage, parameters: dict, params_text: str, upstream: str) -> str:
+class IncompleteStage(RuntimeError):
+    """A stage ran but still owes outputs (failed answers); re-running the batch retries them."""
+
+
+def input_digests(stage: Stage, p: dict, ctx: RunContext) -> dict:
+    """Digest of every file/folder the stage reads (runstore.file_digest: content, or size+mtime when big)."""
+    return {name: runstore.path_digest(path) if path is not None else None
+            for name, path in stage.inputs(p, ctx).items()}
+
+
+def _fingerprint(stage: Stage, parameters: dict, params_text: str, upstream: str, inputs: dict | None = None) -> str:
     blob = json.dumps({"stage": stage.key, "notebook": (NOTEBOOKS / stage.notebook).read_text(encoding="utf-8"),
-                       "parameters": parameters, "params": params_text, "upstream": upstream},
+                       "parameters": parameters, "params": params_text, "upstream": upstream, "inputs": inputs or {}},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -107,14 +166,29 @@ def _manifest(run_dir: Path, key: str) -> Path:
 
 
 def is_complete(run_dir: Path, stage: Stage, p: dict, ctx: RunContext, fingerprint: str) -> bool:
+    return stale_reason(run_dir, stage, p, ctx, fingerprint) is None
+
+
+def stale_reason(run_dir: Path, stage: Stage, p: dict, ctx: RunContext, fingerprint: str) -> str | None:
+    """Why the stage must run (again), or None when its outputs are complete and up to date."""
     m = _manifest(run_dir, stage.key)
     if not m.exists():
-        return False
+        return "not run yet"
     try:
         done = json.loads(m.read_text())
     except json.JSONDecodeError:
-        return False
-    return done.get("fingerprint") == fingerprint and all((run_dir / o).exists() for o in stage.outputs(p, ctx))
+        return f"{m} unreadable"
+    if done.get("fingerprint") != fingerprint:
+        return "its inputs changed"
+    outputs = stage.outputs(p, ctx)
+    missing = [o for o in outputs if not (run_dir / o).exists()]
+    if missing:
+        return f"output(s) missing: {', '.join(missing)}"
+    recorded = done.get("outputs") or {}
+    changed = [o for o in outputs if o in recorded and runstore.path_digest(run_dir / o) != recorded[o]]
+    if changed:
+        return f"output(s) changed or damaged since the stage completed: {', '.join(changed)}"
+    return stage.owes(run_dir)
 
 
 def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, pericomp_dir: str | None,
@@ -136,26 +210,45 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
         for key in stages:
             stage = STAGES[key]
             parameters = stage.parameters(p, ctx)
-            fp = _fingerprint(stage, parameters, params_text, upstream)
+            fp = _fingerprint(stage, parameters, params_text, upstream, input_digests(stage, p, ctx))
             upstream = fp
-            if is_complete(ctx.run_dir, stage, p, ctx, fp):
+            why = stale_reason(ctx.run_dir, stage, p, ctx, fp)
+            if why is None:
                 result["skipped"].append(key)
                 result["stage_reached"] = key
                 log(f"[{p['run_name']} seed {seed}] stage {key} up to date, skipped")
                 continue
-            log(f"[{p['run_name']} seed {seed}] stage {key}: {stage.notebook}")
+            log(f"[{p['run_name']} seed {seed}] stage {key}: {stage.notebook}"
+                + (f" ({why})" if why not in ("not run yet", "its inputs changed") else ""))
             _manifest(ctx.run_dir, key).unlink(missing_ok=True)
-            execute_notebook(stage.notebook, ctx.run_dir / "notebooks" / stage.notebook, parameters)
-            missing = [o for o in stage.outputs(p, ctx) if not (ctx.run_dir / o).exists()]
+            try:
+                execute_notebook(stage.notebook, ctx.run_dir / "notebooks" / stage.notebook, parameters)
+            except Exception as e:
+                owed = stage.owes(ctx.run_dir)  # a stage that stopped over answers it owes is incomplete
+                if owed and not owed.endswith("did not finish"):
+                    raise IncompleteStage(f"stage {key}: {owed}") from e
+                raise
+            outputs = stage.outputs(p, ctx)
+            missing = [o for o in outputs if not (ctx.run_dir / o).exists()]
             if missing:
                 raise RuntimeError(f"stage {key} ({stage.notebook}) finished without writing {', '.join(missing)}")
-            write_json(_manifest(ctx.run_dir, key), {"fingerprint": fp, "finished": time.time()})
+            owed = stage.owes(ctx.run_dir)
+            if owed:
+                raise IncompleteStage(f"stage {key}: {owed}")
+            write_json(_manifest(ctx.run_dir, key), {"fingerprint": fp, "finished": time.time(),
+                                                     "outputs": {o: runstore.path_digest(ctx.run_dir / o) for o in outputs}})
             result["stage_reached"] = key
+    except IncompleteStage as e:  # ran, but answers are owed: not done, retried by the next run
+        result["status"] = "incomplete"
+        result["error"] = str(e)[:500]
     except Exception as e:  # one run's failure must not stop the batch
         result["status"] = "failed"
         result["error"] = _short_error(e)
-        (runs_dir / "_errors").mkdir(parents=True, exist_ok=True)
-        (runs_dir / "_errors" / f"{result['run']}-seed-{seed}.txt").write_text(traceback.format_exc())
+        try:
+            (runs_dir / "_errors").mkdir(parents=True, exist_ok=True)
+            (runs_dir / "_errors" / f"{result['run']}-seed-{seed}.txt").write_text(traceback.format_exc())
+        except OSError as oe:  # an unwritable runs folder must not crash the handler that reports it
+            result["error"] += f" (traceback not saved: {type(oe).__name__}: {oe})"
     result["seconds"] = round(time.time() - t0, 1)
     result["f1_base"], result["f1_adapter"] = _read_f1(Path(result["run_dir"])) if result["run_dir"] else (None, None)
     result["parsed_base"], result["parsed_adapter"] = (_read_parsed(Path(result["run_dir"])) if result["run_dir"]
@@ -265,13 +358,19 @@ def cli(argv: list[str]) -> int:
     for path in params:
         for seed in args.seeds:
             results.append(run_one(path, seed, args.stages, runs_dir, args.pericomp_dir))
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    write_json(runs_dir / "batch_summary.json", results)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        write_json(runs_dir / "batch_summary.json", results)
+    except OSError as e:
+        print(f"warning: could not write {runs_dir / 'batch_summary.json'}: {e.strerror or e}")
     print("\nBatch summary\n" + summary_table(results))
     failed = [r for r in results if r["status"] != "ok"]
     for r in failed:
-        print(f"FAILED {r['run']} seed {r['seed']} at stage after {r['stage_reached']}: {r['error']} "
-              f"(traceback in {runs_dir / '_errors'})")
+        if r["status"] == "incomplete":
+            print(f"INCOMPLETE {r['run']} seed {r['seed']} after stage {r['stage_reached']}: {r['error']}")
+        else:
+            print(f"FAILED {r['run']} seed {r['seed']} at stage after {r['stage_reached']}: {r['error']} "
+                  f"(traceback in {runs_dir / '_errors'})")
     return 1 if failed else 0
 
 

@@ -19,6 +19,7 @@ import argparse
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -27,7 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import metrics
-from .io import atomic_write_text
+from .io import atomic_write_text, write_json
 from .sources import pericomp_repo as repo
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class LoadedTable:
     predictions: dict[str, repo.PredictionFile]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     filled: dict[str, int] = field(default_factory=dict)  # model -> cases counted as no complication
+    issues: dict[str, list[str]] = field(default_factory=dict)  # file -> extra ids, unknown labels, empty answers
 
 
 def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: str = "skip") -> LoadedTable:
@@ -128,6 +130,7 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
     if missing not in ("skip", "empty", "error"):
         raise ValueError(f"missing must be 'skip', 'empty' or 'error', got {missing!r}")
     gold = repo.load_gold(pericomp_dir, spec.center, spec.strict)
+    center_ids = set(gold)
     if spec.split is not None:
         keep = set(repo.split_ids(pericomp_dir)[spec.split])
         gold = {k: v for k, v in gold.items() if k in keep}  # gold order, as the authors' filtered frame
@@ -145,6 +148,10 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
             log.warning("skipped %s: %s", path, e)
             continue
         loaded.predictions[pf.model] = pf
+        found = repo.prediction_issues({k: v for k, v in pf.labels.items() if k not in pf.missing}, gold,
+                                       [e for e in pf.extra if e not in center_ids])  # not the other split's
+        if found:
+            loaded.issues[str(path)] = found
         if pf.missing:
             loaded.filled[pf.model] = len(pf.missing)
     return loaded
@@ -165,6 +172,8 @@ def paper_tables(
         t = load_table(pericomp_dir, spec, missing)
         report["n_models"][spec.name] = len(t.predictions)
         report["skipped"] += [{"table": spec.name, "file": f, "reason": r} for f, r in t.skipped]
+        report.setdefault("issues", []).extend({"table": spec.name, "file": f, "issue": i}
+                                               for f, found in t.issues.items() for i in found)
         if t.filled:
             report["filled"][spec.name] = dict(t.filled)
         for average in AVERAGES:
@@ -209,10 +218,12 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
         if not files:
             raise FileNotFoundError(f"{run_dir / folder}: no prediction files; run 04_inference first")
         gold = records.restrict_labels(gold, scope, mode == "strict")
-        preds = {f.stem: records.restrict_labels(dict(repo.load_predictions(f, missing="empty")), scope, mode == "strict")
-                 for f in files}
-        answered = [set(preds[m]) for m in ("adapter", "base") if m in preds]
-        ids = [c for c in gold if c in answered[0]] if answered else list(gold)
+        raw = {f.stem: dict(repo.load_predictions(f, missing="empty")) for f in files}
+        preds = {m: records.restrict_labels(v, scope, mode == "strict") for m, v in raw.items()}
+        ids = _owed_ids(run_dir, gold, preds)
+        for model, labels in raw.items():  # extra ids, unknown labels, empty answers: said, not passed over
+            for issue in repo.prediction_issues(labels, gold):
+                warnings.warn(f"{run_dir / folder / (model + '.json')}: {issue}", stacklevel=2)
         if not ids:
             raise ValueError(f"{run_dir / folder}: no prediction file covers the evaluation cases of the cohort")
         sub_gold = {c: gold[c] for c in ids}
@@ -230,6 +241,23 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df = df.sort_values(["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s)
     return df.reset_index(drop=True)
+
+
+def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, Mapping]) -> list[str]:
+    """The cases every prediction file must cover: those 04 answered for (inference_report.json), else
+    every evaluation case that base or adapter answered; never fewer because one file lacks some."""
+    from . import runstore
+
+    owed = runstore.owed_cases(run_dir)
+    if owed is None:
+        answered = set().union(*(set(preds[m]) for m in ("adapter", "base") if m in preds))
+        return [c for c in gold if c in answered] if answered else list(gold)
+    stray = [c for c in owed if c not in gold]
+    if stray:
+        raise ValueError(f"{run_dir / runstore.REPORT}: {len(stray)} case(s) answered by 04 are not evaluation cases "
+                         f"of this cohort (e.g. {stray[:5]}); the cohort changed after 04: re-run 04_inference")
+    owed_set = set(owed)
+    return [c for c in gold if c in owed_set]
 
 
 def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -365,3 +393,12 @@ def cli(argv: list[str]) -> int:
     for table, filled in report["filled"].items():
         print(f"{table}: missing cases counted as no complication: {filled}")
     return 0
+    issues = report.get("issues", [])
+    if issues:  # hundreds in the published files: counts here, every file and id in the notes file
+        notes = write_json(Path(args.out) / "evaluation_notes.json", issues)
+        kinds = (("not evaluation cases", "extra case ids"), ("naming none", "labels naming none of the 22"),
+                 ("no answer", "empty answers"))
+        for table in dict.fromkeys(i["table"] for i in issues):
+            counts = [f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
+                      for key, what in kinds]
+            print(f"{table}: prediction files {', '.join(counts)} (scored as the authors did; details in {notes})")

@@ -75,6 +75,7 @@ class ParseReport:
     n_answers: int = 0
     failures: list[ParseFailure] = field(default_factory=list)
     unknown_names: Counter = field(default_factory=Counter)
+    answers_per_case: dict = field(default_factory=dict)  # targeted: case_id -> number of answers in the raw file
 
     def add(self, case_id: str, complication: str | None, error: str, text: str) -> None:
         self.failures.append(ParseFailure(str(case_id), complication, error, text))
@@ -98,13 +99,30 @@ class ParseReport:
         if self.unknown_names:
             lines.append("  names kept verbatim (not one of the 22): "
                          + ", ".join(f"{k} x{v}" for k, v in self.unknown_names.most_common(20)))
+        empty, short, usual = self.short_cases()
+        if empty:
+            lines.append(f"  {len(empty)} case(s) with no answers at all, counted as no complication: "
+                         + ", ".join(empty[:20]) + (" ..." if len(empty) > 20 else ""))
+        if short:
+            lines.append(f"  {len(short)} case(s) with fewer answers than the usual {usual}: "
+                         + ", ".join(f"{k} ({self.answers_per_case[k]})" for k in short[:20])
+                         + (" ..." if len(short) > 20 else ""))
         return "\n".join(lines)
+
+    def short_cases(self) -> tuple[list[str], list[str], int]:
+        """(cases with no answers, cases with fewer answers than most cases, that usual number)."""
+        counts = Counter(self.answers_per_case.values())
+        usual = counts.most_common(1)[0][0] if counts else 0
+        empty = [k for k, n in self.answers_per_case.items() if n == 0]
+        short = [k for k, n in self.answers_per_case.items() if 0 < n < usual]
+        return empty, short, usual
 
     def to_dict(self) -> dict:
         return {
             "strategy": self.strategy, "strict": self.strict, "n_cases": self.n_cases, "n_answers": self.n_answers,
             "n_failures": len(self.failures), "by_case": dict(self.by_case()),
             "by_complication": dict(self.by_complication()), "unknown_names": dict(self.unknown_names),
+            "cases_without_answers": self.short_cases()[0], "cases_with_fewer_answers": self.short_cases()[1],
             "failures": [asdict(f) for f in self.failures],
         }
 
@@ -417,6 +435,7 @@ def format_results(
                 results[case_id] = apply_rules([], strict, use_rules)
                 continue
             answers = {}
+            report.answers_per_case[case_id] = len(entry)
             for question, value in entry.items():
                 report.n_answers += 1
                 ans = parse_targeted(_content(value))

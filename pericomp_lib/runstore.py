@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .io import atomic_write_text
+from .io import atomic_write_text, read_json, write_json
 
 FIELDS = ("case_id", "item", "model", "prompt_hash", "text", "n_tokens", "seconds", "batch")
 
@@ -28,12 +28,13 @@ def prompt_hash(*parts: Any) -> str:
 class RunStore:
     """Append-only answers of one run folder, indexed by (case_id, item, model)."""
 
-    def __init__(self, path: str | os.PathLike, log=print):
+    def __init__(self, path: str | os.PathLike, log=print, repair: bool = True):
         self.path = Path(path)
         self.rows: dict[tuple[str, str, str], dict] = {}
         self.n_lines = 0
         self.problems: list[str] = []
         self.log = log
+        self.repair = repair  # False: only look (check()), never rewrite the file
         self._load()
 
     def _load(self) -> None:
@@ -53,7 +54,7 @@ class RunStore:
         if tail.strip():
             self.problems.append(f"{self.path}:{len(lines) + 1}: last line is cut off ({len(tail)} bytes, the run "
                                  "was interrupted while writing); its answer will be generated again")
-        if self.problems:
+        if self.problems and self.repair:
             for p in self.problems:
                 self.log(f"raw.jsonl repair: {p}")
             atomic_write_text(self.path, "".join(g.decode("utf-8") + "\n" for g in good))
@@ -99,3 +100,91 @@ class RunStore:
             if row is not None:
                 out[(case_id, item, model)] = row["text"]
         return out
+
+
+def check(path: str | os.PathLike) -> list[str]:
+    """Problems of a raw.jsonl (broken or cut-off lines, with file:line), without touching the file."""
+    return RunStore(path, log=lambda *_: None, repair=False).problems
+
+
+# ------------------------------------------------------------------- what a run folder owes and holds
+REPORT = "inference_report.json"
+HASH_LIMIT = 64 * 1024 * 1024  # files up to this size are digested by content, bigger ones by size + mtime
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of the content for files up to HASH_LIMIT; size and mtime for bigger ones (model weights),
+    which are too slow to read at every batch start and are replaced, not edited, in practice."""
+    path = Path(path)
+    st = path.stat()
+    if st.st_size > HASH_LIMIT:
+        return f"size:{st.st_size}:mtime_ns:{st.st_mtime_ns}"
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def path_digest(path: str | os.PathLike) -> str | dict | None:
+    """file_digest of a file; {relative path: file_digest} of every file in a folder (names starting
+    with '.' skipped: caches, temp files); None when the path does not exist."""
+    path = Path(path)
+    if path.is_file():
+        return file_digest(path)
+    if path.is_dir():
+        return {str(f.relative_to(path)): file_digest(f) for f in sorted(path.rglob("*"))
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)}
+    return None
+
+
+def write_inference_report(out_dir: str | os.PathLike, cases, answers: dict, summary, log=print) -> dict:
+    """Stage 04's account of what it owes: every case x model must have all its answers.
+
+    Writes out_dir/inference_report.json: n_cases, case_ids (the cases owed, in order), n_failed (answers
+    that failed in this run), n_missing (cases lacking an answer of any model), per model the missing ids,
+    the errors, and `complete`. The batch runner marks stage 04 done only when complete is true.
+    """
+    ids = [c.case_id for c in cases]
+    models = {}
+    lacking: set[str] = set()
+    for which, per_case in answers.items():
+        missing = [i for i in ids if i not in per_case]
+        lacking.update(missing)
+        models[which] = {"answered": len(ids) - len(missing), "missing": missing}
+    n_failed = int(getattr(summary, "failed", 0) or 0)
+    report = {"n_cases": len(ids), "case_ids": ids, "n_failed": n_failed, "n_missing": len(lacking),
+              "models": models, "errors": list(getattr(summary, "errors", []) or [])[:20],
+              "complete": n_failed == 0 and not lacking}
+    write_json(Path(out_dir) / REPORT, report)
+    if not report["complete"]:
+        log(incomplete_message(report))
+    return report
+
+
+def incomplete_message(report: dict) -> str:
+    parts = [f"{m}: {len(v['missing'])} case(s) lack answers ({', '.join(v['missing'][:5])}"
+             f"{' ...' if len(v['missing']) > 5 else ''})" for m, v in report.get("models", {}).items() if v["missing"]]
+    first = report.get("errors", [""])[0] if report.get("errors") else ""
+    return (f"INCOMPLETE: {report.get('n_failed', 0)} answer(s) failed; " + "; ".join(parts)
+            + (f"; first error: {first[:200]}" if first else "")
+            + ". The predictions leave these cases out. Run stage 04 again (the same batch command) to retry them; "
+            "the stage is not marked complete until every answer exists.")
+
+
+def inference_incomplete(run_dir: str | os.PathLike) -> str | None:
+    """Why stage 04 of run_dir is not complete (its report), or None when every answer exists."""
+    path = Path(run_dir) / REPORT
+    if not path.exists():
+        return f"{path} missing: stage 04 did not finish"
+    try:
+        report = read_json(path)
+    except ValueError as e:
+        return str(e)
+    return None if report.get("complete") else incomplete_message(report)
+
+
+def owed_cases(run_dir: str | os.PathLike) -> list[str] | None:
+    """The case ids stage 04 answered for (its report), or None for runs without a report."""
+    path = Path(run_dir) / REPORT
+    return [str(i) for i in read_json(path).get("case_ids", [])] if path.exists() else None

@@ -36,7 +36,7 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
-from pericomp_lib import exports, inference, records
+from pericomp_lib import exports, inference, records, runstore
 from pericomp_lib.params import load_params
 
 set_seed(seed)
@@ -55,6 +55,9 @@ print(f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapte
 
 # %%
 answers, summary = inference.infer(params, cases, out_dir, adapter=adapter_dir, definitions=definitions)
+# every case x model must have all its answers: inference_report.json says which are owed (the batch runner
+# marks this stage done only when none is); re-running this notebook retries the failed ones
+report = runstore.write_inference_report(out_dir, cases, answers, summary)
 
 # %% [markdown]
 # ## Parse and export

@@ -132,6 +132,37 @@ def load_predictions(
     return PredictionFile(path.stem, path, kept, absent, extra)
 
 
+def prediction_issues(labels: Mapping[str, list[str]], case_ids: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
+    """What a scorer would otherwise pass over in silence, one line each: case ids that are not evaluation
+    cases (ignored), labels that name none of the 22 complications (kept: they count as false positives),
+    and cases with an empty answer list (scored as predicting nothing)."""
+    wanted = set(case_ids)
+    extra = list(extra) + [k for k in labels if k not in wanted]  # `extra`: ids a reader already set aside
+    unknown: dict[str, int] = {}
+    for k, values in labels.items():
+        if k not in wanted:
+            continue
+        for v in values:
+            name = v.rsplit("_", 1)[0] if v.rsplit("_", 1)[-1] in ("轻", "中", "重", "Null") else v
+            if taxonomy.lookup(name) is None:
+                unknown[v] = unknown.get(v, 0) + 1
+    empty = [k for k in labels if k in wanted and not labels[k]]
+
+    def some(xs) -> str:
+        xs = list(xs)
+        return ", ".join(map(str, xs[:5])) + (" ..." if len(xs) > 5 else "")
+
+    out = []
+    if extra:
+        out.append(f"{len(extra)} case id(s) that are not evaluation cases, ignored: {some(extra)}")
+    if unknown:
+        out.append(f"{sum(unknown.values())} label(s) naming none of the 22 complications, counted as false "
+                   f"positives: {some(f'{k} x{n}' for k, n in sorted(unknown.items(), key=lambda kv: -kv[1]))}")
+    if empty:
+        out.append(f"{len(empty)} case(s) with no answer (empty label list): {some(empty)}")
+    return out
+
+
 def load_gold(pericomp_dir: str | os.PathLike, center: str, strict: bool = False) -> dict[str, list[str]]:
     """results[/strict]/<center>/gold.json as {case_id: [labels]}."""
     path = results_dir(pericomp_dir, center, strict) / "gold.json"
