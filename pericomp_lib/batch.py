@@ -305,9 +305,33 @@ def summary_table(results: list[dict]) -> str:
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
-def slurm_script(params: list[str], seeds: list[int], stages: list[str], runs_dir: str, extra: str = "") -> str:
-    """A job-array script: one array task per (params, seed); each task runs this same batch command."""
+# Training hours of 10 epochs in the authors' logs (results/evaluation_dataframes/*_log.jsonl; README's table),
+# keyed by the model folder / hub name in lower case.
+AUTHORS_TRAIN_HOURS = {"qwen3-4b": 12.5, "qwen3-8b": 16.3, "qwen3-14b": 12.9, "qwen3-32b": 29.3, "qwq-32b": 3.5}
+
+
+def slurm_hours(p: dict) -> int:
+    """Wall time to ask for one (params, seed) task: the authors' training hours scaled to num_epochs,
+    x1.5 (another GPU, QLoRA on one GPU instead of bf16 on several) plus 4 h for inference and tables;
+    2 h for the built-in CPU models, 48 h for a model with no estimate."""
+    import math
+
+    from .models import BUILTINS
+
+    name = str(p["model_name_or_path"]).rstrip("/").rsplit("/", 1)[-1].lower()
+    if p["model_name_or_path"] in BUILTINS:
+        return 2
+    if name not in AUTHORS_TRAIN_HOURS:
+        return 48
+    return math.ceil(AUTHORS_TRAIN_HOURS[name] * float(p["num_epochs"]) / 10 * 1.5 + 4)
+
+
+def slurm_script(params: list[str], seeds: list[int], stages: list[str], runs_dir: str, extra: str = "",
+                 hours: int | None = None) -> str:
+    """A job-array script: one array task per (params, seed); each task runs this same batch command,
+    offline, with the longest task's time estimate (slurm_hours) unless `hours` is given."""
     pairs = [(p, s) for p in params for s in seeds]
+    hours = hours or max(slurm_hours(load_params(p)) for p in params)
     lines = [
         "#!/usr/bin/env bash",
         f"#SBATCH --job-name=pericomp",
@@ -315,9 +339,10 @@ def slurm_script(params: list[str], seeds: list[int], stages: list[str], runs_di
         "#SBATCH --gres=gpu:1",
         "#SBATCH --cpus-per-task=8",
         "#SBATCH --mem=64G",
-        "#SBATCH --time=24:00:00",
+        f"#SBATCH --time={hours // 24}-{hours % 24:02d}:00:00",
         "#SBATCH --output=slurm-%A_%a.out",
         "set -euo pipefail",
+        "export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false  # models come from the local cache",
         "PAIRS=(" + " ".join(shlex.quote(f"{p}:{s}") for p, s in pairs) + ")",
         'PAIR=${PAIRS[$SLURM_ARRAY_TASK_ID]}',
         'PARAMS=${PAIR%:*}; SEED=${PAIR##*:}',
@@ -336,7 +361,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--runs-dir", default="runs")
     ap.add_argument("--pericomp-dir", default=None, help="authors' repo, for cohort_source: pericomp_repo")
     ap.add_argument("--gpus", nargs="+", default=None,
-                    help="run params files in parallel, one worker per GPU id (CUDA_VISIBLE_DEVICES)")
+                    help="run the (params, seed) pairs in parallel, dealt out to one worker per GPU id "
+                         "(CUDA_VISIBLE_DEVICES)")
     ap.add_argument("--emit-slurm", default=None, metavar="FILE", help="write a Slurm job-array script and exit")
     return ap
 
@@ -374,18 +400,33 @@ def cli(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
+def deal_pairs(params: list, seeds: list[int], gpus: list[str]) -> dict[str, list[tuple[str, int]]]:
+    """(params, seed) pairs dealt round-robin over the GPUs: one model x 5 seeds uses 5 GPUs, not one."""
+    groups: dict[str, list[tuple[str, int]]] = {g: [] for g in gpus}
+    for i, pair in enumerate((str(p), s) for p in params for s in seeds):
+        groups[gpus[i % len(gpus)]].append(pair)
+    return groups
+
+
 def _run_on_gpus(args, params: list[Path]) -> int:
-    """One worker process per GPU; params files are dealt out round-robin."""
-    groups: dict[str, list[str]] = {g: [] for g in args.gpus}
-    for i, p in enumerate(params):
-        groups[args.gpus[i % len(args.gpus)]].append(str(p))
-    procs = []
-    for gpu, files in groups.items():
-        if not files:
-            continue
-        cmd = [sys.executable, "-m", "pericomp_lib", "batch", "--params", *files, "--seeds",
-               *map(str, args.seeds), "--stages", *args.stages, "--runs-dir", args.runs_dir]
-        if args.pericomp_dir:
-            cmd += ["--pericomp-dir", args.pericomp_dir]
-        procs.append(subprocess.Popen(cmd, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu}))
-    return max(p.wait() for p in procs)
+    """One worker per GPU runs its (params, seed) pairs one after another, each as a batch process that
+    sees only that GPU (CUDA_VISIBLE_DEVICES)."""
+    import threading
+
+    codes: list[int] = []
+
+    def worker(gpu: str, pairs: list[tuple[str, int]]) -> None:
+        for path, seed in pairs:
+            cmd = [sys.executable, "-m", "pericomp_lib", "batch", "--params", path, "--seeds", str(seed),
+                   "--stages", *args.stages, "--runs-dir", args.runs_dir]
+            if args.pericomp_dir:
+                cmd += ["--pericomp-dir", args.pericomp_dir]
+            codes.append(subprocess.run(cmd, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu}).returncode)
+
+    threads = [threading.Thread(target=worker, args=(gpu, pairs))
+               for gpu, pairs in deal_pairs(params, args.seeds, args.gpus).items() if pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return max(codes, default=0)

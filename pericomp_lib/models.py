@@ -148,7 +148,7 @@ def resolve_model(name_or_path: str) -> str:
         if not isinstance(hit, str):
             raise ModelNotFoundError(
                 f"{name_or_path}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set. Download it "
-                f"once with `huggingface-cli download {name_or_path}` (on a machine with network, then copy "
+                f"once with `hf download {name_or_path}` (on a machine with network, then copy "
                 f"~/.cache/huggingface), or set model_name_or_path to a local folder, or use a built-in "
                 f"({', '.join(BUILTINS)})"
             )
@@ -156,8 +156,15 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def pick_device(device: str = "auto") -> str:
+    """'auto' picks cuda > mps > cpu; an explicit 'cuda' fails here when no GPU is visible, so a GPU
+    profile never trains on the CPU for days without saying so."""
     import torch
 
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"params device={device!r} but torch sees no CUDA GPU (torch {torch.__version__}, "
+            f"CUDA build: {torch.version.cuda or 'no'}; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
+            "Install a CUDA torch (environment.yml), run on a GPU node, or set device: cpu / auto in the params file")
     if device != "auto":
         return device
     if torch.cuda.is_available():
@@ -204,6 +211,34 @@ def _local_rank_device(device: str) -> Any:
     return device
 
 
+def quantization_config(quant: str, dtype, sharded: bool = False):
+    """BitsAndBytesConfig for params quantization (None for 'none').
+
+    Under FSDP / ZeRO-3 (`sharded`) 4-bit weights are stored in the compute dtype
+    (bnb_4bit_quant_storage), which is what lets FSDP flatten and shard them with the bf16 LoRA and norm
+    weights and lets each rank load only its shard; 8-bit cannot be sharded and is refused.
+    """
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quant == "none":
+        return None
+    if quant not in ("4bit", "8bit"):
+        raise ValueError(f"quantization={quant!r}; use none, 4bit or 8bit")
+    if sharded and quant == "8bit":
+        raise ValueError("params quantization: 8bit cannot run under FSDP / DeepSpeed ZeRO-3 (bitsandbytes int8 "
+                         "weights cannot be sharded); use quantization: 4bit (QLoRA) or none with these launchers")
+    if sharded and dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"params dtype={str(dtype).replace('torch.', '')!r} with quantization: 4bit under FSDP / "
+                         "ZeRO-3: the 4-bit weights are stored in the compute dtype, which must be bfloat16 or "
+                         "float16; set dtype: bfloat16")
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    extra = {"bnb_4bit_quant_storage": dtype} if sharded else {}
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype, **extra)
+
+
 def adapter_folder(adapter: str) -> str:
     """Accept an adapter folder, a training out_dir (holding adapter/), or a hub id."""
     path = Path(adapter).expanduser()
@@ -223,26 +258,19 @@ def load_model(params: dict, adapter: str | None = None, for_training: bool = Fa
     With an adapter the model is a PeftModel, so `with model.disable_adapter():` answers as the base
     model from the same weights in memory (base vs fine-tuned comparisons need only one load).
     """
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
+    device = pick_device(params.get("device", "auto"))  # first: a GPU profile on a CPU node fails at once
     folder = resolve_model(params["model_name_or_path"])
-    device = pick_device(params.get("device", "auto"))
     dtype = pick_dtype(params.get("dtype", "auto"), device)
     quant = params.get("quantization", "none") or "none"
     kwargs: dict[str, Any] = {"dtype": dtype}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    if quant == "4bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype,
-        )
-    elif quant == "8bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    elif quant != "none":
-        raise ValueError(f"quantization={quant!r}; use none, 4bit or 8bit")
-    sharded = _sharded_launch() and quant == "none"
+    sharded = _sharded_launch()
+    qconfig = quantization_config(quant, dtype, sharded)
+    if qconfig is not None:
+        kwargs["quantization_config"] = qconfig
     if not sharded and (quant != "none" or device == "cuda"):
         kwargs["device_map"] = {"": _local_rank_device(device)}
     model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)

@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import sys
 import time
@@ -100,7 +99,15 @@ def _peak_memory_mb() -> float:
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    try:  # `resource` is Unix-only: imported here so training still runs on Windows
+        import resource
+    except ImportError:
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / 2**20  # Windows keeps the peak working set
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # macOS: bytes, Linux: KiB
 
 
 def _trainer_class():
@@ -169,10 +176,12 @@ def _read_log(path: Path, upto_step: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- train
-def _lora(model, params: dict, quantized: bool):
+def _lora(model, params: dict, quantized: bool, sharded: bool = False):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    if quantized:  # QLoRA: norms in fp32, input grads on, checkpointing set up for k-bit weights
+    # QLoRA: norms in fp32, input grads on, checkpointing set up for k-bit weights. Not under FSDP / ZeRO-3:
+    # the fp32 upcast would give FSDP mixed dtypes to flatten (there the launcher's checkpointing applies)
+    if quantized and not sharded:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=bool(params["gradient_checkpointing"]),
             gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -193,18 +202,60 @@ def _checkpointing_args(on: bool) -> dict:
     return {key: on, f"{key}_kwargs": {"use_reentrant": False}}
 
 
-def _save_adapter(model, dest: Path, meta: dict) -> None:
-    """Save into a temp folder, then swap it in: readers never see half an adapter."""
+def check_launch_config(params: dict, env: dict | None = None) -> None:
+    """Refuse settings a launcher cannot combine, before any model loads (accelerate passes its config
+    to the processes as environment variables)."""
+    env = os.environ if env is None else env
+    fsdp = env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    if fsdp and env.get("FSDP_ACTIVATION_CHECKPOINTING", "").lower() == "true" and params.get("gradient_checkpointing"):
+        raise TrainingError(
+            "params gradient_checkpointing: true together with the accelerate config's fsdp_activation_checkpointing: "
+            "true: transformers refuses the pair (FSDP already checkpoints every decoder layer). Set "
+            "gradient_checkpointing: false in the params file (or fsdp_activation_checkpointing: false in the "
+            "accelerate config); see docs/scale_out.md")
+
+
+def check_adapter_weights(folder: Path, n_expected: int | None = None) -> None:
+    """A saved adapter must hold every trained LoRA tensor with data: under FSDP / ZeRO-3 an ungathered
+    save writes empty or missing tensors, which would otherwise only show up as a useless adapter."""
+    from safetensors import safe_open
+
+    path = folder / "adapter_model.safetensors"
+    if not path.exists():
+        raise TrainingError(
+            f"{path}: no adapter weights were written. Under FSDP set fsdp_state_dict_type: FULL_STATE_DICT, "
+            "under DeepSpeed ZeRO-3 set zero3_save_16bit_model: true (params/accelerate/*.yaml)")
+    with safe_open(str(path), "pt") as f:
+        keys = list(f.keys())
+        empty = [k for k in keys if f.get_slice(k).get_shape() in ([], [0]) or 0 in f.get_slice(k).get_shape()]
+    if empty or not keys or (n_expected is not None and len(keys) != n_expected):
+        raise TrainingError(
+            f"{path}: {len(keys)} tensor(s) saved, {n_expected} expected, {len(empty)} empty (e.g. {empty[:2]}): "
+            "the sharded LoRA weights were not gathered before saving; save through Trainer.save_model on every "
+            "rank (training._save_adapter does) with a FULL_STATE_DICT / 16-bit-gathering launcher config")
+
+
+def _save_adapter(trainer, dest: Path, meta: dict) -> None:
+    """Called on every rank: Trainer.save_model gathers FSDP / ZeRO-3 shards (a collective all ranks
+    must join) and only the main process writes. It writes into a temp folder that is checked and
+    then swapped in, so readers never see half an adapter."""
     tmp = dest.parent / f".{dest.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    write_json(tmp / "training_params.json", meta)
-    old = dest.parent / f".{dest.name}.old"
-    if dest.exists():
+    main = trainer.is_world_process_zero()
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    n_trained = sum(1 for _, p in trainer.model.named_parameters() if p.requires_grad)
+    trainer.save_model(str(tmp))
+    if main:
+        (tmp / "training_args.bin").unlink(missing_ok=True)
+        check_adapter_weights(tmp, n_trained)
+        write_json(tmp / "training_params.json", meta)
+        old = dest.parent / f".{dest.name}.old"
+        if dest.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(dest, old)
+        os.rename(tmp, dest)
         shutil.rmtree(old, ignore_errors=True)
-        os.rename(dest, old)
-    os.rename(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
 
 
 def train_examples(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike,
@@ -221,11 +272,17 @@ def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quan
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    from .models import load_model, pick_device, pick_dtype, resolve_model
+    from .models import _sharded_launch, load_model, pick_device, pick_dtype, resolve_model
 
     params = dict(params)
     if quantization is not None:
         params["quantization"] = quantization
+    if params.get("adapter"):  # a published adapter is for inference: never train a second LoRA on top of it
+        warnings.warn(f"params adapter={params['adapter']!r} is not used for training: a fresh LoRA is trained on "
+                      f"the base model {params['model_name_or_path']!r} (the paper's setting); the adapter key "
+                      "applies to inference (04)", stacklevel=3)
+        params["adapter"] = None
+    check_launch_config(params)
     if not examples:
         raise TrainingError("no training examples (is the train split empty?)")
     packing = bool(params.get("packing"))
@@ -253,7 +310,7 @@ def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quan
     # custom 4D masks need an attention kernel that takes them (sdpa or eager, not flash-attention)
     model, tok = load_model(params, adapter=None, for_training=True, attn_implementation="sdpa")
     model.config.use_cache = False
-    model = _lora(model, params, quantized)
+    model = _lora(model, params, quantized, _sharded_launch())
 
     tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), packing)
@@ -289,10 +346,10 @@ def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quan
     }
     losses = [r["loss"] for r in callback.rows if "loss" in r]
     summary.update(first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None)
+    meta = {"params": params, "data_sha256": sha, "n_examples": len(examples), "summary": summary,
+            "torch": torch.__version__}
+    _save_adapter(trainer, out_dir / "adapter", meta)  # every rank: gathering shards is collective
     if trainer.is_world_process_zero():
-        meta = {"params": params, "data_sha256": sha, "n_examples": len(examples), "summary": summary,
-                "torch": torch.__version__}
-        _save_adapter(trainer.model, out_dir / "adapter", meta)
         write_json(out_dir / "train_summary.json", summary)
     return summary, trainer.model
 

@@ -85,7 +85,7 @@ def test_unknown_hub_id_offline_names_the_download(monkeypatch):
     with pytest.raises(models.ModelNotFoundError) as e:
         models.resolve_model("pericomp-test/no-such-model")
     msg = str(e.value)
-    assert "huggingface-cli download pericomp-test/no-such-model" in msg and "local folder" in msg
+    assert "hf download pericomp-test/no-such-model" in msg and "local folder" in msg
 
 
 def test_missing_local_folder_is_clear(tmp_path):
