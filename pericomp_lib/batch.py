@@ -89,12 +89,12 @@ def _prompt_outputs(p: dict, ctx: RunContext) -> list[str]:
 
 
 def _local(value: Any) -> Path | None:
-    """A params value that names a local file or folder, resolved as the notebooks see it (their cwd is
-    notebooks/); None for hub ids, built-in model names and unset values."""
+    """A params value that names a local file or folder (relative paths from the repository root, as
+    params.py resolves them); None for hub ids, built-in model names and unset values."""
     if not value or not isinstance(value, (str, os.PathLike)):
         return None
     path = Path(value).expanduser()
-    path = path if path.is_absolute() else NOTEBOOKS / path
+    path = path if path.is_absolute() else ROOT / path
     return path if path.exists() else None
 
 

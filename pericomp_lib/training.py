@@ -175,6 +175,44 @@ def _read_log(path: Path, upto_step: int) -> list[dict]:
     return [r for r in rows if r.get("step", 0) <= upto_step]
 
 
+# Settings a checkpoint must share with the current run to be resumed (max_steps may grow: a longer run
+# continues; the examples enter through data_sha256). Inference-only keys never discard a checkpoint.
+RESUME_KEYS = ("model_name_or_path", "adapter", "quantization", "dtype", "lora_r", "lora_alpha", "lora_dropout",
+               "target_modules", "learning_rate", "num_epochs", "batch_size", "grad_accum", "max_seq_len", "packing",
+               "seed", "enable_thinking")
+
+
+def resume_key(params: dict, examples: Sequence[dict]) -> str:
+    blob = json.dumps({"params": {k: params.get(k) for k in RESUME_KEYS}, "data": data_sha256(examples)},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def resumable_checkpoint(ckpt_dir: Path, key: str, max_steps: int, log=print) -> str | None:
+    """The last checkpoint of ckpt_dir when it belongs to this run (same resume_key) and lies within
+    max_steps; otherwise the folder is cleared so training starts fresh and its log equals an
+    uninterrupted run's. The key is recorded in ckpt_dir/resume_key.json."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    key_file = ckpt_dir / "resume_key.json"
+    why = None
+    if last is not None:
+        step = int(last.rsplit("-", 1)[1])
+        recorded = json.loads(key_file.read_text()).get("key") if key_file.exists() else None
+        if recorded != key:
+            why = "it was trained with other data or settings"
+        elif max_steps > 0 and step > max_steps:
+            why = f"it is at step {step}, past max_steps {max_steps}"
+    if why:
+        log(f"not resuming from {last}: {why}; training from step 0")
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        last = None
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    write_json(key_file, {"key": key})
+    return last
+
+
 # ------------------------------------------------------------------------------------------- train
 def _lora(model, params: dict, quantized: bool, sharded: bool = False):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -320,7 +358,7 @@ def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quan
     if not rows:
         raise TrainingError(f"every example is longer than max_seq_len={params['max_seq_len']}")
     collator = Collator(tok.pad_token_id, mask_dtype=getattr(torch, dtype))  # the attention's compute dtype
-    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    last = resumable_checkpoint(Path(args.output_dir), resume_key(params, examples), int(params["max_steps"] or 0))
     resumed_step = int(last.rsplit("-", 1)[1]) if last else 0
     log_path = out_dir / "train_log.jsonl"
     trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=collator)
