@@ -340,3 +340,26 @@ def test_resume_never_trains_past_max_steps_nor_on_other_data(tmp_path):
     # the same run again resumes its own final checkpoint and trains nothing more
     same = training.train_examples(_params(max_steps=4), other, out)
     assert same["resumed_from"].endswith("checkpoint-4") and [r["step"] for r in _log(out)] == [1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------------- Chinese end to end (G)
+@pytest.mark.notebook
+def test_tiny_random_in_chinese_runs_01_to_05_offline(tmp_path, capsys):
+    """language: zh with nothing beside the clone: the packaged zh definitions carry prompts, training and
+    inference; before issue 14, stage 02 stopped with 'no packaged definitions for language zh'."""
+    params, runs = _params(tmp_path, "tiny-zh", language="zh"), tmp_path / "runs"
+    code = batch.cli(["--params", str(params), "--seeds", "1", "--runs-dir", str(runs)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = runs / "tiny-zh" / "seed-1"
+    cases = records.load_cohort(run / "cohort.jsonl")
+    assert {c.language for c in cases} == {"zh"} and any("术后" in c.record for c in cases)
+    prompts_file = json.loads((run / "targeted_prompts.json").read_text(encoding="utf-8"))
+    first = next(iter(prompts_file.values()))
+    text = first if isinstance(first, str) else json.dumps(first, ensure_ascii=False)
+    assert "心电图证实的心脏节律紊乱" in text  # criteria from pericomp_lib/data/definitions_zh.md
+    assert json.loads((run / runstore.REPORT).read_text())["complete"] is True
+    import pandas as pd
+
+    table = pd.read_csv(run / "tables" / "run_metrics.csv")
+    assert {"base", "adapter"} <= set(table.Models)
