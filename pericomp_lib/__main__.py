@@ -21,9 +21,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, help_) in COMMANDS.items():
             print(f"  {name:15s} {help_}")
         return 0 if not argv or argv[0] in {"-h", "--help"} else 2
+    from .params import ParamsError
+
     module = importlib.import_module(COMMANDS[argv[0]][0])
     try:
         return int(module.cli(argv[1:]) or 0)
+    except ParamsError as e:  # a mistake in a params file or value: one line naming the key, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped by Ctrl-C", file=sys.stderr)
+        return 130
     except OSError as e:  # an unwritable or vanished output folder, a full disk: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
         print(f"error: {where}{e.strerror or e}; check that the output folder exists, is writable and has space",

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from . import runstore
 from .io import write_json
-from .params import load_params
+from .params import STAGE_OF, ParamsError, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -50,37 +50,28 @@ class RunContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def stage_parameters(p: dict, ctx: RunContext, **notebook_only: Any) -> dict:
+    """What papermill passes every stage: the whole resolved params (what `-f params.yaml` would inject, with
+    the seed of this run) plus the run folder and the few notebook-only values the stage takes."""
+    return {**p, "seed": ctx.seed, "run_dir": str(ctx.run_dir), **notebook_only}
+
+
 def _stage_01(p: dict, ctx: RunContext) -> dict:
-    return {
-        "cohort_source": p["cohort_source"], "n_cases": p["n_cases"], "language": p["language"],
-        "seed": ctx.seed, "difficulty": p["difficulty"], "n_external": p["n_external"],
-        "record_length": p["record_length"],
-        "pericomp_dir": ctx.pericomp_dir, "cohort_path": p["cohort_path"], "out_dir": str(ctx.run_dir),
-    }
+    return stage_parameters(p, ctx, pericomp_dir=ctx.pericomp_dir)
 
 
-def _stage_02(p: dict, ctx: RunContext) -> dict:
-    return {
-        "cohort_path": str(ctx.run_dir / "cohort.jsonl"), "definitions": p["definitions"], "language": p["language"],
-        "strategy": p["strategy"], "prompt_layout": p["prompt_layout"],
-        "comprehensive_think": p["comprehensive_think"], "complications": p["complications"],
-        "out_dir": str(ctx.run_dir),
-    }
-
-
-def _stage_03(p: dict, ctx: RunContext) -> dict:
-    return {"params_path": str(ctx.params_path), "cohort_path": str(ctx.run_dir / "cohort.jsonl"),
-            "out_dir": str(ctx.run_dir), "seed": ctx.seed}
-
-
-def _stage_04(p: dict, ctx: RunContext) -> dict:
-    return {"params_path": str(ctx.params_path), "cohort_path": str(ctx.run_dir / "cohort.jsonl"),
-            "adapter_dir": str(ctx.run_dir / "adapter"), "out_dir": str(ctx.run_dir), "seed": ctx.seed,
-            "max_cases": p["max_eval_cases"]}
+_stage_02 = _stage_03 = _stage_04 = stage_parameters
 
 
 def _stage_05(p: dict, ctx: RunContext) -> dict:
-    return {"pericomp_dir": None, "run_dir": str(ctx.run_dir), "output_dir": str(ctx.run_dir / "tables")}
+    return stage_parameters(p, ctx, mode="run")
+
+
+def fingerprint_parameters(key: str, parameters: dict) -> dict:
+    """The parameters that make a stage's own work out of date: the params keys whose first reader is this
+    stage (params.STAGE_OF; earlier stages' keys reach it through the upstream fingerprint) and the
+    notebook-only values. Changing max_new_tokens re-runs 04 and 05, not the cohort or the training."""
+    return {k: v for k, v in parameters.items() if STAGE_OF.get(k, key) == key}
 
 
 def _prompt_outputs(p: dict, ctx: RunContext) -> list[str]:
@@ -199,18 +190,17 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
               "seconds": 0.0, "skipped": [], "run_dir": ""}
     try:
         p = load_params(params_path, seed=seed)
-        p.setdefault("cohort_path", None)
         result["run"] = p["run_name"]
         run_dir = runs_dir / p["run_name"] / f"seed-{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
         result["run_dir"] = str(run_dir)
         ctx = RunContext(params_path.resolve(), seed, run_dir.resolve(), pericomp_dir)
-        params_text = params_path.read_text(encoding="utf-8")
         upstream = ""
         for key in stages:
             stage = STAGES[key]
             parameters = stage.parameters(p, ctx)
-            fp = _fingerprint(stage, parameters, params_text, upstream, input_digests(stage, p, ctx))
+            fp = _fingerprint(stage, fingerprint_parameters(key, parameters), "", upstream,
+                              input_digests(stage, p, ctx))
             upstream = fp
             why = stale_reason(ctx.run_dir, stage, p, ctx, fp)
             if why is None:
@@ -238,6 +228,9 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
             write_json(_manifest(ctx.run_dir, key), {"fingerprint": fp, "finished": time.time(),
                                                      "outputs": {o: runstore.path_digest(ctx.run_dir / o) for o in outputs}})
             result["stage_reached"] = key
+    except KeyboardInterrupt:  # Ctrl-C: this run stops here; the batch prints its summary and stops
+        result["status"] = "interrupted"
+        result["error"] = f"stopped by Ctrl-C after stage {result['stage_reached'] or '(none)'}; run the same command to go on"
     except IncompleteStage as e:  # ran, but answers are owed: not done, retried by the next run
         result["status"] = "incomplete"
         result["error"] = str(e)[:500]
@@ -288,12 +281,64 @@ def _read_f1(run_dir: Path) -> tuple[float | None, float | None]:
     return (float(row["base"]) if "base" in row else None, float(row["adapter"]) if "adapter" in row else None)
 
 
-def execute_notebook(name: str, out_path: Path, parameters: dict) -> None:
+QUIET = ("FutureWarning", "DeprecationWarning", "TqdmWarning", "warnings.warn(", "from .autonotebook import")
+
+
+class StageOutput:
+    """What a running notebook prints, streamed as prefixed lines so a long stage is never silent: its
+    stdout (at most `max_lines` lines per print, the rest stays in the executed notebook) and its stderr
+    (progress bars, at most one update per `every` seconds per bar, and warnings other than deprecations).
+    Tables and figures are not streamed. papermill's own log (a warning for every params key a notebook
+    takes through params.from_notebook) and the kernel's TCP warning do not reach the terminal."""
+
+    def __init__(self, prefix: str, out=None, every: float = 15.0, max_lines: int = 4):
+        self.prefix, self.out, self.every, self.max_lines = prefix, out or sys.stdout, every, max_lines
+        self.last_bar: dict[str, float] = {}
+        self.quiet_next = False
+
+    def write(self, text: str) -> int:
+        raw = [ln.rstrip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+        if raw and self.quiet_next and raw[0].startswith(" "):  # the source line under a dropped warning
+            raw = raw[1:]
+        self.quiet_next = bool(raw) and any(q in raw[-1] for q in QUIET)
+        lines = [ln for i, ln in enumerate(raw) if not any(q in ln for q in QUIET)
+                 and not (i and ln.startswith(" ") and any(q in raw[i - 1] for q in QUIET))]
+        bars = [ln for ln in lines if "%|" in ln]
+        if bars:  # a progress bar's newest state, throttled per bar name
+            name, now = bars[-1].split("%|")[0].rstrip("0123456789 ").rstrip(":"), time.time()
+            if now - self.last_bar.get(name, 0.0) >= self.every or "100%|" in bars[-1]:
+                self.last_bar[name] = now
+                print(self.prefix + bars[-1].strip(), file=self.out, flush=True)
+            lines = [ln for ln in lines if "%|" not in ln]
+        for ln in lines[:self.max_lines]:
+            print(self.prefix + ln, file=self.out, flush=True)
+        if len(lines) > self.max_lines:
+            print(f"{self.prefix}... ({len(lines) - self.max_lines} more lines in the executed notebook)",
+                  file=self.out, flush=True)
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def execute_notebook(name: str, out_path: Path, parameters: dict, stream: bool = True) -> None:
+    """Run one notebook with papermill, streaming its printed output, prefixed [run seed stage], while it runs."""
+    import logging
+
     import papermill as pm
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(NOTEBOOKS / name), str(out_path), parameters=parameters, cwd=str(NOTEBOOKS),
-                        kernel_name="python3", progress_bar=False, log_output=False)
+    prefix = f"[{parameters.get('run_name', '?')} seed {parameters.get('seed', '?')} {name.split('_')[0]}] "
+    pm_log = logging.getLogger("papermill")
+    level = pm_log.level
+    pm_log.setLevel(logging.ERROR)  # "Passed unknown parameter: <key>" for every params key
+    sink = StageOutput(prefix) if stream else None
+    try:
+        pm.execute_notebook(str(NOTEBOOKS / name), str(out_path), parameters=parameters, cwd=str(NOTEBOOKS),
+                            kernel_name="python3", progress_bar=False, log_output=False, stdout_file=sink,
+                            stderr_file=sink, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    finally:
+        pm_log.setLevel(level)
 
 
 def summary_table(results: list[dict]) -> str:
@@ -371,8 +416,15 @@ def cli(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     runs_dir = Path(args.runs_dir)
     params = [Path(p) for p in args.params]
-    for p in params:
-        load_params(p)  # validate everything before anything runs
+    try:  # validate everything before anything runs
+        names = [(path, load_params(path)["run_name"]) for path in params]
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    clash = duplicate_run_names(names)
+    if clash:
+        print(f"error: {clash}", file=sys.stderr)
+        return 2
     if args.emit_slurm:
         extra = f"--pericomp-dir {shlex.quote(args.pericomp_dir)}" if args.pericomp_dir else ""
         Path(args.emit_slurm).write_text(slurm_script(args.params, args.seeds, args.stages, args.runs_dir, extra))
@@ -381,9 +433,14 @@ def cli(argv: list[str]) -> int:
     if args.gpus:
         return _run_on_gpus(args, params)
     results = []
-    for path in params:
-        for seed in args.seeds:
-            results.append(run_one(path, seed, args.stages, runs_dir, args.pericomp_dir))
+    pairs = [(path, seed) for path in params for seed in args.seeds]
+    for i, (path, seed) in enumerate(pairs):
+        results.append(run_one(path, seed, args.stages, runs_dir, args.pericomp_dir))
+        if results[-1]["status"] == "interrupted":
+            run_name = dict(names)
+            results += [{"run": run_name[pp], "seed": s, "status": "not started", "stage_reached": None, "error": ""}
+                        for pp, s in pairs[i + 1:]]
+            break
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
         write_json(runs_dir / "batch_summary.json", results)
@@ -392,12 +449,30 @@ def cli(argv: list[str]) -> int:
     print("\nBatch summary\n" + summary_table(results))
     failed = [r for r in results if r["status"] != "ok"]
     for r in failed:
+        if r["status"] in ("interrupted", "not started"):
+            continue
         if r["status"] == "incomplete":
             print(f"INCOMPLETE {r['run']} seed {r['seed']} after stage {r['stage_reached']}: {r['error']}")
         else:
             print(f"FAILED {r['run']} seed {r['seed']} at stage after {r['stage_reached']}: {r['error']} "
                   f"(traceback in {runs_dir / '_errors'})")
+    if any(r["status"] == "interrupted" for r in results):
+        print("STOPPED by Ctrl-C: runs marked 'interrupted' or 'not started' go on when you run the same command "
+              "again (finished stages are kept)")
+        return 130
     return 1 if failed else 0
+
+
+def duplicate_run_names(names: list[tuple[Path, str]]) -> str | None:
+    """Two params files with one run_name would share runs/<run_name>/ and overwrite each other."""
+    seen: dict[str, list[str]] = {}
+    for path, name in names:
+        seen.setdefault(name, []).append(str(path))
+    clashes = {n: ps for n, ps in seen.items() if len(ps) > 1}
+    if not clashes:
+        return None
+    return "; ".join(f"{' and '.join(ps)} have the same run_name {n!r}: they would share runs/{n}/ and overwrite "
+                     "each other; give each params file its own run_name" for n, ps in clashes.items())
 
 
 def deal_pairs(params: list, seeds: list[int], gpus: list[str]) -> dict[str, list[tuple[str, int]]]:

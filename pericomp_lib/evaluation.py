@@ -304,7 +304,8 @@ def run_info(run_dir: str | os.PathLike) -> dict:
     """What one run folder trained and prompted with, for labelling figures of our own runs.
 
     run_metrics.csv does not say which model or strategy produced it, so this reads, in order:
-    adapter/training_params.json ({"params": {...}}, written by 03_finetune), the papermill
+    params.json (the run's resolved params, written by its first stage: the run folder contract), then for
+    older runs adapter/training_params.json ({"params": {...}}, written by 03_finetune), the papermill
     parameters of the executed notebooks (02: strategy, layout; 03/04: the params file), then which
     prompts file exists; the model falls back to the run folder name. `source` says what was used.
     Returns model_name_or_path, strategy, prompt_layout, model_label, size_label, source.
@@ -324,6 +325,12 @@ def run_info(run_dir: str | os.PathLike) -> dict:
         if got:
             sources.append(where)
 
+    pj = run_dir / "params.json"
+    if pj.exists():
+        try:
+            take(json.loads(pj.read_text(encoding="utf-8")), str(pj))
+        except (json.JSONDecodeError, AttributeError) as e:
+            log.warning("%s: unreadable (%s); looking elsewhere for the run's params", pj, e)
     tp = run_dir / "adapter" / "training_params.json"
     if tp.exists():
         try:

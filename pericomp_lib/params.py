@@ -279,7 +279,6 @@ def load_params(path: str | os.PathLike | None = None, **overrides: Any) -> dict
 
 # ---------------------------------------------------------------------------------------------- notebooks
 STAGES_WRITING = ("01", "01b", "02", "03", "04")  # stages that may write RUN_DIR/params.json
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
 def default_run_dir(params: Mapping[str, Any]) -> Path:
@@ -287,8 +286,8 @@ def default_run_dir(params: Mapping[str, Any]) -> Path:
 
 
 def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
-            default_run_dir_: Callable[[Mapping], Path] = default_run_dir, log: Callable = print,
-            **given: Any) -> tuple[dict[str, Any], Path]:
+            default_run_dir_: Callable[[Mapping], Path] = default_run_dir, write: bool | None = None,
+            log: Callable = print, **given: Any) -> tuple[dict[str, Any], Path]:
     """The params of one notebook stage and its run folder.
 
     Precedence, lowest first: DEFAULTS < the run's params.json (stages after 01, when it exists) < the params
@@ -321,14 +320,13 @@ def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: s
             where = " < ".join(["defaults", _short(stored_path), *(chain if params_path else [])]
                                + (["notebook parameters"] if given else []))
             params = resolve_paths(validate(merged, where))
-    if stage in STAGES_WRITING:
-        if stored is None or stored != params:
-            changed = sorted(k for k in params if stored is not None and stored.get(k) != params[k])
-            from .io import write_json
+    if (stage in STAGES_WRITING if write is None else write) and stored != params:
+        from .io import write_json
 
-            write_json(stored_path, params)
-            if changed:
-                log(f"params: {', '.join(changed)} changed; {_short(stored_path)} updated")
+        changed = sorted(k for k in params if stored is not None and stored.get(k) != params[k])
+        write_json(stored_path, params)
+        if changed:
+            log(f"params: {', '.join(changed)} changed; {_short(stored_path)} updated")
     log(f"params: {where}; run folder: {_short(rdir)}")
     return params, rdir
 
@@ -340,38 +338,44 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def from_notebook(namespace: Mapping[str, Any], stage: str, notebook_only: tuple[str, ...] = (),
-                  default_run_dir_: Callable[[Mapping], Path] = default_run_dir) -> tuple[dict[str, Any], Path]:
-    """`params, run_dir = params.from_notebook(globals(), "02")` in a notebook's setup cell.
+def from_notebook(namespace: Mapping[str, Any], stage: str, **kw: Any) -> tuple[dict[str, Any], Path]:
+    """`params, run_dir = from_notebook(globals(), "02")` in a notebook's setup cell.
 
     Takes every params key papermill injected (`-f FILE`, `-p key value`) plus `params_path` and `run_dir`
-    from the parameters cell, and resolves them with `resolve`. The first time the setup runs, a name that is
-    neither a params key nor one of the notebook's own parameters (`notebook_only`) is an error: a typo such
-    as `-p lora_rank 8` fails instead of being ignored.
+    from the parameters cell, and resolves them with `resolve` (keyword arguments go to it). An injected name
+    that is neither a params key nor a parameter of the notebook fails (a typo such as `-p lora_rank 8`).
     """
-    given = {k: namespace[k] for k in FIELDS if k in namespace}
-    _check_unknown(namespace, set(notebook_only) | {"params_path", "run_dir"})
-    return resolve(stage, namespace.get("params_path"), namespace.get("run_dir"), default_run_dir_=default_run_dir_,
-                   **given)
-
-
-def _check_unknown(namespace: Mapping[str, Any], own: set[str]) -> None:
-    try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-    except ImportError:  # pragma: no cover
-        ip = None
-    if ip is None or getattr(ip, "execution_count", 99) > 3:
-        return  # only the first run of the setup: later, the namespace holds the notebook's own results
-    import types
-
-    unknown = sorted(k for k, v in namespace.items()
-                     if not k.startswith("_") and k not in _IPYTHON_NAMES and k not in own and k not in FIELDS
-                     and not isinstance(v, types.ModuleType) and not callable(v))
+    unknown = sorted(injected_names(namespace) - set(FIELDS) - declared_names(namespace))
     if unknown:
-        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}; this notebook takes {', '.join(sorted(own))} "
-                          f"and the params keys: {', '.join(sorted(FIELDS))}")
+        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}: not a params key nor a parameter of this "
+                          f"notebook ({', '.join(sorted(declared_names(namespace)))}); params keys: "
+                          f"{', '.join(sorted(FIELDS))}")
+    given = {k: namespace[k] for k in FIELDS if k in namespace}
+    return resolve(stage, namespace.get("params_path"), namespace.get("run_dir"), **kw, **given)
+
+
+def _history(namespace: Mapping[str, Any]) -> list[str]:
+    hist = namespace.get("In") or namespace.get("_ih") or []
+    return [h for h in hist if isinstance(h, str)]
+
+
+def _assigned(src: str) -> set[str]:
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", src, flags=re.M))
+
+
+def injected_names(namespace: Mapping[str, Any]) -> set[str]:
+    """Names papermill injected: its cell starts with '# Parameters' (read from the kernel's input history)."""
+    return set().union(*[_assigned(h) for h in _history(namespace) if h.lstrip().startswith("# Parameters")])
+
+
+def declared_names(namespace: Mapping[str, Any]) -> set[str]:
+    """Names the notebook's own parameters cell assigns (the cell run just before papermill's)."""
+    hist = _history(namespace)
+    out: set[str] = set()
+    for i, h in enumerate(hist):
+        if h.lstrip().startswith("# Parameters") and i > 0:
+            out |= _assigned(hist[i - 1])
+    return out
 
 
 def describe() -> str:

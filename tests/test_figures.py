@@ -315,7 +315,7 @@ def test_runs_bars_per_model_when_cohorts_differ(fake_runs):
 @pytest.mark.notebook
 def test_notebook_06_runs_mode(fake_runs, run_notebook, tmp_path):
     out = tmp_path / "figs"
-    executed = run_notebook("06_figures.ipynb", pericomp_dir=None, runs_dir=str(fake_runs), figures_dir=str(out))
+    executed = run_notebook("06_figures.ipynb", runs_dir=str(fake_runs), figures_dir=str(out))  # no pericomp_dir
     for stem in ("runs_figure6b_f1", "runs_figure7_strict", "runs_loss"):
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 10_000

@@ -172,7 +172,7 @@ def test_notebook_04_tiny_random(run_notebook, tmp_path):
     out = tmp_path / "run"
     cohort.make_cohort("synthetic", n_cases=6, out_dir=out)
     run_notebook("04_inference.ipynb", params_path=str(models_root() / "params" / "tiny-random.yaml"),
-                 cohort_path=str(out / "cohort.jsonl"), out_dir=str(out), max_cases=1, max_new_tokens=4, adapter_dir=None,
+                 run_dir=str(out), max_eval_cases=1, max_new_tokens=4, base_only=True,
                  complications=["pneumonia", "delirium", "acute_kidney_injury"])
     preds = json.loads((out / "predictions" / "base.json").read_text(encoding="utf-8"))
     strict = json.loads((out / "predictions_strict" / "base.json").read_text(encoding="utf-8"))

@@ -187,9 +187,11 @@ def test_malformed_and_truncated_files(tmp_path):
 
 
 @pytest.mark.notebook
-def test_notebook_07_on_fixture(run_notebook, tmp_path):
+def test_notebook_01b_on_fixture(run_notebook, tmp_path):
     out = tmp_path / "mimic_run"
-    executed = run_notebook("07_mimic.ipynb", out_dir=str(out), top_k_labs=5, seed=1)
+    executed = run_notebook("01b_mimic.ipynb", run_dir=str(out), top_k_labs=5, seed=1)
+    stored = json.loads((out / "params.json").read_text(encoding="utf-8"))  # 02-05 follow from the run folder
+    assert stored["cohort_source"] == "mimic" and stored["cohort_path"] == str(out / "fixture")
     cases = load_cohort(out / "cohort.jsonl")
     assert cases and (out / "fixture" / "hosp" / "labevents.csv.gz").exists()
     text = json.dumps(json.loads(executed.read_text(encoding="utf-8")))

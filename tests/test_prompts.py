@@ -206,16 +206,16 @@ def test_token_lengths_proxy(en):
 # ------------------------------------------------------------------------------------------ notebook
 @pytest.mark.notebook
 def test_notebook_02_writes_prompt_files(tmp_path, run_notebook):
-    cohort = tmp_path / "cohort.jsonl"
-    records.write_cohort(cohort, [_case("a"), _case("b", gold=[], split="test")])
     out = tmp_path / "run"
-    run_notebook("02_prompts.ipynb", cohort_path=str(cohort), out_dir=str(out), complications=["acute_kidney_injury", "delirium"])
+    records.write_cohort(out / "cohort.jsonl", [_case("a"), _case("b", gold=[], split="test")])
+    run_notebook("02_prompts.ipynb", run_dir=str(out), prompt_layout="paper",
+                 complications=["acute_kidney_injury", "delirium"])
     built = json.loads((out / "targeted_prompts.json").read_text(encoding="utf-8"))
     targets = json.loads((out / "sft_targets.json").read_text(encoding="utf-8"))
     assert set(built) == {"a", "b"} and list(built["a"]) == ["急性肾损伤", "谵妄"]
     assert json.loads(targets["a"]["急性肾损伤"])["bool"] == "True"
     assert json.loads(targets["b"]["谵妄"])["bool"] == "False"
-    run_notebook("02_prompts.ipynb", cohort_path=str(cohort), out_dir=str(out), strategy="comprehensive",
-                 comprehensive_think=False)
+    run_notebook("02_prompts.ipynb", run_dir=str(out), strategy="comprehensive", comprehensive_think=False,
+                 complications=None)
     comp = json.loads((out / "comprehensive_prompts.json").read_text(encoding="utf-8"))
     assert comp["a"].endswith(RECORD)

@@ -272,7 +272,7 @@ def test_published_stats_match_authors_files(pericomp_dir):
 @pytest.mark.notebook
 def test_notebook_01_runs(run_notebook, tmp_path):
     out = tmp_path / "run"
-    nb = run_notebook("01_cohort.ipynb", n_cases=12, language="zh", out_dir=str(out), n_external=3,
+    nb = run_notebook("01_cohort.ipynb", n_cases=12, language="zh", run_dir=str(out), n_external=3,
                       record_length="compact")
     assert (out / "cohort.jsonl").exists()
     assert len(records.load_cohort(out / "cohort.jsonl")) == 15

@@ -142,10 +142,10 @@ def test_train_from_cohort_packed(tmp_path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("quantization", [None, "4bit"], ids=["lora", "qlora"])
 def test_notebook_03_runs_on_tiny_random(tmp_path, run_notebook, quantization):
-    cohort = _cohort(tmp_path / "cohort.jsonl")
     out = tmp_path / "finetune"
-    run_notebook("03_finetune.ipynb", params_path=str(ROOT / "params" / "tiny-random.yaml"),
-                 cohort_path=str(cohort), out_dir=str(out), max_steps=2, quantization=quantization)
+    _cohort(out / "cohort.jsonl")
+    run_notebook("03_finetune.ipynb", params_path=str(ROOT / "params" / "tiny-random.yaml"), run_dir=str(out),
+                 max_steps=2, **({"quantization": quantization} if quantization else {}))
     assert (out / "adapter" / "adapter_config.json").exists()
     assert len(_log(out)) == 2 and (out / "loss.png").exists()
     trained = json.loads((out / "adapter" / "training_params.json").read_text())

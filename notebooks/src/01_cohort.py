@@ -13,29 +13,32 @@
 # records: only days with events plus the first and discharge notes, event-driven lab values only, no
 # signatures. Use it for CPU runs, where every targeted prompt repeats the whole record.
 #
-# Other sources: `pericomp_repo` (the authors' layout), `jsonl` (a `cohort.jsonl` you made), `csv`.
-# The output is `out_dir/cohort.jsonl`: one case per line, the contract all later notebooks read.
+# Other sources: `pericomp_repo` (the authors' layout), `jsonl` (a `cohort.jsonl` you made), `csv`, `mimic`
+# (or `01b_mimic` to see the MIMIC-IV steps one by one).
+#
+# **Parameters.** Every setting (`n_cases`, `language`, `record_length`, ...) comes from one params profile,
+# `params/*.yaml`: the CPU default `params/smollm2-135m.yaml` unless you name another with `params_path`, or
+# pass one with papermill's `-f params/<profile>.yaml`; `-p key value` overrides any key. The keys, their
+# defaults and what they mean are in `pericomp_lib/params.py`. This stage writes `RUN_DIR/params.json` (the
+# resolved values) and `RUN_DIR/cohort.jsonl`: one case per line, the contract all later notebooks read.
 
 # %% tags=["parameters"]
-cohort_source = "synthetic"
-n_cases = 36  # the CPU default profile (params/smollm2-135m.yaml); the paper had 146 + 52
-language = "en"
-seed = 1
-pericomp_dir = None
-cohort_path = None
-out_dir = "../runs/smollm2-135m/seed-1"  # the run folder 02-05 read by default
-difficulty = 0.5
-n_external = 0
-record_length = "compact"  # synthetic only: "full" (~3k tokens) or "compact" (~0.6k, same facts and gold)
+params_path = None  # a params file, e.g. "params/tiny-random.yaml" (from the repository root); None: the CPU default
+run_dir = None  # the run folder 02-05 read; None: runs/<run_name>/seed-<seed>/ in the repository
+pericomp_dir = None  # a PeriComp clone: needed by cohort_source pericomp_repo; also gives live published frequencies
 
 # %%
 import pandas as pd
 
 from pericomp_lib import cohort
+from pericomp_lib.params import from_notebook, repo_path
 
 pd.set_option("display.width", 160)
-cases = cohort.make_cohort(cohort_source, n_cases, language, seed, pericomp_dir, cohort_path, out_dir,
-                           difficulty, n_external, record_length=record_length)
+params, run_dir = from_notebook(globals(), "01")
+pericomp_dir = repo_path(pericomp_dir)
+cases = cohort.make_cohort(params["cohort_source"], params["n_cases"], params["language"], params["seed"], pericomp_dir,
+                           params["cohort_path"], run_dir, params["difficulty"], params["n_external"],
+                           record_length=params["record_length"])
 cohort.split_counts(cases)
 
 # %% [markdown]

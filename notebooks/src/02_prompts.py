@@ -10,25 +10,26 @@
 # - **paper** layout reproduces the authors' prompt text exactly (record at the end);
 #   **shared_prefix** puts the record first so the 22 prompts of a case share a cacheable prefix.
 #
-# Definitions: `None` uses the packaged English definitions; pass the path of the authors'
-# `prompt/defination_modified.md` for the Chinese prompts of the paper.
+# Definitions: the params key `definitions` (None: the packaged definitions for `language`); give the path of
+# the authors' `prompt/defination_modified.md` for the Chinese prompts of the paper.
+#
+# **Where the prompt files go.** This stage reads `RUN_DIR/cohort.jsonl` (01) and the run's params
+# (`RUN_DIR/params.json`) and writes the prompt files into the run folder. They are a **view**: 03 and 04 build
+# the very same prompts from the cohort and the params with the same builders (`prompts.sft_examples`,
+# `inference.build_jobs`), so you can read, count and share them here, and skipping this stage changes nothing.
 
 # %% tags=["parameters"]
-cohort_path = "../runs/smollm2-135m/seed-1/cohort.jsonl"
-definitions = None
-language = "en"
-strategy = "targeted"
-prompt_layout = "paper"
-comprehensive_think = True
-complications = None
-tokenizer_name = None
-out_dir = "../runs/smollm2-135m/seed-1"
+params_path = None  # None: the run's params.json (written by 01); or a params file that overrides it
+run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile
+tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m"); None: a word-count proxy
 
 # %%
 from pericomp_lib import models, prompts, records
+from pericomp_lib.params import from_notebook
 
-cases = records.load_cohort(cohort_path)
-defs = prompts.load_definitions(definitions, language=language)
+params, run_dir = from_notebook(globals(), "02")
+cases = records.load_cohort(run_dir / "cohort.jsonl")
+defs = prompts.load_definitions(params["definitions"], language=params["language"])
 print(f"{len(cases)} cases; definitions: {defs.source} ({defs.language}, {len(defs.sections)} complications)")
 
 # %% [markdown]
@@ -38,8 +39,9 @@ print(f"{len(cases)} cases; definitions: {defs.source} ({defs.language}, {len(de
 # shape with the gold answers in place of the prompts.
 
 # %%
-built = prompts.build_prompt_files(cases, defs, out_dir, strategy=strategy, layout=prompt_layout,
-                                   think=comprehensive_think, complications=complications)
+built = prompts.build_prompt_files(cases, defs, run_dir, strategy=params["strategy"], layout=params["prompt_layout"],
+                                   think=params["comprehensive_think"], complications=params["complications"],
+                                   answer_layout=params["answer_layout"], question_style=params["question_style"])
 print("wrote", built["prompts_path"], "and", built["targets_path"])
 
 # %% [markdown]

@@ -9,39 +9,30 @@
 # one 80 GB GPU.
 #
 # What this notebook does:
-# 1. reads a params file (`params/*.yaml`) and the cohort made by 01_cohort;
+# 1. reads the run's params (`RUN_DIR/params.json` from 01, or a profile `params/*.yaml`) and the cohort
+#    made by 01_cohort (`RUN_DIR/cohort.jsonl`);
 # 2. builds one (prompt, gold answer) pair per training case × complication (`prompts.sft_examples`);
-# 3. trains, with the loss on the answer tokens only, and writes `out_dir/adapter/` (used by 04_inference)
-#    and `out_dir/train_log.jsonl`;
+# 3. trains, with the loss on the answer tokens only, and writes `RUN_DIR/adapter/` (used by 04_inference)
+#    and `RUN_DIR/train_log.jsonl`;
 # 4. plots the training loss, like Figure 6A of the paper.
 #
-# Re-running with the same `out_dir` resumes from the last checkpoint instead of starting over.
+# Any params key can be overridden with papermill's `-p key value` (e.g. `-p max_steps 8 -p quantization 4bit`).
+# Re-running with the same `run_dir` resumes from the last checkpoint instead of starting over.
 
 # %% tags=["parameters"]
-params_path = "../params/smollm2-135m.yaml"
-cohort_path = "../runs/smollm2-135m/seed-1/cohort.jsonl"
-out_dir = "../runs/smollm2-135m/seed-1"  # adapter/ and train_log.jsonl go here
-quantization = None  # None: the params file's; "none", "4bit" (QLoRA) or "8bit"
-# overrides of the params file (None keeps the file's value)
-max_steps = None
-num_epochs = None
-learning_rate = None
-packing = None
-seed = None
+params_path = None  # None: the run's params.json (written by 01); or a params file that overrides it
+run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile; adapter/ and train_log.jsonl go here
 
 # %%
 import json
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import display
 
 from pericomp_lib import figures, training
-from pericomp_lib.params import load_params
+from pericomp_lib.params import from_notebook
 
-params = load_params(params_path, max_steps=max_steps, num_epochs=num_epochs, learning_rate=learning_rate,
-                     packing=packing, seed=seed)
-out_dir = Path(out_dir).resolve()
+params, run_dir = from_notebook(globals(), "03")
 print(json.dumps({k: params[k] for k in ("run_name", "model_name_or_path", "quantization", "lora_r", "lora_alpha",
                                          "learning_rate", "num_epochs", "max_steps", "batch_size", "grad_accum",
                                          "strategy", "prompt_layout", "packing", "max_seq_len")}, indent=1))
@@ -54,7 +45,7 @@ print(json.dumps({k: params[k] for k in ("run_name", "model_name_or_path", "quan
 # the same as training them one by one, at a fraction of the tokens (see `benchmarks/README.md`).
 
 # %%
-summary = training.train(params, cohort_path, out_dir, quantization=quantization)
+summary = training.train(params, run_dir / "cohort.jsonl", run_dir)
 pd.Series(summary).to_frame("value")
 
 # %% [markdown]
@@ -64,7 +55,7 @@ pd.Series(summary).to_frame("value")
 # tiny CPU profiles the curve is short; the paper's runs took 1,370 steps (10 epochs).
 
 # %%
-frame = figures.loss_frame({params["run_name"]: out_dir / "train_log.jsonl"}, weight=0.6)
+frame = figures.loss_frame({params["run_name"]: run_dir / "train_log.jsonl"}, weight=0.6)
 fig = figures.plot_loss_curves(frame, x="step", title_prefix="", ncols=1)
-figures.save_figure(fig, out_dir, "loss")
-display(pd.read_json(out_dir / "train_log.jsonl", lines=True).tail())
+figures.save_figure(fig, run_dir, "loss")
+display(pd.read_json(run_dir / "train_log.jsonl", lines=True).tail())

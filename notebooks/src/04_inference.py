@@ -13,23 +13,10 @@
 #   is already there, so a run killed at any point simply continues.
 
 # %% tags=["parameters"]
-params_path = "../params/smollm2-135m.yaml"
-cohort_path = "../runs/smollm2-135m/seed-1/cohort.jsonl"
-adapter_dir = "../runs/smollm2-135m/seed-1/adapter"  # from 03_finetune, or a hub id; None: base model only
-out_dir = "../runs/smollm2-135m/seed-1"
+params_path = None  # None: the run's params.json (written by 01); or a params file that overrides it
+run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile; reads cohort.jsonl and adapter/
 split = "eval"  # validation cases (test when the cohort has no validation split), or train/test/all
-definitions = None  # None: the params file's definitions (packaged English when unset)
-complications = None  # None: all 22 (targeted); or a list of ids
-max_cases = None  # None: the params file's max_eval_cases (None there: every case of the split)
-seed = 1
-# overrides of the params file (None keeps the file's value)
-strategy = None
-prompt_layout = None
-max_new_tokens = None
-inference_batch_size = None
-enable_thinking = None
-device = None
-dtype = None
+base_only = False  # True: the base model only, even when RUN_DIR/adapter (from 03) exists
 
 # %%
 import pandas as pd
@@ -37,14 +24,14 @@ from IPython.display import display
 from transformers import set_seed
 
 from pericomp_lib import exports, inference, records, runstore
-from pericomp_lib.params import load_params
+from pericomp_lib.params import from_notebook
+from pericomp_lib.runfolder import adapter_for
 
-set_seed(seed)
-params = load_params(params_path, seed=seed, complications=complications, strategy=strategy,
-                     prompt_layout=prompt_layout, max_new_tokens=max_new_tokens,
-                     inference_batch_size=inference_batch_size, enable_thinking=enable_thinking,
-                     device=device, dtype=dtype)
-cases = records.split_cases(records.load_cohort(cohort_path, check_evidence=False), split)[:max_cases or params["max_eval_cases"]]
+params, run_dir = from_notebook(globals(), "04")
+set_seed(params["seed"])
+out_dir, definitions = run_dir, params["definitions"]
+adapter_dir = adapter_for(params, run_dir, base_only)  # the params' adapter, else RUN_DIR/adapter from 03
+cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), split)[:params["max_eval_cases"]]
 print(f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapter {adapter_dir}; "
       f"{params['strategy']} / {params['prompt_layout']}; max_new_tokens {params['max_new_tokens']}")
 

@@ -16,10 +16,13 @@
 # tables. Their values match to the last digit. `per_complication_*.csv` adds one row per (model, complication).
 
 # %% tags=["parameters"]
-pericomp_dir = "../../shared/pericomp-public"  # a clone of github.com/gscfwid/PeriComp (results/, data_source/)
-output_dir = "../tables/paper"  # where the CSV tables go (git-ignored)
-run_dir = None  # one run folder of ours (runs/<run>/seed-<n>): score base, adapter and the classical baseline
-runs_dir = None  # a folder of runs: collect every run's scores into one table (for 06_figures)
+# mode "run": one run folder; "runs": every run under runs_dir; "paper": the authors' published predictions
+mode = None  # None: paper when pericomp_dir is given, runs when runs_dir is, else run (what 01-04 made)
+run_dir = None  # run mode: runs/<run>/seed-<n> (from the repository root); None: the default profile's run (01-04)
+runs_dir = None  # runs mode: a folder of runs (runs/); collects every run's scores into runs_metrics.csv
+pericomp_dir = None  # paper mode: a clone of github.com/gscfwid/PeriComp (results/, data_source/)
+output_dir = None  # None: RUN_DIR/tables (run), RUNS_DIR/tables (runs), tables/paper (paper)
+params_path = None  # run mode: a params file naming the run (its run_name and seed) when run_dir is None
 missing = "skip"  # prediction files lacking gold cases: "skip" (as the authors), "empty" (count as none), "error"
 key_models = [  # models shown with bootstrap confidence intervals (center 2, strict)
     "gemini_2_5_flash_comprehensive_strict",
@@ -36,12 +39,13 @@ import pandas as pd
 from IPython.display import display
 
 from pericomp_lib import baseline, evaluation, records
+from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
 
-published = run_dir is None and runs_dir is None  # which mode this notebook runs in
-output_dir = Path(output_dir).resolve()
-print("mode:", "published predictions" if published else "our runs")
+mode, run_dir, runs_dir, pericomp_dir, output_dir = evaluate_setup(globals())
+published = mode == "paper"  # which mode this notebook runs in
+print("mode:", {"paper": "published predictions", "run": f"one run ({run_dir})", "runs": f"all runs under {runs_dir}"}[mode])
 print("tables go to:  ", output_dir)
 
 # %% [markdown]

@@ -14,9 +14,11 @@
 # `figure*` for the published results, `runs_*` for our runs, so neither overwrites the other.
 
 # %% tags=["parameters"]
-pericomp_dir = "../../shared/pericomp-public"  # a clone of github.com/gscfwid/PeriComp, or None to skip the published figures
-figures_dir = "../figures"  # where PNG + PDF files go
-runs_dir = None  # our own runs (runs/<run>/seed-<n>/ from the batch runner), or None for published figures only
+# mode "runs": figures of our runs; "paper": the published figures (needs pericomp_dir); "both"
+mode = None  # None: paper when only pericomp_dir is given, both when runs_dir is given too, else runs
+runs_dir = None  # our runs (runs/<run>/seed-<n>/, scored by 05); None: runs/ in the repository
+pericomp_dir = None  # a clone of github.com/gscfwid/PeriComp, for the published figures
+figures_dir = None  # where PNG + PDF files go; None: figures/ in the repository
 smoothing = 0.9  # EMA weight for the smoothed loss curves: 0 draws the raw loss, closer to 1 is smoother
 
 # %%
@@ -26,12 +28,13 @@ import pandas as pd
 from IPython.display import display
 
 from pericomp_lib import figures
+from pericomp_lib.runfolder import figures_setup
 
 pd.set_option("display.width", 160)
-figures_dir = Path(figures_dir).resolve()
-published = pericomp_dir is not None  # which parts this notebook draws
-print("published results:", Path(pericomp_dir).resolve() if published else "not drawn (pericomp_dir is None)")
-print("our runs:         ", Path(runs_dir).resolve() if runs_dir is not None else "not drawn (runs_dir is None)")
+mode, runs_dir, pericomp_dir, figures_dir = figures_setup(mode, runs_dir, pericomp_dir, figures_dir)
+published = mode in ("paper", "both")  # which parts this notebook draws
+print("published results:", pericomp_dir if published else "not drawn (mode runs)")
+print("our runs:         ", runs_dir if runs_dir is not None else "not drawn (mode paper)")
 print("figures go to:    ", figures_dir)
 
 # %% [markdown]

@@ -1,9 +1,11 @@
 # %% [markdown]
-# # 07 · MIMIC-IV → perioperative cases with silver labels
+# # 01b · MIMIC-IV → perioperative cases with silver labels (a cohort source, instead of 01)
 #
 # This stage turns the MIMIC-IV relational tables (`hosp/`, plus `note/` when you have MIMIC-IV-Note) into
 # the project's case contract (`cohort.jsonl`), so every later notebook (prompts, fine-tuning, inference,
-# evaluation) can run on an English, US cohort.
+# evaluation) can run on an English, US cohort. It takes the place of 01_cohort: it writes `RUN_DIR/cohort.jsonl`
+# and `RUN_DIR/params.json` (with `cohort_source: mimic`), then run 02-05 with `-p run_dir` the same folder
+# (default `runs/mimic/seed-1`). The batch runner does the same with `cohort_source: mimic` in 01.
 #
 # **Read this first.** MIMIC-IV is credentialed data (PhysioNet): never commit it, its derived files or this
 # notebook's executed copy. With `mimic_dir = None` the notebook generates a **FAKE** MIMIC-shaped fixture so
@@ -14,22 +16,24 @@
 # every label has grade `none` (Null): strict (graded) metrics are not meaningful on MIMIC, only lenient ones.
 
 # %% tags=["parameters"]
-mimic_dir = None  # folder holding hosp/ (and note/); None -> FAKE demo fixture under out_dir/fixture
-out_dir = "../runs/mimic"
+mimic_dir = None  # folder holding hosp/ (and note/); None -> FAKE demo fixture under RUN_DIR/fixture
+run_dir = None  # None: runs/mimic/seed-<seed>/ in the repository; 02-05 then take -p run_dir runs/mimic/seed-1
+params_path = None  # a params file for the later stages (model, LoRA...); None: the CPU default profile
 top_k_labs = 20  # lab items kept in each record, ranked by permutation importance
-seed = 1
-memory_limit = "2GB"  # DuckDB memory cap; larger tables spill to disk under out_dir
+memory_limit = "2GB"  # DuckDB memory cap; larger tables spill to disk under RUN_DIR
 include_diagnoses = True  # list billed diagnoses in the record (needed for quotable evidence; see docs/mimic.md)
 qa_subject = None  # subject_id to inspect; None -> the first subject with a case
 
 # %%
 import pandas as pd
 
+from pericomp_lib.runfolder import mimic_setup
 from pericomp_lib.sources import mimic
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)
-source = mimic.resolve_mimic_dir(mimic_dir, out_dir, seed=seed)
+params, run_dir, source = mimic_setup(globals())
+seed = params["seed"]
 
 # %% [markdown]
 # ## 1 · Ingestion: tables → `subjects.jsonl`
@@ -39,7 +43,7 @@ source = mimic.resolve_mimic_dir(mimic_dir, out_dir, seed=seed)
 # the lab timeline.
 
 # %%
-ingested = mimic.ingest(source, out_dir, memory_limit=memory_limit)
+ingested = mimic.ingest(source, run_dir, memory_limit=memory_limit)
 pd.Series(ingested.as_dict()).drop("tables")
 
 # %% [markdown]
@@ -50,7 +54,7 @@ pd.Series(ingested.as_dict()).drop("tables")
 # so no patient appears in two splits.
 
 # %%
-built = mimic.build_cohort(ingested.subjects_path, out_dir, top_k_labs=top_k_labs, seed=seed,
+built = mimic.build_cohort(ingested.subjects_path, run_dir, top_k_labs=top_k_labs, seed=seed,
                            include_diagnoses=include_diagnoses)
 mimic.overview(built.admissions)
 
