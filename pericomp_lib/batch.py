@@ -117,8 +117,10 @@ def _inputs_04(p: dict, ctx: RunContext) -> dict:
 
 
 def _inputs_05(p: dict, ctx: RunContext) -> dict:
+    # 04's files only: 05 itself adds predictions*/baseline.json and most_frequent.json next to them
     return {"cohort": ctx.run_dir / "cohort.jsonl", **{name: ctx.run_dir / name for name in (
-        "predictions", "predictions_strict", "scope.json", runstore.REPORT)}}
+        "predictions/base.json", "predictions/adapter.json", "predictions_strict/base.json",
+        "predictions_strict/adapter.json", "scope.json", runstore.REPORT)}}
 
 
 STAGES: dict[str, Stage] = {
