@@ -6,10 +6,12 @@
 
 All three feed the model exactly the same tokens, ids(head) + ids(tail) of the shared_prefix layout, so
 greedy answers can be compared one to one; the script prints seconds per case, the speed-up over (a)
-and how many answers are identical to (a).
+and how many answers are identical to (a). `--constrained` runs all three under the answer schema
+(llguidance mask + jump-forward) and also compares P(True) at each decision.
 
 usage: python benchmarks/targeted_inference.py [--params params/smollm2-135m.yaml] [--cases 2]
        [--batch-size 22] [--max-new-tokens N] [--threads N] [--cohort path/to/cohort.jsonl]
+       [--constrained] [--record-length full|compact] [--params-override key=value ...]
 """
 from __future__ import annotations
 
@@ -36,6 +38,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--modes", default="abc", help="subset of abc to run")
+    ap.add_argument("--constrained", action="store_true", help="decode under the answer schema (params constrained)")
+    ap.add_argument("--record-length", default="full", choices=("full", "compact"), help="synthetic records")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="params overrides, e.g. answer_layout=decision_first question_style=brief")
     args = ap.parse_args(argv)
 
     import torch
@@ -48,18 +54,24 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     from pericomp_lib import taxonomy
 
+    import yaml
+
+    extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     p = load_params(args.params, prompt_layout="shared_prefix", strategy="targeted",
-                    max_new_tokens=args.max_new_tokens, complications=list(taxonomy.IDS[: args.questions]))
+                    max_new_tokens=args.max_new_tokens, complications=list(taxonomy.IDS[: args.questions]),
+                    constrained=args.constrained or None, **extra)
     if args.cohort:
         cases = records.load_cohort(args.cohort, check_evidence=False)
     else:
         with tempfile.TemporaryDirectory() as d:
-            cases = cohort.make_cohort("synthetic", n_cases=max(20, 4 * args.cases), out_dir=d)
+            cases = cohort.make_cohort("synthetic", n_cases=max(20, 4 * args.cases), out_dir=d,
+                                       record_length=args.record_length)
     cases = records.split_cases(cases, "eval")[: args.cases]
     model, tok = models.load_model(p)
     defs = prompts.load_definitions(p.get("definitions"), language=p["language"])
     jobs = inf.build_jobs(cases, tok, defs, p)
     n_new = int(p["max_new_tokens"])
+    grammar = inf.grammar_for(tok, p, defs)
 
     by_case: dict[str, tuple[list[int], list[list[int]]]] = {}
     for j in jobs:
@@ -70,22 +82,32 @@ def main(argv=None) -> int:
     tail_len = sum(len(x) for _, t in by_case.values() for x in t) / sum(n_q)
     print(f"model {p['model_name_or_path']} | {len(by_case)} cases x {n_q[0]} questions | head {head_len:.0f} "
           f"tokens, tail {tail_len:.0f} tokens (mean) | max_new_tokens {n_new} | batch (b) {args.full_batch_size}, (c) {args.batch_size} | "
-          f"torch threads {torch.get_num_threads()} | cpu count {os.cpu_count()}")
+          f"torch threads {torch.get_num_threads()} | cpu count {os.cpu_count()} | "
+          f"{'constrained (llguidance, jump-forward)' if grammar else 'free generation'} | "
+          f"{p['answer_layout']} / {p['question_style']}")
+    probs: dict[str, list] = {}
+
+    def keep(key):
+        def on_done(row, ids, seconds, p_true):
+            probs.setdefault(key, []).append(p_true)
+        return on_done
 
     def mode_a(head, tails):
-        return [inf.generate_full(model, tok, [head + t], n_new)[0] for t in tails]
+        return [inf.generate_full(model, tok, [head + t], n_new, on_done=keep("a"), grammar=grammar)[0] for t in tails]
 
     def mode_b(head, tails):
         out = []
         for i in range(0, len(tails), args.full_batch_size):
-            out += inf.generate_full(model, tok, [head + t for t in tails[i:i + args.full_batch_size]], n_new)
+            out += inf.generate_full(model, tok, [head + t for t in tails[i:i + args.full_batch_size]], n_new,
+                                     on_done=keep("b"), grammar=grammar)
         return out
 
     def mode_c(head, tails):
         cache = inf.prefix_cache(model, head)
         out = []
         for i in range(0, len(tails), args.batch_size):
-            out += inf.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache)
+            out += inf.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache,
+                                       on_done=keep("c"), grammar=grammar)
         return out
 
     modes = {"a": ("(a) one full prompt at a time", mode_a), "b": ("(b) batched full prompts", mode_b),
@@ -110,6 +132,11 @@ def main(argv=None) -> int:
             ref_flat = [x for case in ref[1] for x in case]
             same = f"{sum(x == y for x, y in zip(flat, ref_flat))}/{len(flat)}"
         print(f"{modes[key][0]:34s} {sec:8.1f} {ratio:>16s} {same:>18s} {sum(map(len, flat)):11d}")
+    if "a" in probs and grammar is not None:
+        for key in set(probs) - {"a"}:  # rows finish in a different order in batches: compare as multisets
+            a, o = sorted(x for x in probs["a"] if x is not None), sorted(x for x in probs[key] if x is not None)
+            gap = max((abs(x - y) for x, y in zip(a, o)), default=0.0)
+            print(f"P(True) ({key}) vs (a): {len(o)}/{len(a)} decisions, largest difference {gap:.2e}")
     return 0
 
 

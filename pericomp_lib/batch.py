@@ -213,6 +213,7 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
             log(f"[{p['run_name']} seed {seed}] stage {key}: {stage.notebook}"
                 + (f" ({why})" if why not in ("not run yet", "its inputs changed") else ""))
             _manifest(ctx.run_dir, key).unlink(missing_ok=True)
+            t_stage = time.time()
             try:
                 execute_notebook(stage.notebook, ctx.run_dir / "notebooks" / stage.notebook, parameters)
             except Exception as e:
@@ -228,6 +229,7 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
             if owed:
                 raise IncompleteStage(f"stage {key}: {owed}")
             write_json(_manifest(ctx.run_dir, key), {"fingerprint": fp, "finished": time.time(),
+                                                     "seconds": round(time.time() - t_stage, 1),
                                                      "outputs": {o: runstore.path_digest(ctx.run_dir / o) for o in outputs}})
             result["stage_reached"] = key
     except KeyboardInterrupt:  # Ctrl-C: this run stops here; the batch prints its summary and stops
@@ -245,6 +247,14 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
         except OSError as oe:  # an unwritable runs folder must not crash the handler that reports it
             result["error"] += f" (traceback not saved: {type(oe).__name__}: {oe})"
     result["seconds"] = round(time.time() - t0, 1)
+    if result["run_dir"] and (Path(result["run_dir"]) / "cohort.jsonl").exists():
+        try:  # RUN_DIR/summary.json: the run's numbers and stage times, machine-readable
+            from . import summary
+
+            s = summary.write(result["run_dir"])
+            result.update({k: s.get(k) for k in ("f1_comprehensive", "auroc_adapter", "f1_delta_ci_low")})
+        except Exception as e:  # noqa: BLE001 - a summary that cannot be made is said, never fatal
+            log(f"[{result['run']} seed {seed}] summary.json not written: {type(e).__name__}: {e}")
     result["f1_base"], result["f1_adapter"] = _read_f1(Path(result["run_dir"])) if result["run_dir"] else (None, None)
     result["parsed_base"], result["parsed_adapter"] = (_read_parsed(Path(result["run_dir"])) if result["run_dir"]
                                                        else (None, None))
@@ -346,8 +356,8 @@ def execute_notebook(name: str, out_path: Path, parameters: dict, stream: bool =
 def summary_table(results: list[dict]) -> str:
     import pandas as pd
 
-    cols = ["run", "seed", "status", "stage_reached", "seconds", "f1_base", "f1_adapter", "parsed_base",
-            "parsed_adapter", "error"]
+    cols = ["run", "seed", "status", "stage_reached", "seconds", "f1_comprehensive", "f1_base", "f1_adapter",
+            "f1_delta_ci_low", "auroc_adapter", "parsed_base", "parsed_adapter", "error"]
     df = pd.DataFrame(results).reindex(columns=cols)
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 

@@ -188,7 +188,7 @@ def paper_tables(
 
 
 # --- our own runs -------------------------------------------------------------------------------
-RUN_MODELS_ORDER = ("base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
+RUN_MODELS_ORDER = ("comprehensive", "base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
 
 
 def read_scope(run_dir: str | os.PathLike) -> list[str] | None:
@@ -268,7 +268,16 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     df = score_run(run_dir, records.split_cases(cases, "eval"))
     out = Path(out_dir) if out_dir else Path(run_dir) / "tables"
     atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
+    from . import decisions
+
+    decisions.write_tables(run_dir, out)  # ranking.csv, operating_points.csv when 04 recorded P(True)
     return df
+
+
+def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame | None:
+    """<folder>/<name>.csv, or None when the run wrote none (e.g. no P(True) in a free-generation run)."""
+    path = Path(folder) / f"{name}.csv"
+    return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else None
 
 
 def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
@@ -399,7 +408,6 @@ def cli(argv: list[str]) -> int:
         print(f"skipped in {s['table']}: {s['file']}: {s['reason']}")
     for table, filled in report["filled"].items():
         print(f"{table}: missing cases counted as no complication: {filled}")
-    return 0
     issues = report.get("issues", [])
     if issues:  # hundreds in the published files: counts here, every file and id in the notes file
         notes = write_json(Path(args.out) / "evaluation_notes.json", issues)
@@ -409,3 +417,4 @@ def cli(argv: list[str]) -> int:
             counts = [f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
                       for key, what in kinds]
             print(f"{table}: prediction files {', '.join(counts)} (scored as the authors did; details in {notes})")
+    return 0

@@ -21,6 +21,11 @@ from .io import atomic_write_text, write_json
 Answers = Mapping[str, Mapping[str, Mapping[str, str]]]  # {model: {case_id: {item: text}}}
 
 
+def strategy_of(model: str, strategy: str) -> str:
+    """The comprehensive arm of a targeted run (model "comprehensive") answers the comprehensive prompt."""
+    return "comprehensive" if model == "comprehensive" else strategy
+
+
 def _raw_for_parsing(per_case: Mapping[str, Mapping[str, str]], strategy: str) -> dict:
     if strategy == "comprehensive":
         return {c: items["comprehensive"] for c, items in per_case.items()}
@@ -32,10 +37,10 @@ def write_predictions(out_dir: str | os.PathLike, answers: Answers, strategy: st
     out = Path(out_dir)
     reports: dict = {}
     for model, per_case in answers.items():
-        raw = _raw_for_parsing(per_case, strategy)
+        raw = _raw_for_parsing(per_case, strategy_of(model, strategy))
         reports[model] = {}
         for mode, folder, strict in (("lenient", "predictions", False), ("strict", "predictions_strict", True)):
-            preds, report = parsing.format_results(raw, strategy, strict=strict, rules=True)
+            preds, report = parsing.format_results(raw, strategy_of(model, strategy), strict=strict, rules=True)
             write_json(out / folder / f"{model}.json", preds)
             reports[model][mode] = report
         log(f"{model}: " + reports[model]["lenient"].summary())
@@ -62,9 +67,12 @@ def _decision(text: str | None, cid: str, strategy: str, parsed_cache: dict) -> 
     return (text if a.error else ""), (None if a.error and not a.items else False), None, a.error or ""
 
 
-def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str) -> pd.DataFrame:
-    """One row per (case, complication asked): gold, each model's text / decision / grade / right."""
+def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str,
+                 p_true: Mapping | None = None) -> pd.DataFrame:
+    """One row per (case, complication asked): gold, each model's text / decision / grade / right, and
+    P(True) at the decision for targeted answers."""
     models = list(answers)
+    p_true = p_true or {}
     rows = []
     cache: dict = {}
     for case in cases:
@@ -72,7 +80,8 @@ def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str)
         asked = set()
         for m in models:
             asked.update(answers[m].get(case.case_id, {}))
-        cids = list(taxonomy.IDS) if strategy == "comprehensive" else [c for c in taxonomy.IDS if c in asked]
+        # the complications the targeted questions asked (a comprehensive arm is read for those only)
+        cids = [c for c in taxonomy.IDS if c in asked] or list(taxonomy.IDS)
         if not any(case.case_id in answers[m] for m in models):
             continue
         for cid in cids:
@@ -81,33 +90,45 @@ def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str)
                    "gold": f"yes ({taxonomy.GRADE_TO_ZH[gold[cid]]})" if present else "no",
                    "gold_present": present, "gold_grade": gold.get(cid)}
             for m in models:
-                item = "comprehensive" if strategy == "comprehensive" else cid
+                m_strategy = strategy_of(m, strategy)
+                item = "comprehensive" if m_strategy == "comprehensive" else cid
                 text = answers[m].get(case.case_id, {}).get(item)
-                shown, said, grade, error = _decision(text, cid, strategy, cache)
+                shown, said, grade, error = _decision(text, cid, m_strategy, cache)
                 right = bool(said) == present
                 row.update({f"{m}_text": shown, f"{m}_present": said, f"{m}_grade": grade, f"{m}_error": error,
                             f"{m}_right": right, f"{m}_right_strict": right and (not present or grade == gold[cid])})
+                if m_strategy == "targeted":
+                    row[f"{m}_p_true"] = p_true.get(m, {}).get(case.case_id, {}).get(cid)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def write_side_by_side(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str) -> pd.DataFrame:
-    df = side_by_side(cases, answers, strategy)
+def write_side_by_side(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str,
+                       p_true: Mapping | None = None) -> pd.DataFrame:
+    df = side_by_side(cases, answers, strategy, p_true)
     atomic_write_text(Path(out_dir) / "side_by_side.csv", df.to_csv(index=False))
     return df
 
 
 def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, log=print,
-           complications=None) -> pd.DataFrame:
+           complications=None, p_true: Mapping | None = None, calibration_cases: Sequence = (),
+           calibration: Mapping | None = None) -> pd.DataFrame:
     """Everything 04_inference writes after generation; returns the side-by-side table.
 
-    scope.json records which complications were asked (None: all 22), so evaluation restricts gold alike."""
+    scope.json records which complications were asked (None: all 22), so evaluation restricts gold alike.
+    decisions.csv holds P(True) of every targeted decision: evaluation cases (split "eval") and the
+    training cases scored for an operating point (split "train")."""
+    from . import decisions
     from .io import write_json
 
     write_json(Path(out_dir) / "scope.json", {"complications": list(complications) if complications else None,
                                               "case_ids": [c.case_id for c in cases], "strategy": strategy})
     write_predictions(out_dir, answers, strategy, log)
-    return write_side_by_side(out_dir, cases, answers, strategy)
+    if strategy == "targeted" and p_true:
+        targeted = {m: v for m, v in p_true.items() if strategy_of(m, strategy) == "targeted"}
+        decisions.write(out_dir, [decisions.frame(cases, targeted, "eval"),
+                                  decisions.frame(calibration_cases, calibration or {}, "train")])
+    return write_side_by_side(out_dir, cases, answers, strategy, p_true)
 
 
 def metrics_table(out_dir: str | os.PathLike, cases: Sequence[records.Case]) -> pd.DataFrame:

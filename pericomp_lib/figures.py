@@ -32,6 +32,7 @@ STRATEGY_LABELS: dict[str, str] = {
     "targeted_retrained": "Targeted (re-run)",
     "comprehensive_sft": "Comprehensive + LoRA",  # our runs only: LoRA trained on comprehensive prompts
     "baseline": "Classical baseline",
+    "most_frequent": "Most frequent label set",
 }
 RUNS: tuple[int, ...] = (1, 2, 3, 4, 5)  # the paper's five repeated inferences
 
@@ -552,7 +553,7 @@ def plot_runs_loss(frame: pd.DataFrame, x: str = "step", ncols: int = 2) -> plt.
 
 # ----------------------------------------------------------------------------------- our own runs
 
-RUN_HUES: tuple[str, ...] = ("comprehensive", "comprehensive_sft", "targeted", "targeted_sft", "baseline")
+RUN_HUES: tuple[str, ...] = ("comprehensive", "comprehensive_sft", "targeted", "targeted_sft", "baseline", "most_frequent")
 _RUN_METRIC_COLS = {"F1_score": "f1", "Recall": "recall", "Precision": "precision"}
 # evaluate_run names a model by its prediction file stem; baseline.py writes the TF-IDF model as
 # baseline.json, while its tables call it tfidf_baseline: both mean the classical baseline.
@@ -625,14 +626,14 @@ def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | 
     on the same cohort give identical baseline rows; those are drawn once. Written as runs_figure6b_f1.
     """
     frame = runs_metric_frame(runs_dir, averaging, mode)
-    other = frame[~frame["strategy"].isin(RUN_HUES) & (frame["Models"] != "most_frequent")]
+    other = frame[~frame["strategy"].isin(RUN_HUES)]
     if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
         warnings.warn(f"{runs_dir}: not drawn (unknown set-up): "
                       + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))), stacklevel=2)
     frame = frame[frame["strategy"].isin(RUN_HUES)]
     if frame.empty:
         raise ValueError(f"{runs_dir}: no base/adapter/tfidf_baseline rows in run_metrics.csv")
-    is_base = frame["strategy"] == "baseline"
+    is_base = frame["strategy"].isin(["baseline", "most_frequent"])
     dedup = frame[is_base].drop_duplicates(["x", "seed", "metric", "value"])
     frame = pd.concat([frame[~is_base], dedup]).reset_index(drop=True)
     hue_order = [h for h in RUN_HUES if h in set(frame["strategy"])]
@@ -691,3 +692,47 @@ def summary_table(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Median / min / max per group and metric, wide, for printing next to a figure."""
     return (frame.groupby(by + ["metric"])["value"].agg(["median", "min", "max", "count"]).round(3)
             .unstack("metric").swaplevel(axis=1).sort_index(axis=1))
+
+
+def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
+    """Precision-recall curves of the targeted decisions (P(True) from 04) per run and model, seeds as lines.
+
+    The dot on each curve is the model's greedy answer (threshold 0.5 of P(True)); returns (figure, frame)
+    or (None, empty frame) when no run recorded decisions. Written as runs_pr_curves."""
+    from . import decisions
+
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/seed-*/decisions.csv")):
+        df = pd.read_csv(path)
+        curves = decisions.pr_curves(df)
+        if curves.empty:
+            continue
+        ev = df[(df.split == "eval") & df.p_true.notna()]
+        for model, g in ev.groupby("model"):
+            said = g.p_true >= 0.5
+            tp = int((said & (g.gold == 1)).sum())
+            curves.loc[curves.model == model, "greedy_precision"] = tp / max(int(said.sum()), 1)
+            curves.loc[curves.model == model, "greedy_recall"] = tp / max(int(g.gold.sum()), 1)
+        curves["run"], curves["seed"] = path.parent.parent.name, path.parent.name
+        rows.append(curves)
+    if not rows:
+        return None, pd.DataFrame()
+    frame = pd.concat(rows, ignore_index=True)
+    _style()
+    runs = sorted(frame.run.unique())
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 4.2), squeeze=False)
+    colors = {"base": STRATEGY_COLORS.get("targeted", _CB[0]), "adapter": STRATEGY_COLORS.get("targeted_sft", _CB[1])}
+    for ax, run in zip(axes[0], runs):
+        for (model, seed), g in frame[frame.run == run].groupby(["model", "seed"]):
+            label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
+            ax.plot(g.recall, g.precision, color=colors.get(model, "0.5"), lw=1.3, alpha=0.85, label=label,
+                    drawstyle="steps-post")
+            ax.scatter(g.greedy_recall.iloc[0], g.greedy_precision.iloc[0], color=colors.get(model, "0.5"),
+                       edgecolor="0.2", zorder=3, s=22)
+        ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="Recall (sensitivity)", ylabel="Precision (PPV)",
+               title=f"{run}: targeted decisions")
+        ax.legend(fontsize=7, frameon=False, loc="lower left")
+    fig.tight_layout()
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_pr_curves")
+    return fig, frame

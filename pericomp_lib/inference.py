@@ -22,9 +22,9 @@ from typing import Callable, Iterator, Sequence
 import torch
 from transformers import DynamicCache, StoppingCriteria
 
-from . import runstore, taxonomy
+from . import constrained, runstore, taxonomy
 
-OnDone = Callable[[int, list[int], float], None]  # (row, generated ids, seconds since the batch started)
+OnDone = Callable[[int, list[int], float, "float | None"], None]  # (row, answer ids, seconds, P(True) or None)
 
 
 class JsonScanner:
@@ -120,46 +120,72 @@ def eos_ids(model, tokenizer) -> set[int]:
 
 @torch.no_grad()
 def greedy(model, input_ids, attention_mask, position_ids, cache, max_new_tokens: int, stop: JsonAnswerStop | None,
-           eos: set[int], on_done: OnDone | None = None) -> list[list[int]]:
+           eos: set[int], on_done: OnDone | None = None, rows: "constrained.Rows | None" = None,
+           probe: "constrained.DecisionProbe | None" = None, forced: Sequence[Sequence[int]] | None = None
+           ) -> list[list[int]]:
     """Greedy decoding of a batch whose cache already holds everything before `input_ids`.
 
     attention_mask covers cache + input_ids; position_ids cover input_ids. Finished rows are dropped
-    from the batch (and the cache) so the remaining rows run faster.
+    from the batch (and the cache) so the remaining rows run faster. With `rows` (schema matchers) the
+    logits are masked by the schema and a row's forced tokens (jump-forward) are fed with its chosen
+    token in the same forward pass: rows then feed different numbers of tokens, left-padded and masked
+    like the prompt tails. `forced` are the tokens already fed at the end of each row's prompt (the
+    schema's opening span); they are part of the answer. `probe` records P(True) at each decision.
     """
     t0 = time.perf_counter()
     n = input_ids.shape[0]
-    out: list[list[int]] = [[] for _ in range(n)]
+    out: list[list[int]] = [list(f) for f in forced] if forced else [[] for _ in range(n)]
+    if probe is not None:
+        for row in range(n):
+            probe.feed(row, out[row])
     active = list(range(n))
     logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
     next_pos = position_ids[:, -1:] + 1
     while True:
-        tokens = logits.argmax(dim=-1)
-        tok_list = tokens.tolist()
-        stopped = stop(tokens[:, None], None, rows=active).tolist() if stop is not None else [False] * len(active)
+        if rows is not None:
+            rows.apply(logits, active)
+        if probe is not None:
+            for i, row in enumerate(active):
+                if probe.at_decision(row):
+                    probe.record(row, logits[i], masked=rows is not None)
+        tok_list = logits.argmax(dim=-1).tolist()
+        feeds: list[list[int]] = []
+        for row, tid in zip(active, tok_list):
+            feed = [tid]
+            if tid not in eos:
+                if rows is not None:
+                    feed += rows.advance(row, tid)
+                out[row].extend(feed)
+                if probe is not None:
+                    probe.feed(row, feed)
+            feeds.append(feed)
+        if stop is not None and rows is None:
+            stopped = stop(torch.tensor(tok_list)[:, None], None, rows=active).tolist()
+        else:
+            stopped = [False] * len(active)
         keep: list[int] = []
-        for i, (row, tid) in enumerate(zip(active, tok_list)):
-            if tid in eos:
-                finished = True
-            else:
-                out[row].append(tid)
-                finished = stopped[i] or len(out[row]) >= max_new_tokens
-            if finished:
+        for i, row in enumerate(active):
+            done = feeds[i][0] in eos or stopped[i] or len(out[row]) >= max_new_tokens or (
+                rows is not None and rows.finished(row))
+            if done:
                 if on_done is not None:
-                    on_done(row, out[row], time.perf_counter() - t0)
+                    on_done(row, out[row], time.perf_counter() - t0, probe.p_true[row] if probe is not None else None)
             else:
                 keep.append(i)
         if not keep:
             return out
         if len(keep) < len(active):
-            idx = torch.tensor(keep, device=tokens.device)
+            idx = torch.tensor(keep, device=attention_mask.device)
             cache.batch_select_indices(idx)
-            attention_mask, next_pos, tokens = attention_mask[idx], next_pos[idx], tokens[idx]
+            attention_mask, next_pos = attention_mask[idx], next_pos[idx]
             active = [active[i] for i in keep]
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=1)
-        logits = model(input_ids=tokens[:, None], attention_mask=attention_mask, position_ids=next_pos,
+        ids, step_mask = _right_aligned([feeds[i] for i in keep], 0, attention_mask.device)
+        attention_mask = torch.cat([attention_mask, step_mask], dim=1)
+        positions = _positions(step_mask, 0) + next_pos
+        logits = model(input_ids=ids, attention_mask=attention_mask, position_ids=positions,
                        past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-        next_pos = next_pos + 1
+        next_pos = next_pos + step_mask.sum(dim=1, keepdim=True)
 
 
 def _right_aligned(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,15 +215,24 @@ def _check(seqs: Sequence[Sequence[int]]) -> None:
             raise ValueError(f"prompt {i} has no tokens; every prompt needs text to answer")
 
 
+def _start(tokenizer, n: int, grammar: "constrained.Grammar | None"):
+    """Per-batch decoding state: schema matchers with the opening span they force, and the P(True) probe."""
+    rows = grammar.rows(n) if grammar is not None else None
+    forced = [rows.forced(i) for i in range(n)] if rows is not None else [[] for _ in range(n)]
+    return rows, forced, constrained.DecisionProbe(tokenizer, n)
+
+
 def generate_full(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_tokens: int,
-                  stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None):
+                  stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
+                  grammar: "constrained.Grammar | None" = None):
     """Answers for whole prompts batched together (left padding, positions from the mask)."""
     _check(prompts)
     device = _device(model)
-    ids, mask = _right_aligned(prompts, tokenizer.pad_token_id, device)
+    rows, forced, probe = _start(tokenizer, len(prompts), grammar)
+    ids, mask = _right_aligned([list(p) + f for p, f in zip(prompts, forced)], tokenizer.pad_token_id, device)
     stop = JsonAnswerStop(tokenizer, len(prompts), stop_after) if json_stop else None
     return greedy(model, ids, mask, _positions(mask, 0), DynamicCache(), max_new_tokens, stop,
-                  eos_ids(model, tokenizer), on_done)
+                  eos_ids(model, tokenizer), on_done, rows, probe, forced)
 
 
 @torch.no_grad()
@@ -212,7 +247,7 @@ def prefix_cache(model, head: Sequence[int]) -> DynamicCache:
 
 def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Sequence[int]], max_new_tokens: int,
                     stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
-                    cache: DynamicCache | None = None):
+                    cache: DynamicCache | None = None, grammar: "constrained.Grammar | None" = None):
     """Answers for head + tail_i, the head's KV computed once (or passed in) and copied per row.
 
     Tails are right-aligned: left padding inside the suffix is masked out and real tokens keep the
@@ -220,16 +255,17 @@ def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Seque
     """
     _check(tails)
     if not head:
-        return generate_full(model, tokenizer, tails, max_new_tokens, stop_after, json_stop, on_done)
+        return generate_full(model, tokenizer, tails, max_new_tokens, stop_after, json_stop, on_done, grammar)
     device = _device(model)
     base = cache if cache is not None else prefix_cache(model, head)
     batch_cache = copy.deepcopy(base)
     batch_cache.batch_repeat_interleave(len(tails))
-    ids, tail_mask = _right_aligned(tails, tokenizer.pad_token_id, device)
+    rows, forced, probe = _start(tokenizer, len(tails), grammar)
+    ids, tail_mask = _right_aligned([list(t) + f for t, f in zip(tails, forced)], tokenizer.pad_token_id, device)
     mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
     stop = JsonAnswerStop(tokenizer, len(tails), stop_after) if json_stop else None
     return greedy(model, ids, mask, _positions(tail_mask, len(head)), batch_cache, max_new_tokens, stop,
-                  eos_ids(model, tokenizer), on_done)
+                  eos_ids(model, tokenizer), on_done, rows, probe, forced)
 
 
 @contextmanager
@@ -266,6 +302,16 @@ class RunSummary:
     failed: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    incomplete: dict = field(default_factory=dict)  # {model: [case ids lacking an answer]}
+    p_true: dict = field(default_factory=dict)  # {model: {case_id: {item: P(True) or None}}}
+    calibration: dict = field(default_factory=dict)  # the same for the calibration (training) cases
+
+    def merge(self, other: "RunSummary") -> None:
+        self.generated += other.generated
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.seconds += other.seconds
+        self.errors += other.errors
 
     def __str__(self) -> str:
         s = (f"{self.generated} answers generated, {self.skipped} already in raw.jsonl, {self.failed} failed "
@@ -274,33 +320,60 @@ class RunSummary:
 
 
 def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Job]:
-    """Every answer a run needs, in case order, from the prompts module (the one place prompts are built)."""
+    """Every answer a run needs, in case order, from the prompts module (the one place prompts are built).
+
+    shared_prefix: a targeted case's questions share the head (chat start + record); comprehensive
+    prompts of all cases share the head (instructions + definitions), the record being their tail."""
     from . import prompts
 
     think = bool(params.get("enable_thinking", False))
+    style = {"answer_layout": params.get("answer_layout", "paper"), "question_style": params.get("question_style", "criteria")}
+    shared = params["prompt_layout"] == "shared_prefix"
     jobs: list[Job] = []
     for case in cases:
         if params["strategy"] == "comprehensive":
-            text = prompts.comprehensive_prompt(case.record, definitions, params.get("comprehensive_think", True))
-            jobs.append(Job(case.case_id, "comprehensive", "", prompts.chat_text(tokenizer, text, think)))
-        elif params["prompt_layout"] == "shared_prefix":
+            cthink = params.get("comprehensive_think", True)
+            if shared:
+                head, tail = prompts.chat_prefix_suffix(tokenizer, prompts.comprehensive_prompt("", definitions, cthink),
+                                                        case.record, think)
+                jobs.append(Job(case.case_id, "comprehensive", head, tail))
+            else:
+                text = prompts.comprehensive_prompt(case.record, definitions, cthink)
+                jobs.append(Job(case.case_id, "comprehensive", "", prompts.chat_text(tokenizer, text, think)))
+        elif shared:
             prefix = prompts.targeted_prefix(case.record, definitions)
-            for heading in prompts.targeted_prompts(case.record, definitions, "shared_prefix", params.get("complications")):
+            for heading in prompts.targeted_prompts(case.record, definitions, "shared_prefix", params.get("complications"), **style):
                 cid = taxonomy.canonical_id(heading)
-                head, tail = prompts.chat_prefix_suffix(tokenizer, prefix, prompts.targeted_question(definitions, cid), think)
+                question = prompts.targeted_question(definitions, cid, **style)
+                head, tail = prompts.chat_prefix_suffix(tokenizer, prefix, question, think)
                 jobs.append(Job(case.case_id, cid, head, tail))
         else:
             for heading, text in prompts.targeted_prompts(case.record, definitions, "paper",
-                                                          params.get("complications")).items():
+                                                          params.get("complications"), **style).items():
                 jobs.append(Job(case.case_id, taxonomy.canonical_id(heading), "", prompts.chat_text(tokenizer, text, think)))
     return jobs
 
 
 def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
     """What besides the prompt decides an answer; part of every prompt_hash so stale answers are redone."""
-    return {"model": params["model_name_or_path"], "quantization": params.get("quantization"),
-            "dtype": params.get("dtype"), "adapter": adapter_id if which == "adapter" else None,
-            "max_new_tokens": int(params["max_new_tokens"]), "enable_thinking": bool(params.get("enable_thinking"))}
+    key = {"model": params["model_name_or_path"], "quantization": params.get("quantization"),
+           "dtype": params.get("dtype"), "adapter": adapter_id if which == "adapter" else None,
+           "max_new_tokens": int(params["max_new_tokens"]), "enable_thinking": bool(params.get("enable_thinking"))}
+    if params.get("constrained"):  # absent for free generation, so the answers of earlier runs keep their hash
+        key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
+    return key
+
+
+def grammar_for(tokenizer, params: dict, definitions) -> "constrained.Grammar | None":
+    """The answer schema of a run (None: the paper's free generation)."""
+    if not params.get("constrained"):
+        return None
+    return constrained.Grammar(tokenizer, constrained.schema_for(params, definitions.language))
+
+
+def context_limit(model) -> int | None:
+    """The longest sequence the model was trained for (prompt + answer must fit)."""
+    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
 
 
 def adapter_identity(adapter: str | None) -> str | None:
@@ -326,10 +399,12 @@ def job_hash(job: Job, settings: dict) -> str:
 
 
 def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.RunStore",
-        variants: Sequence[str] = ("base",), adapter_id: str | None = None, progress: bool = True) -> RunSummary:
+        variants: Sequence[str] = ("base",), adapter_id: str | None = None, progress: bool = True,
+        grammar: "constrained.Grammar | None" = None) -> RunSummary:
     """Answer every job for every model variant, skipping what raw.jsonl already holds.
 
-    A failing batch (out of memory, a bad prompt) is counted and reported; the run goes on.
+    Jobs that share a head are answered from one KV cache of it. A failing batch (out of memory, a bad
+    prompt) and a prompt longer than the model's context are counted and reported; the run goes on.
     """
     from tqdm.auto import tqdm
 
@@ -338,37 +413,50 @@ def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.Ru
     batch_size = int(params.get("inference_batch_size", 8))
     max_new = int(params["max_new_tokens"])
     after = "</think>" if params.get("enable_thinking") else None
-    shared = any(j.head for j in jobs)
-    by_case: dict[str, list[Job]] = {}
-    for j in jobs:
-        by_case.setdefault(j.case_id, []).append(j)
+    limit = context_limit(model)
+    n_cases = len({j.case_id for j in jobs})
     for which in variants:
         settings = settings_key(params, which, adapter_id)
-        todo: dict[str, list[tuple[Job, str]]] = {}
-        for case_id, case_jobs in by_case.items():
-            for j in case_jobs:
-                h = job_hash(j, settings)
-                if store.get(j.case_id, j.item, which, h) is None:
-                    todo.setdefault(case_id, []).append((j, h))
-                else:
-                    summary.skipped += 1
-        bar = tqdm(total=len(by_case), initial=len(by_case) - len(todo), unit="case", desc=f"{which:7s}",
-                   disable=not progress, dynamic_ncols=True)
-        with variant(model, which):
-            if shared:
-                for case_id, pending in todo.items():
-                    _answer_shared(model, tokenizer, pending, which, store, batch_size, max_new, after, summary)
-                    bar.update(1)
+        groups: dict[str, list[tuple[Job, str]]] = {}
+        done_cases: set[str] = set()
+        for j in jobs:
+            h = job_hash(j, settings)
+            if store.get(j.case_id, j.item, which, h) is None:
+                groups.setdefault(j.head, []).append((j, h))
             else:
-                pending = [p for case_jobs in todo.values() for p in case_jobs]
-                left = {c: len(v) for c, v in todo.items()}
-                for start in range(0, len(pending), batch_size):
-                    chunk = pending[start:start + batch_size]
-                    _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary)
-                    for j, _ in chunk:
-                        left[j.case_id] -= 1
-                        if left[j.case_id] == 0:
-                            bar.update(1)
+                summary.skipped += 1
+        todo_cases = {j.case_id for g in groups.values() for j, _ in g}
+        bar = tqdm(total=n_cases, initial=n_cases - len(todo_cases), unit="case", desc=f"{which:7s}",
+                   disable=not progress, dynamic_ncols=True)
+        left = {c: sum(1 for g in groups.values() for j, _ in g if j.case_id == c) for c in todo_cases}
+
+        def tick(chunk) -> None:
+            for j, _ in chunk:
+                left[j.case_id] -= 1
+                if left[j.case_id] == 0 and j.case_id not in done_cases:
+                    done_cases.add(j.case_id)
+                    bar.update(1)
+
+        with variant(model, which):
+            for head_text, pending in groups.items():
+                head = _ids(tokenizer, head_text)
+                fits, too_long = _check_lengths(tokenizer, head, pending, max_new, limit)
+                if too_long:
+                    _failed(too_long, which, ValueError(
+                        f"prompt longer than the model's context: {_ids_len(tokenizer, head, too_long[0][0])} "
+                        f"tokens + {max_new} new > {limit}; shorten the record or use a model with a longer context"),
+                        summary)
+                    tick(too_long)
+                if not fits:
+                    continue
+                if head:
+                    _answer_shared(model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary,
+                                   grammar, tick)
+                else:
+                    for start in range(0, len(fits), batch_size):
+                        chunk = fits[start:start + batch_size]
+                        _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar)
+                        tick(chunk)
         bar.close()
     summary.seconds = time.perf_counter() - t_start
     return summary
@@ -378,13 +466,27 @@ def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False).input_ids if text else []
 
 
+def _ids_len(tokenizer, head: list[int], job: Job) -> int:
+    return len(head) + len(_ids(tokenizer, job.tail))
+
+
+def _check_lengths(tokenizer, head: list[int], pending, max_new: int, limit: int | None):
+    """(jobs that fit, jobs whose prompt + max_new_tokens passes the model's context)."""
+    if not limit:
+        return pending, []
+    fits, too_long = [], []
+    for job, h in pending:
+        (fits if _ids_len(tokenizer, head, job) + max_new <= limit else too_long).append((job, h))
+    return fits, too_long
+
+
 def _writer(tokenizer, chunk, which: str, store, summary: RunSummary, written: set) -> OnDone:
-    def done(row: int, ids: list[int], seconds: float) -> None:
+    def done(row: int, ids: list[int], seconds: float, p_true: float | None = None) -> None:
         job, h = chunk[row]
         written.add(row)
         store.append({"case_id": job.case_id, "item": job.item, "model": which, "prompt_hash": h,
                       "text": tokenizer.decode(ids, skip_special_tokens=True), "n_tokens": len(ids),
-                      "seconds": round(seconds, 3), "batch": len(chunk)})
+                      "seconds": round(seconds, 3), "batch": len(chunk), "p_true": p_true})
         summary.generated += 1
     return done
 
@@ -396,12 +498,14 @@ def _failed(chunk, which: str, err: Exception, summary: RunSummary, written: set
     summary.errors.append(f"{which}: {len(lost)} answer(s) failed ({items}): {type(err).__name__}: {err}")
 
 
-def _answer_shared(model, tokenizer, pending, which, store, batch_size, max_new, after, summary) -> None:
-    head = _ids(tokenizer, pending[0][0].head)
+def _answer_shared(model, tokenizer, head, pending, which, store, batch_size, max_new, after, summary,
+                   grammar=None, tick=None) -> None:
     try:
         cache = prefix_cache(model, head)
     except Exception as e:  # noqa: BLE001 - one bad case must not end the run
         _failed(pending, which, e, summary)
+        if tick:
+            tick(pending)
         return
     for start in range(0, len(pending), batch_size):
         chunk = pending[start:start + batch_size]
@@ -409,23 +513,27 @@ def _answer_shared(model, tokenizer, pending, which, store, batch_size, max_new,
         try:
             generate_shared(model, tokenizer, head, [_ids(tokenizer, j.tail) for j, _ in chunk], max_new,
                             stop_after=after, on_done=_writer(tokenizer, chunk, which, store, summary, written),
-                            cache=cache)
+                            cache=cache, grammar=grammar)
         except Exception as e:  # noqa: BLE001
             _failed(chunk, which, e, summary, written)
+        if tick:
+            tick(chunk)
 
 
-def _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary) -> None:
+def _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar=None) -> None:
     written: set = set()
     try:
         generate_full(model, tokenizer, [_ids(tokenizer, j.head) + _ids(tokenizer, j.tail) for j, _ in chunk],
-                      max_new, stop_after=after, on_done=_writer(tokenizer, chunk, which, store, summary, written))
+                      max_new, stop_after=after, on_done=_writer(tokenizer, chunk, which, store, summary, written),
+                      grammar=grammar)
     except Exception as e:  # noqa: BLE001
         _failed(chunk, which, e, summary, written)
 
 
 def collect(store: "runstore.RunStore", jobs: Sequence[Job], params: dict, variants: Sequence[str],
-            adapter_id: str | None = None) -> tuple[dict, dict]:
-    """({model: {case_id: {item: text}}} of complete cases, {model: [incomplete case ids]})."""
+            adapter_id: str | None = None, key: str = "text") -> tuple[dict, dict]:
+    """({model: {case_id: {item: row[key]}}} of complete cases, {model: [incomplete case ids]});
+    key "text" gives the answers, "p_true" the decision probabilities."""
     answers: dict = {}
     incomplete: dict = {}
     for which in variants:
@@ -437,17 +545,30 @@ def collect(store: "runstore.RunStore", jobs: Sequence[Job], params: dict, varia
             if row is None:
                 bad.add(j.case_id)
             else:
-                per_case.setdefault(j.case_id, {})[j.item] = row["text"]
+                per_case.setdefault(j.case_id, {})[j.item] = row.get(key)
         answers[which] = {c: v for c, v in per_case.items() if c not in bad}
         incomplete[which] = sorted(bad)
     return answers, incomplete
 
 
+def decision_only(params: dict) -> dict:
+    """Params that stop each targeted answer right after its decision: with the decision first and a schema,
+    the answer's first free token is the decision, so P(True) needs one decode step (calibration cases)."""
+    if params.get("constrained") and params.get("answer_layout") == "decision_first":
+        return {**params, "max_new_tokens": 1}
+    return dict(params)
+
+
 def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, definitions=None,
-          model=None, tokenizer=None, progress: bool = True, log=print) -> tuple[dict, RunSummary]:
+          model=None, tokenizer=None, progress: bool = True, log=print,
+          calibration: Sequence = ()) -> tuple[dict, RunSummary]:
     """The whole of stage 04's generation: prompts -> raw.jsonl (resumable) -> {model: {case: {item: text}}}.
 
-    Base and adapter answers come from one loaded model (the adapter is switched off for 'base').
+    Base and adapter answers come from one loaded model (the adapter is switched off for 'base'). With
+    `comprehensive_arm` a targeted run also asks the base model the comprehensive prompt (Figure 6b's
+    third arm, model "comprehensive"). `calibration` cases (training split) get targeted decisions only,
+    for an operating point chosen away from the evaluation cases. summary.p_true and
+    summary.calibration hold {model: {case_id: {complication: P(True)}}}.
     """
     from pathlib import Path
 
@@ -462,13 +583,35 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
                                     language=params.get("language", "en"))
     variants = ("base", "adapter") if adapter else ("base",)
     adapter_id = adapter_identity(adapter) if adapter else None
-    jobs = build_jobs(cases, tokenizer, defs, params)
     store = runstore.RunStore(Path(out_dir) / "raw.jsonl", log=log)
-    summary = run(model, tokenizer, jobs, params, store, variants, adapter_id, progress)
-    log(str(summary))
-    answers, incomplete = collect(store, jobs, params, variants, adapter_id)
-    for which, ids in incomplete.items():
-        if ids:
-            log(f"{which}: {len(ids)} case(s) lack answers and are left out of the predictions: {ids[:10]} "
-                "(re-run to retry them)")
-    return answers, summary
+    arms = [(params, variants, None)]
+    if params.get("comprehensive_arm") and params["strategy"] == "targeted":
+        arms.append(({**params, "strategy": "comprehensive"}, ("base",), "comprehensive"))
+    total = RunSummary()
+    answers: dict = {}
+    p_true: dict = {}
+    for arm_params, arm_variants, name in arms:
+        jobs = build_jobs(cases, tokenizer, defs, arm_params)
+        grammar = grammar_for(tokenizer, arm_params, defs)
+        summary = run(model, tokenizer, jobs, arm_params, store, arm_variants, adapter_id, progress, grammar)
+        log(f"{name or arm_params['strategy']}: {summary}")
+        total.merge(summary)
+        got, incomplete = collect(store, jobs, arm_params, arm_variants, adapter_id)
+        probs, _ = collect(store, jobs, arm_params, arm_variants, adapter_id, key="p_true")
+        for which, ids in incomplete.items():
+            if ids:
+                log(f"{name or which}: {len(ids)} case(s) lack answers and are left out of the predictions: "
+                    f"{ids[:10]} (re-run to retry them)")
+        for which in arm_variants:
+            answers[name or which], p_true[name or which] = got[which], probs[which]
+            total.incomplete[name or which] = incomplete[which]
+    if calibration and params["strategy"] == "targeted":
+        cal_params = decision_only(params)
+        jobs = build_jobs(calibration, tokenizer, defs, cal_params)
+        summary = run(model, tokenizer, jobs, cal_params, store, variants, adapter_id, progress,
+                      grammar_for(tokenizer, cal_params, defs))
+        log(f"calibration ({len(calibration)} training cases): {summary}")
+        total.merge(summary)
+        total.calibration, _ = collect(store, jobs, cal_params, variants, adapter_id, key="p_true")
+    total.p_true = p_true
+    return answers, total

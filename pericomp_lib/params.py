@@ -179,6 +179,14 @@ class Params(BaseModel):
     max_new_tokens: PosInt = F(256, "04", "answer length cap")
     enable_thinking: _t(_boolean, bool) = F(False, "03", "chat templates with a thinking switch (Qwen3)")
     inference_batch_size: PosInt = F(8, "04", "prompts generated together")
+    constrained: _t(_boolean, bool) = F(
+        False, "04", "answers follow their JSON schema (llguidance); false: the paper's free generation")
+    think_max_chars: _t(_integer(1, special=(None,), hint=" >= 1, or null for no limit"), Optional[int]) = F(
+        None, "04", "constrained answers: longest think text in characters (None: no limit)")
+    comprehensive_arm: _t(_boolean, bool) = F(
+        False, "04", "a targeted run also asks the base model the comprehensive prompt (Figure 6b's third arm)")
+    calibration_cases: _t(_integer(0, hint=" >= 0"), int) = F(
+        0, "04", "training cases whose P(True) is scored to choose an operating point (0: none)")
     # cohort
     cohort_source: _t(_choice("synthetic", "pericomp_repo", "jsonl", "csv", "mimic"), str) = F(
         "synthetic", "01", "where 01 takes the cases from")

@@ -153,6 +153,8 @@ def _candidate(body: str) -> str:
             raise ValueError("```json block is not closed (output truncated?)")
         return inner.split("```", 1)[0].strip()
     first, last = body.find("{"), body.rfind("}")
+    if body.lstrip().startswith("[") and body.rfind("]") > 0:  # comprehensive without think: a bare list
+        return body[body.find("["):body.rfind("]") + 1]
     if first == -1:
         raise ValueError("no JSON object in the output")
     if last < first:
@@ -314,6 +316,8 @@ def parse_comprehensive(text: str) -> ComprehensiveAnswer:
         obj, think = extract_json(text)
     except ValueError as e:
         return ComprehensiveAnswer([], str(e), raw)
+    if isinstance(obj, list):  # comprehensive_think: false asks for the bare list
+        obj = {"complications": obj}
     if not isinstance(obj, dict) or "complications" not in obj:
         what = f"keys: {', '.join(map(str, obj))}" if isinstance(obj, dict) else f"a JSON {type(obj).__name__}"
         return ComprehensiveAnswer([], f'answer has no "complications" list ({what})', raw, think)

@@ -26,6 +26,15 @@ from .records import Case
 
 STRATEGIES = ("targeted", "comprehensive")
 LAYOUTS = ("paper", "shared_prefix")
+# Order of the keys in a targeted answer. "paper": {"think", "bool", "grading"} as published.
+# "decision_first": {"bool", "grading", "think"}: the decision is the first free token of the answer, so a
+# small model's training signal and its P(True) sit on one token instead of after a generated rationale.
+ANSWER_LAYOUTS = ("paper", "decision_first")
+ANSWER_KEYS = {"paper": ("think", "bool", "grading"), "decision_first": ("bool", "grading", "think")}
+# What a targeted question says. "criteria": the complication's full EPCO criteria (the paper).
+# "brief": the complication's name only: a model too small to apply criteria text learns them from
+# the gold answers instead, and each question costs ~20 tokens instead of ~250.
+QUESTION_STYLES = ("criteria", "brief")
 
 # Section markers of a definitions file, per language. The grading title doubles as the placeholder
 # that sections write ("分级：常规分级") and that targeted prompts replace by the general grading text.
@@ -111,6 +120,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         # shared_prefix layout (ours): the role and the record first, the question after
         "shared_intro": "你是一名资深外科医生，请阅读以下病例资料，然后回答关于术后并发症的问题。\n",
         "shared_question": "你的任务是根据上述病例资料，判断患者术后是否出现{complication}，该并发症的诊断依据:\n",
+        # answer_layout decision_first / question_style brief (CPU profile; see ANSWER_LAYOUTS)
+        "targeted_spec_decision_first": '\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。请输出如下json格式：\n'
+        '{"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
+        '"grading": "Null/轻/中/重（该并发症的严重程度，只能输出一种）", "think": "...(判断依据)"}\n',
+        "brief_question": "问题：患者术后是否出现{complication}？\n",
     },
     "en": {
         "comprehensive_instruction": "You are a senior surgeon. Your task is to determine from the patient's records which complications the patient developed after surgery. Diagnostic criteria for the complications:\n",
@@ -168,6 +182,11 @@ Notes:
         "record_label": "Medical record:\n",
         "shared_intro": "You are a senior surgeon. Read the medical record below, then answer a question about postoperative complications.\n",
         "shared_question": "Your task is to decide from the medical record above whether the patient developed {complication} after surgery. Diagnostic criteria for this complication:\n",
+        "targeted_spec_decision_first": '\nAll diagnostic criteria must be met (unless a criterion says explicitly that one of them is enough). Output JSON in this format:\n'
+        '{"bool": "True/False (whether the patient developed the complication; output exactly one of True and False)", '
+        '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)", '
+        '"think": "...(the evidence for your decision)"}\n',
+        "brief_question": "Question: did the patient develop {complication} after surgery?\n",
     },
 }
 # The answer vocabulary of each language (what targets write and the templates ask for).
@@ -287,10 +306,22 @@ def _select(definitions: Definitions, complications: Iterable[str] | None) -> li
     return [c for c in definitions.sections if c in wanted]
 
 
-def _targeted_body(definitions: Definitions, cid: str, instruction_key: str) -> str:
+def _spec(definitions: Definitions, answer_layout: str) -> str:
+    if answer_layout not in ANSWER_LAYOUTS:
+        raise ValueError(f"unknown answer_layout {answer_layout!r}; use one of {', '.join(ANSWER_LAYOUTS)}")
+    t = TEMPLATES[definitions.language]
+    return t["targeted_spec" if answer_layout == "paper" else "targeted_spec_decision_first"]
+
+
+def _targeted_body(definitions: Definitions, cid: str, instruction_key: str, answer_layout: str = "paper",
+                   question_style: str = "criteria") -> str:
+    if question_style not in QUESTION_STYLES:
+        raise ValueError(f"unknown question_style {question_style!r}; use one of {', '.join(QUESTION_STYLES)}")
     t = TEMPLATES[definitions.language]
     name = definitions.headings[cid]
-    return t[instruction_key].replace("{complication}", name) + definitions.criteria(cid) + t["targeted_spec"]
+    if question_style == "brief":
+        return t["brief_question"].replace("{complication}", name) + _spec(definitions, answer_layout).lstrip("\n")
+    return t[instruction_key].replace("{complication}", name) + definitions.criteria(cid) + _spec(definitions, answer_layout)
 
 
 def targeted_prefix(record: str, definitions: Definitions) -> str:
@@ -299,13 +330,15 @@ def targeted_prefix(record: str, definitions: Definitions) -> str:
     return t["shared_intro"] + t["record_label"] + record.rstrip("\n") + "\n\n"
 
 
-def targeted_question(definitions: Definitions, cid: str) -> str:
+def targeted_question(definitions: Definitions, cid: str, answer_layout: str = "paper",
+                      question_style: str = "criteria") -> str:
     """The complication-specific tail of a shared_prefix targeted prompt."""
-    return _targeted_body(definitions, taxonomy.canonical_id(cid), "shared_question")
+    return _targeted_body(definitions, taxonomy.canonical_id(cid), "shared_question", answer_layout, question_style)
 
 
 def targeted_prompts(record: str, definitions: Definitions, layout: str = "paper",
-                     complications: Iterable[str] | None = None) -> dict[str, str]:
+                     complications: Iterable[str] | None = None, answer_layout: str = "paper",
+                     question_style: str = "criteria") -> dict[str, str]:
     """{zh heading: prompt}, one question per complication, in the definitions' order."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown prompt layout {layout!r}; use one of {', '.join(LAYOUTS)}")
@@ -313,11 +346,12 @@ def targeted_prompts(record: str, definitions: Definitions, layout: str = "paper
     out: dict[str, str] = {}
     if layout == "paper":
         for cid in _select(definitions, complications):
-            out[taxonomy.zh_heading(cid)] = _targeted_body(definitions, cid, "targeted_instruction") + t["record_label"] + record
+            body = _targeted_body(definitions, cid, "targeted_instruction", answer_layout, question_style)
+            out[taxonomy.zh_heading(cid)] = body + t["record_label"] + record
     else:
         prefix = targeted_prefix(record, definitions)
         for cid in _select(definitions, complications):
-            out[taxonomy.zh_heading(cid)] = prefix + targeted_question(definitions, cid)
+            out[taxonomy.zh_heading(cid)] = prefix + targeted_question(definitions, cid, answer_layout, question_style)
     return out
 
 
@@ -390,16 +424,19 @@ def _justification(cid: str, gold, language: str) -> str:
     return f"{basis}This meets the diagnostic criteria for {name}; severity: {level}."
 
 
-def targeted_target(case: Case, cid: str, language: str | None = None) -> str:
+def targeted_target(case: Case, cid: str, language: str | None = None, answer_layout: str = "paper") -> str:
     """The answer a targeted prompt should get, from gold labels, in the paper's answer format:
-    {"think": str, "bool": "True"|"False", "grading": 轻/中/重/Null (mild/moderate/severe/Null in en)}."""
+    {"think": str, "bool": "True"|"False", "grading": 轻/中/重/Null (mild/moderate/severe/Null in en)},
+    keys in the order of `answer_layout`."""
     lang = _language(language, case)
     cid = taxonomy.canonical_id(cid)
     gold = next((g for g in case.gold if g.complication == cid), None)
     grade = "none" if gold is None else gold.grade
     answer = {"think": _justification(cid, gold, lang), "bool": "True" if gold else "False",
               "grading": GRADE_WORDS[lang][grade]}
-    return json.dumps(answer, ensure_ascii=False)
+    if answer_layout not in ANSWER_KEYS:
+        raise ValueError(f"unknown answer_layout {answer_layout!r}; use one of {', '.join(ANSWER_LAYOUTS)}")
+    return json.dumps({k: answer[k] for k in ANSWER_KEYS[answer_layout]}, ensure_ascii=False)
 
 
 def comprehensive_target(case: Case, think: bool = True, language: str | None = None) -> str:
@@ -431,24 +468,27 @@ def _check(strategy: str, layout: str) -> None:
 
 
 def _case_examples(case: Case, strategy: str, definitions: Definitions, layout: str,
-                   cids: Sequence[str], think: bool) -> list[dict[str, Any]]:
+                   cids: Sequence[str], think: bool, answer_layout: str = "paper",
+                   question_style: str = "criteria") -> list[dict[str, Any]]:
     lang = definitions.language
     if strategy == "comprehensive":
         return [{"case_id": case.case_id, "complication": None, "prompt": comprehensive_prompt(case.record, definitions, think),
                  "completion": comprehensive_target(case, think, lang), "prefix": None, "question": None}]
     rows = []
-    prompts = targeted_prompts(case.record, definitions, layout, cids)
+    prompts = targeted_prompts(case.record, definitions, layout, cids, answer_layout, question_style)
     prefix = targeted_prefix(case.record, definitions) if layout == "shared_prefix" else None
+    gold = {g.complication for g in case.gold}
     for cid in cids:
+        question = targeted_question(definitions, cid, answer_layout, question_style) if prefix is not None else None
         rows.append({"case_id": case.case_id, "complication": cid, "prompt": prompts[taxonomy.zh_heading(cid)],
-                     "completion": targeted_target(case, cid, lang), "prefix": prefix,
-                     "question": targeted_question(definitions, cid) if prefix is not None else None})
+                     "completion": targeted_target(case, cid, lang, answer_layout), "prefix": prefix,
+                     "question": question, "positive": cid in gold})
     return rows
 
 
 def sft_examples(cases: Iterable[Case], strategy: str, definitions: Definitions | str | Path | None,
                  layout: str = "paper", complications: Iterable[str] | None = None,
-                 think: bool = True) -> list[dict[str, Any]]:
+                 think: bool = True, answer_layout: str = "paper", question_style: str = "criteria") -> list[dict[str, Any]]:
     """Prompt/completion pairs from gold labels: one per case (comprehensive) or per case x complication
     (targeted). A case that fails is reported by id in a warning, never dropped silently."""
     _check(strategy, layout)
@@ -458,7 +498,7 @@ def sft_examples(cases: Iterable[Case], strategy: str, definitions: Definitions 
     failed: list[str] = []
     for case in cases:
         try:
-            rows.extend(_case_examples(case, strategy, definitions, layout, cids, think))
+            rows.extend(_case_examples(case, strategy, definitions, layout, cids, think, answer_layout, question_style))
         except (ValueError, KeyError, TypeError) as e:
             failed.append(f"{case.case_id} ({e})")
     if failed:
@@ -468,7 +508,8 @@ def sft_examples(cases: Iterable[Case], strategy: str, definitions: Definitions 
 
 def build_prompt_files(cases: Sequence[Case], definitions: Definitions | str | Path | None, out_dir: str | Path,
                        strategy: str = "targeted", layout: str = "paper", think: bool = True,
-                       complications: Iterable[str] | None = None) -> dict[str, Any]:
+                       complications: Iterable[str] | None = None, answer_layout: str = "paper",
+                       question_style: str = "criteria") -> dict[str, Any]:
     """Write <strategy>_prompts.json in the authors' shape ({case_id: {zh heading: prompt}} or
     {case_id: prompt}) and sft_targets.json (same shape, gold answers), atomically."""
     from tqdm.auto import tqdm
@@ -481,7 +522,7 @@ def build_prompt_files(cases: Sequence[Case], definitions: Definitions | str | P
     prompts: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     for case in tqdm(cases, desc=f"{strategy} prompts", unit="case"):
-        rows = sft_examples([case], strategy, definitions, layout, complications, think)
+        rows = sft_examples([case], strategy, definitions, layout, complications, think, answer_layout, question_style)
         if strategy == "comprehensive":
             prompts[case.case_id], targets[case.case_id] = (rows[0]["prompt"], rows[0]["completion"]) if rows else (None, None)
         else:

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from . import taxonomy
 from .io import read_text, write_jsonl
@@ -166,6 +166,17 @@ def split_cases(cases: Iterable[Case], split: str) -> list[Case]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}, 'eval' or 'all'")
     return [c for c in cases if c.split == split]
+
+
+def calibration_split(train: Sequence[Case], n_calibration: int) -> tuple[list[Case], list[Case]]:
+    """(cases to fine-tune on, held-out training cases for choosing an operating point).
+
+    The last `n_calibration` training cases are never trained on: a threshold chosen on answers the model
+    was fitted to would sit too high. Both come from the training split, so the evaluation split stays
+    untouched by every choice."""
+    train = list(train)
+    k = max(0, min(int(n_calibration), len(train) - 1)) if train else 0
+    return (train[: len(train) - k], train[len(train) - k:]) if k else (train, [])
 
 
 def gold_maps(cases: Iterable[Case]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:

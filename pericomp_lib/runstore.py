@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from .io import atomic_write_text, read_json, write_json
 
-FIELDS = ("case_id", "item", "model", "prompt_hash", "text", "n_tokens", "seconds", "batch")
+FIELDS = ("case_id", "item", "model", "prompt_hash", "text", "n_tokens", "seconds", "batch", "p_true")
 
 
 def prompt_hash(*parts: Any) -> str:

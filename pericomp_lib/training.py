@@ -223,10 +223,34 @@ def _lora(model, params: dict, quantized: bool, sharded: bool = False):
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=bool(params["gradient_checkpointing"]),
             gradient_checkpointing_kwargs={"use_reentrant": False})
+    layers = None
+    top = params.get("lora_layers")
+    if top:  # adapters on the top `lora_layers` blocks only: backward stops there (CPU profile)
+        n = int(model.config.num_hidden_layers)
+        if int(top) > n:
+            raise TrainingError(f"lora_layers={top} but the model has {n} layers; use at most {n} (or null for all)")
+        layers = list(range(n - int(top), n))
     config = LoraConfig(r=int(params["lora_r"]), lora_alpha=int(params["lora_alpha"]),
                         lora_dropout=float(params["lora_dropout"]), target_modules=list(params["target_modules"]),
-                        bias="none", task_type="CAUSAL_LM")
+                        layers_to_transform=layers, bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, config)
+
+
+def keep_negatives(examples: Sequence[dict], share: float, seed: int) -> list[dict]:
+    """Class balance by case: every case with a positive answer among the questions asked, and a seeded
+    `share` of the cases whose every answer is "False".
+
+    share 1.0 is the paper (every training case). With packing a case's record is most of its tokens, so
+    an all-negative case costs as much as one with a positive and teaches far less; below 1 the training
+    minutes go to the rare positive answers. The choice depends on the seed and the case id only."""
+    import random
+
+    if share >= 1.0:
+        return list(examples)
+    positive = {ex["case_id"] for ex in examples if ex.get("positive", True)}
+    keep = {c for c in dict.fromkeys(ex["case_id"] for ex in examples)
+            if c in positive or random.Random(f"negatives-{seed}-{c}").random() < share}
+    return [ex for ex in examples if ex["case_id"] in keep]
 
 
 def _checkpointing_args(on: bool) -> dict:
@@ -398,7 +422,10 @@ def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLi
     from . import prompts
     from .records import load_cohort, split_cases
 
-    cases = split_cases(load_cohort(cohort_path), "train")
+    from .records import calibration_split
+
+    cases, _held_out = calibration_split(split_cases(load_cohort(cohort_path), "train"),
+                                         int(params.get("calibration_cases", 0)))  # 04 scores those
     if not cases:
         raise TrainingError(f"{cohort_path}: no cases with split 'train'; make a split with notebooks/01_cohort")
     layout = params["prompt_layout"]
@@ -406,7 +433,10 @@ def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLi
         raise TrainingError("packing: true needs strategy: targeted and prompt_layout: shared_prefix")
     definitions = prompts.load_definitions(params.get("definitions"), params.get("language", "en"))
     examples = prompts.sft_examples(cases, params["strategy"], definitions, layout, params.get("complications"),
-                                    think=bool(params.get("comprehensive_think", True)))
+                                    think=bool(params.get("comprehensive_think", True)),
+                                    answer_layout=params.get("answer_layout", "paper"),
+                                    question_style=params.get("question_style", "criteria"))
+    examples = keep_negatives(examples, float(params.get("negative_share", 1.0)), int(params["seed"]))
     return train_examples(params, examples, out_dir, quantization)
 
 

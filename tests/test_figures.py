@@ -289,8 +289,9 @@ def test_runs_figures_write_files(fake_runs, tmp_path):
     for stem in ("runs_figure6b_f1", "runs_figure7_strict", "runs_loss"):
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 10_000
-    # 6b: per model, its set-ups; the baseline drawn once per seed although both runs scored it
-    assert "most_frequent" not in set(f6["strategy"])
+    # 6b: per model, its set-ups beside the classical baseline and the most-frequent label set (issue 10),
+    # each baseline drawn once per seed although both runs scored it
+    assert {"most_frequent", "baseline"} <= set(f6["strategy"])
     assert f6.groupby(["x", "strategy"]).size().unique().tolist() == [2 * 3]  # seeds x metrics per box
     # 7: adapter and base per run, one shared baseline bar; mean and SD over the two seeds
     f1 = bars[bars.metric == "f1"].set_index("label")
@@ -332,4 +333,4 @@ def test_runs_figure6b_warns_about_rows_it_cannot_place(fake_runs, tmp_path):
     with pytest.warns(UserWarning, match="mystery:adapter"):
         fig, frame = figures.runs_figure6b(fake_runs)
     plt.close(fig)
-    assert set(frame[frame.run == "mystery"]["strategy"]) == {"baseline"}  # the baseline needs no strategy
+    assert set(frame[frame.run == "mystery"]["strategy"]) == {"baseline", "most_frequent"}  # baselines need no strategy

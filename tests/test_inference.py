@@ -110,7 +110,7 @@ def test_rows_leave_the_batch_when_done(lively, tok):
     eos = inf.eos_ids(lively, tok)
     done = []
     out = inf.generate_shared(lively, tok, head, tails, 6, json_stop=False,
-                              on_done=lambda row, ids, s: done.append((row, list(ids))))
+                              on_done=lambda row, ids, s, p_true: done.append((row, list(ids))))
     assert sorted(r for r, _ in done) == list(range(len(tails)))  # each answer handed over exactly once
     assert all(out[r] == ids for r, ids in done)
     assert all(len(o) <= 6 and not (set(o) & eos) for o in out)

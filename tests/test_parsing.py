@@ -51,7 +51,7 @@ def test_targeted_tolerant_json():
     ('{"think": "long reasoning that was cut', "not closed"),
     ("```json\n" + _t("True") + "\n```\n```json\n" + _t("False") + "\n```", "2 ```json"),
     (_t("True") + "\nor maybe\n" + _t("False"), "more than one JSON object"),
-    ('["True"]', "no JSON object"),
+    ('["True"]', "expected an object"),
     ('{"think": "x", "bool": ["True"], "grading": "轻"}', "expected True or False"),
     ('{"think": "x", "grading": "轻"}', 'no "bool"'),
     ('{"bool": "maybe", "grading": "轻"}', "expected True or False"),

@@ -37,11 +37,21 @@ print(f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapte
 
 # %% [markdown]
 # ## Generate (resumable)
-# The progress bar counts cases per model; `raw.jsonl` holds one line per answer with its text, token count
-# and seconds.
+# The progress bar counts cases per model; `raw.jsonl` holds one line per answer with its text, token count,
+# seconds and, for targeted answers, **P(True)**: the model's probability of "True" at the token where it decides.
+#
+# - `constrained: true` makes every answer follow its JSON schema (llguidance masks the tokens the schema does not
+#   allow, and forces keys and quotes without a decode step); `false` is the paper's free generation.
+# - `comprehensive_arm: true` also asks the base model the one-prompt-for-all question (Figure 6b's
+#   *comprehensive* arm), so one run holds comprehensive, targeted and targeted + LoRA.
+# - `calibration_cases` training cases, held out of 03's fine-tuning, get their decisions scored too: 05 picks
+#   operating points on them, never on the evaluation cases.
 
 # %%
-answers, summary = inference.infer(params, cases, out_dir, adapter=adapter_dir, definitions=definitions)
+train_split = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "train")
+_, calibration = records.calibration_split(train_split, params["calibration_cases"])  # held out of 03's training
+answers, summary = inference.infer(params, cases, out_dir, adapter=adapter_dir, definitions=definitions,
+                                   calibration=calibration)
 # every case x model must have all its answers: inference_report.json says which are owed (the batch runner
 # marks this stage done only when none is); re-running this notebook retries the failed ones
 report = runstore.write_inference_report(out_dir, cases, answers, summary)
@@ -54,7 +64,8 @@ report = runstore.write_inference_report(out_dir, cases, answers, summary)
 # and complication, the gold answer with each model's text and decision.
 
 # %%
-table = exports.export(out_dir, cases, answers, params["strategy"], complications=params["complications"])
+table = exports.export(out_dir, cases, answers, params["strategy"], complications=params["complications"],
+                       p_true=summary.p_true, calibration_cases=calibration, calibration=summary.calibration)
 print(f"side_by_side.csv: {len(table)} rows")
 
 # %% [markdown]

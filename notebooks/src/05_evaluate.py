@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import baseline, evaluation, records
+from pericomp_lib import baseline, evaluation, records, summary
 from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
@@ -62,6 +62,25 @@ if run_dir is not None:
     display(baseline.run(cases, run_dir))
     run_table = evaluation.evaluate_run(run_dir, output_dir)
     display(run_table.round(4))
+
+# %% [markdown]
+# ## Ranking and operating points (targeted runs)
+#
+# Greedy answers give one F1 per model, the paper's headline. With P(True) recorded at every decision, the
+# same answers also rank the questions: **AUROC** (how often a positive question gets a higher P(True) than a
+# negative one) and **average precision**, overall and per complication. A screening user picks a sensitivity:
+# each threshold below was chosen on **training** cases (04's calibration cases) and then applied unchanged to
+# the evaluation cases, so no evaluation case informed its own threshold.
+
+# %%
+if run_dir is not None:
+    ranking = evaluation.read_table(output_dir, "ranking")
+    points = evaluation.read_table(output_dir, "operating_points")
+    if ranking is not None:
+        display(ranking.round(3))
+    if points is not None:
+        display(points.round(3))
+    display(pd.Series(summary.write(run_dir), name="summary.json").to_frame())
 if runs_dir is not None:
     all_runs = evaluation.collect_runs(runs_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

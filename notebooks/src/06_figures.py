@@ -130,5 +130,17 @@ if runs_dir is not None:
     display(runs_loss.groupby(["run", "seed"]).agg(steps=("step", "max"), first_loss=("loss", "first"),
                                                    final_smoothed=("smoothed", "last")).round(4))
 
+# %% [markdown]
+# ## Our own runs: precision-recall of the targeted decisions
+#
+# Every targeted answer carries P(True), the model's probability of "True" at its decision. Sweeping a threshold
+# over it traces the curve; the dot is the greedy answer the F1 above scores. A curve above another ranks the
+# questions better at every sensitivity, whatever threshold a screening user picks (05's operating points).
+
+# %%
+if runs_dir is not None:
+    fig_pr, pr_points = figures.runs_pr_figure(runs_dir, figures_dir)
+    print("no run recorded P(True)" if fig_pr is None else f"{pr_points.groupby(['run', 'seed']).ngroups} run(s) drawn")
+
 # %%
 print("written:", *sorted(p.name for p in figures_dir.glob("*.png")), sep="\n  ")
