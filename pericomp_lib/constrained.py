@@ -82,8 +82,8 @@ def schema_for(params: dict, language: str) -> dict:
     """The answer schema a run's params ask for."""
     limit = params.get("think_max_chars")
     if params["strategy"] == "comprehensive":
-        return comprehensive_schema(language, bool(params.get("comprehensive_think", True)), params.get("complications"),
-                                    limit)
+        asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
+        return comprehensive_schema(language, bool(params.get("comprehensive_think", True)), asked, limit)
     return targeted_schema(language, params.get("answer_layout", "paper"), limit)
 
 

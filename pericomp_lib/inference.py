@@ -333,12 +333,13 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
     for case in cases:
         if params["strategy"] == "comprehensive":
             cthink = params.get("comprehensive_think", True)
+            asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
             if shared:
-                head, tail = prompts.chat_prefix_suffix(tokenizer, prompts.comprehensive_prompt("", definitions, cthink),
-                                                        case.record, think)
+                head, tail = prompts.chat_prefix_suffix(
+                    tokenizer, prompts.comprehensive_prompt("", definitions, cthink, asked), case.record, think)
                 jobs.append(Job(case.case_id, "comprehensive", head, tail))
             else:
-                text = prompts.comprehensive_prompt(case.record, definitions, cthink)
+                text = prompts.comprehensive_prompt(case.record, definitions, cthink, asked)
                 jobs.append(Job(case.case_id, "comprehensive", "", prompts.chat_text(tokenizer, text, think)))
         elif shared:
             prefix = prompts.targeted_prefix(case.record, definitions)

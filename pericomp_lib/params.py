@@ -43,8 +43,11 @@ def _integer(lo: int | None = None, hi: int | None = None, special: tuple = (), 
     return check
 
 
-def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hint: str = "") -> Callable:
+def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hint: str = "",
+            optional: bool = False) -> Callable:
     def check(v: Any) -> Any:
+        if v is None and optional:
+            return None
         if isinstance(v, str):
             try:
                 v = float(v.strip())
@@ -162,12 +165,15 @@ class Params(BaseModel):
     packing: _t(_boolean, bool) = F(False, "03", "one training row per case (targeted + shared_prefix)")
     lora_layers: _t(_integer(1, special=(None,), hint=" >= 1, or null for every layer"), Optional[int]) = F(
         None, "03", "None: LoRA on every layer (the paper); k: on the top k layers only")
-    negative_share: _t(_number(0.0, 1.0, lo_open=True, hint=" in (0, 1]"), float) = F(
-        1.0, "03", "share of negative targeted questions trained on (1.0: all, the paper)")
+    negative_ratio: _t(_number(0.0, lo_open=True, hint=" > 0, or null for every question", optional=True),
+                       Optional[float]) = F(None, "03", "class balance: negative targeted examples kept per positive "
+                                            "one, per complication (None: every question, the paper)")
     # prompts and inference
     strategy: _t(_choice("targeted", "comprehensive"), str) = F("targeted", "02", "one prompt per complication or one for all")
     prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F("paper", "02", "paper: record last; shared_prefix: record first")
     comprehensive_think: _t(_boolean, bool) = F(True, "02", "comprehensive answers carry a think field")
+    comprehensive_scope: _t(_choice("all", "asked"), str) = F(
+        "all", "04", "comprehensive prompt: all 22 definitions (the paper) or only the asked complications")
     answer_layout: _t(_choice("paper", "decision_first"), str) = F(
         "paper", "02", "targeted answer key order: paper (think, bool, grading) | decision_first")
     question_style: _t(_choice("criteria", "brief"), str) = F(

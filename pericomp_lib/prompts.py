@@ -124,7 +124,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "targeted_spec_decision_first": '\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。请输出如下json格式：\n'
         '{"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
         '"grading": "Null/轻/中/重（该并发症的严重程度，只能输出一种）", "think": "...(判断依据)"}\n',
-        "brief_question": "问题：患者术后是否出现{complication}？\n",
+        "brief_question": "问题：患者术后是否出现{complication}？请输出json，字段依次为：{keys}。\n",
     },
     "en": {
         "comprehensive_instruction": "You are a senior surgeon. Your task is to determine from the patient's records which complications the patient developed after surgery. Diagnostic criteria for the complications:\n",
@@ -186,7 +186,7 @@ Notes:
         '{"bool": "True/False (whether the patient developed the complication; output exactly one of True and False)", '
         '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)", '
         '"think": "...(the evidence for your decision)"}\n',
-        "brief_question": "Question: did the patient develop {complication} after surgery?\n",
+        "brief_question": "Question: did the patient develop {complication} after surgery? Answer in JSON with the keys {keys}.\n",
     },
 }
 # The answer vocabulary of each language (what targets write and the templates ask for).
@@ -290,11 +290,23 @@ def _as_definitions(definitions: Definitions | str | Path | None) -> Definitions
 
 
 # ------------------------------------------------------------------------------------------ prompts
-def comprehensive_prompt(record: str, definitions: Definitions, think: bool = True) -> str:
-    """All 22 complications in one prompt (the record last), with or without the think field."""
+def comprehensive_prompt(record: str, definitions: Definitions, think: bool = True,
+                         complications: Iterable[str] | None = None) -> str:
+    """All 22 complications in one prompt (the record last), with or without the think field.
+
+    With `complications`, only those definitions, renumbered, and the count in the instructions follows:
+    the comprehensive question about exactly the complications a targeted run asked (CPU profile)."""
     t = TEMPLATES[definitions.language]
     spec = t["comprehensive_think" if think else "comprehensive_nothink"].replace("{grading}", definitions.grading_inline)
-    return t["comprehensive_instruction"] + definitions.categories + spec + record
+    if complications is None:
+        return t["comprehensive_instruction"] + definitions.categories + spec + record
+    cids = _select(definitions, complications)
+    body = "\n" + "".join(f"{i}. {definitions.headings[c]}\n{definitions.sections[c].strip(chr(10))}\n\n"
+                          for i, c in enumerate(cids, 1))
+    for old, new in (("22个", f"{len(cids)}个"), ("the 22 predefined", f"the {len(cids)} predefined"),
+                     ("the 22 above", f"the {len(cids)} above")):
+        spec = spec.replace(old, new)
+    return t["comprehensive_instruction"] + body + spec + record
 
 
 def _select(definitions: Definitions, complications: Iterable[str] | None) -> list[str]:
@@ -319,8 +331,9 @@ def _targeted_body(definitions: Definitions, cid: str, instruction_key: str, ans
         raise ValueError(f"unknown question_style {question_style!r}; use one of {', '.join(QUESTION_STYLES)}")
     t = TEMPLATES[definitions.language]
     name = definitions.headings[cid]
-    if question_style == "brief":
-        return t["brief_question"].replace("{complication}", name) + _spec(definitions, answer_layout).lstrip("\n")
+    if question_style == "brief":  # the keys only: the schema (constrained) or training teaches the rest
+        keys = ", ".join(ANSWER_KEYS[answer_layout] if answer_layout in ANSWER_KEYS else ANSWER_KEYS["paper"])
+        return t["brief_question"].replace("{complication}", name).replace("{keys}", keys)
     return t[instruction_key].replace("{complication}", name) + definitions.criteria(cid) + _spec(definitions, answer_layout)
 
 
@@ -424,6 +437,21 @@ def _justification(cid: str, gold, language: str) -> str:
     return f"{basis}This meets the diagnostic criteria for {name}; severity: {level}."
 
 
+def _verdict(cid: str, gold, language: str) -> str:
+    """The decision_first think: one short line after the decision, no quoted evidence, so the answer's
+    loss is spent on the decision and the grade rather than on copying record text."""
+    name = _name(cid, language)
+    if language == "zh":
+        if gold is None:
+            return f"不符合{name}的诊断标准。"
+        level = {"mild": "轻度", "moderate": "中度", "severe": "重度", "none": "无分级"}[gold.grade]
+        return f"符合{name}的诊断标准，{level}。"
+    if gold is None:
+        return f"The criteria for {name} are not met."
+    level = {"mild": "mild", "moderate": "moderate", "severe": "severe", "none": "not graded"}[gold.grade]
+    return f"The criteria for {name} are met; {level}."
+
+
 def targeted_target(case: Case, cid: str, language: str | None = None, answer_layout: str = "paper") -> str:
     """The answer a targeted prompt should get, from gold labels, in the paper's answer format:
     {"think": str, "bool": "True"|"False", "grading": 轻/中/重/Null (mild/moderate/severe/Null in en)},
@@ -432,7 +460,8 @@ def targeted_target(case: Case, cid: str, language: str | None = None, answer_la
     cid = taxonomy.canonical_id(cid)
     gold = next((g for g in case.gold if g.complication == cid), None)
     grade = "none" if gold is None else gold.grade
-    answer = {"think": _justification(cid, gold, lang), "bool": "True" if gold else "False",
+    think = _verdict(cid, gold, lang) if answer_layout == "decision_first" else _justification(cid, gold, lang)
+    answer = {"think": think, "bool": "True" if gold else "False",
               "grading": GRADE_WORDS[lang][grade]}
     if answer_layout not in ANSWER_KEYS:
         raise ValueError(f"unknown answer_layout {answer_layout!r}; use one of {', '.join(ANSWER_LAYOUTS)}")

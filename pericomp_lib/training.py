@@ -236,21 +236,25 @@ def _lora(model, params: dict, quantized: bool, sharded: bool = False):
     return get_peft_model(model, config)
 
 
-def keep_negatives(examples: Sequence[dict], share: float, seed: int) -> list[dict]:
-    """Class balance by case: every case with a positive answer among the questions asked, and a seeded
-    `share` of the cases whose every answer is "False".
+def keep_negatives(examples: Sequence[dict], ratio: float | None, seed: int) -> list[dict]:
+    """Class balance per complication: every positive targeted example and, per complication, about `ratio`
+    negative examples per positive one (seeded); a case left with no example is left out.
 
-    share 1.0 is the paper (every training case). With packing a case's record is most of its tokens, so
-    an all-negative case costs as much as one with a positive and teaches far less; below 1 the training
-    minutes go to the rare positive answers. The choice depends on the seed and the case id only."""
+    ratio None is the paper (every question of every case). Rare complications (~10% of cases) would
+    otherwise teach a small model the prior "False" and little else, and each complication's P(True)
+    would sit at its own prevalence, which spoils ranking across complications. With packing a case
+    whose questions are all dropped costs nothing. The choice depends on the seed, case and complication."""
     import random
+    from collections import Counter
 
-    if share >= 1.0:
+    if ratio is None:
         return list(examples)
-    positive = {ex["case_id"] for ex in examples if ex.get("positive", True)}
-    keep = {c for c in dict.fromkeys(ex["case_id"] for ex in examples)
-            if c in positive or random.Random(f"negatives-{seed}-{c}").random() < share}
-    return [ex for ex in examples if ex["case_id"] in keep]
+    pos = Counter(ex.get("complication") for ex in examples if ex.get("positive", True))
+    neg = Counter(ex.get("complication") for ex in examples if not ex.get("positive", True))
+    share = {c: min(1.0, float(ratio) * pos[c] / n) if n else 1.0 for c, n in neg.items()}
+    return [ex for ex in examples if ex.get("positive", True)
+            or random.Random(f"negatives-{seed}-{ex['case_id']}-{ex.get('complication')}").random()
+            < share[ex.get("complication")]]
 
 
 def _checkpointing_args(on: bool) -> dict:
@@ -436,7 +440,7 @@ def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLi
                                     think=bool(params.get("comprehensive_think", True)),
                                     answer_layout=params.get("answer_layout", "paper"),
                                     question_style=params.get("question_style", "criteria"))
-    examples = keep_negatives(examples, float(params.get("negative_share", 1.0)), int(params["seed"]))
+    examples = keep_negatives(examples, params.get("negative_ratio"), int(params["seed"]))
     return train_examples(params, examples, out_dir, quantization)
 
 

@@ -222,3 +222,16 @@ def test_paired_delta_ci():
     delta, lo, hi = metrics.paired_delta_ci(gold, gold, floor, n_boot=500)
     assert delta == pytest.approx(1.0 - metrics.micro_prf(gold, floor)["f1"])
     assert 0 < lo <= delta <= hi
+
+
+def test_comprehensive_scope_asked_lists_only_the_asked_definitions(tok, defs):
+    p = _params(strategy="comprehensive", comprehensive_think=False, comprehensive_scope="asked")
+    case = generate_cohort(1, seed=9, record_length="compact")[0]
+    job = inf.build_jobs([case], tok, defs, p)[0]
+    assert "1. Delirium" in job.head and "2. Paralytic ileus" in job.head and "3. Stroke" in job.head
+    assert "Pneumonia" not in job.head
+    assert "one of the 3 predefined complications" in job.head
+    names = constrained.schema_for(p, "en")["items"]["properties"]["name"]["enum"]
+    assert len(names) == 4 and "No postoperative complication" in names
+    full = inf.build_jobs([case], tok, defs, _params(strategy="comprehensive", comprehensive_think=False))[0]
+    assert "Pneumonia" in full.head and len(tok(full.head).input_ids) > 2 * len(tok(job.head).input_ids)

@@ -23,7 +23,7 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
     cpu = yaml.safe_load((ROOT / "params" / "smollm2-135m.yaml").read_text())
     p = yaml.safe_load((ROOT / "params" / "tiny-random.yaml").read_text())
     for key in ("answer_layout", "question_style", "constrained", "comprehensive_arm", "comprehensive_think",
-                "negative_share", "complications", "lora_layers", "target_modules", "record_length"):
+                "negative_ratio", "complications", "lora_layers", "target_modules", "record_length"):
         p[key] = cpu[key]
     p.update(run_name="mainjob", n_cases=30, max_eval_cases=6, calibration_cases=5, think_max_chars=8,
              max_new_tokens=120, max_steps=2, lora_layers=1)
