@@ -90,6 +90,19 @@ def schema_for(params: dict, language: str) -> dict:
 _LLTOKENIZERS: dict[int, object] = {}
 
 
+def comprehensive_budget(tokenizer, params: dict, language: str) -> int:
+    """New tokens a constrained comprehensive answer may need: its longest allowed list (a looping model fills
+    it to maxItems), so that the schema, not max_new_tokens, ends it and the answer always parses."""
+    schema = schema_for({**params, "strategy": "comprehensive"}, language)
+    items = schema if schema.get("type") == "array" else schema["properties"]["complications"]
+    longest = max(len(tokenizer(n, add_special_tokens=False).input_ids) for n in items["items"]["properties"]["name"]["enum"])
+    per_item = longest + len(tokenizer('{"name": "", "grading": "moderate"}, ', add_special_tokens=False).input_ids)
+    think = 0
+    if schema.get("type") == "object":  # think: at most 4 steps of think_max_chars (or 64 tokens) each
+        think = 4 * (int(params.get("think_max_chars") or 64) + 4)
+    return int(items["maxItems"]) * per_item + think + 8
+
+
 class Grammar:
     """A compiled answer schema for one tokenizer; `rows(n)` makes the per-row matchers of a batch."""
 

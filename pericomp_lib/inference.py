@@ -587,7 +587,11 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
     store = runstore.RunStore(Path(out_dir) / "raw.jsonl", log=log)
     arms = [(params, variants, None)]
     if params.get("comprehensive_arm") and params["strategy"] == "targeted":
-        arms.append(({**params, "strategy": "comprehensive"}, ("base",), "comprehensive"))
+        comp = {**params, "strategy": "comprehensive"}
+        if params.get("constrained"):  # room for the longest list the schema allows: every answer closes
+            comp["max_new_tokens"] = max(int(params["max_new_tokens"]),
+                                         constrained.comprehensive_budget(tokenizer, comp, defs.language))
+        arms.append((comp, ("base",), "comprehensive"))
     total = RunSummary()
     answers: dict = {}
     p_true: dict = {}
