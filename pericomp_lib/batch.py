@@ -120,7 +120,8 @@ def _inputs_05(p: dict, ctx: RunContext) -> dict:
     # 04's files only: 05 itself adds predictions*/baseline.json and most_frequent.json next to them
     return {"cohort": ctx.run_dir / "cohort.jsonl", **{name: ctx.run_dir / name for name in (
         "predictions/base.json", "predictions/adapter.json", "predictions_strict/base.json",
-        "predictions_strict/adapter.json", "scope.json", runstore.REPORT)}}
+        "predictions_strict/adapter.json", "predictions/comprehensive.json", "predictions_strict/comprehensive.json",
+        "decisions.csv", "scope.json", runstore.REPORT)}}
 
 
 STAGES: dict[str, Stage] = {

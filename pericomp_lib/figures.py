@@ -723,15 +723,17 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
     fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 4.2), squeeze=False)
     colors = {"base": STRATEGY_COLORS.get("targeted", _CB[0]), "adapter": STRATEGY_COLORS.get("targeted_sft", _CB[1])}
     for ax, run in zip(axes[0], runs):
+        seeds = sorted(frame[frame.run == run].seed.unique())
+        styles = ["-", "--", ":", "-."]
         for (model, seed), g in frame[frame.run == run].groupby(["model", "seed"]):
             label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
             ax.plot(g.recall, g.precision, color=colors.get(model, "0.5"), lw=1.3, alpha=0.85, label=label,
-                    drawstyle="steps-post")
+                    drawstyle="steps-post", ls=styles[seeds.index(seed) % len(styles)])
             ax.scatter(g.greedy_recall.iloc[0], g.greedy_precision.iloc[0], color=colors.get(model, "0.5"),
                        edgecolor="0.2", zorder=3, s=22)
         ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="Recall (sensitivity)", ylabel="Precision (PPV)",
                title=f"{run}: targeted decisions")
-        ax.legend(fontsize=7, frameon=False, loc="lower left")
+        ax.legend(fontsize=7, frameon=True, framealpha=0.85, loc="upper right")
     fig.tight_layout()
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_pr_curves")
