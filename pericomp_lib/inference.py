@@ -215,11 +215,13 @@ def _check(seqs: Sequence[Sequence[int]]) -> None:
             raise ValueError(f"prompt {i} has no tokens; every prompt needs text to answer")
 
 
-def _start(tokenizer, n: int, grammar: "constrained.Grammar | None"):
-    """Per-batch decoding state: schema matchers with the opening span they force, and the P(True) probe."""
+def _start(tokenizer, n: int, grammar: "constrained.Grammar | None", answers: bool = True):
+    """Per-batch decoding state: schema matchers with the opening span they force, and the P(True) probe
+    (only for JSON answers: raw token streams, e.g. in benchmarks, have no decision to find)."""
     rows = grammar.rows(n) if grammar is not None else None
     forced = [rows.forced(i) for i in range(n)] if rows is not None else [[] for _ in range(n)]
-    return rows, forced, constrained.DecisionProbe(tokenizer, n)
+    probe = constrained.DecisionProbe(tokenizer, n) if answers or rows is not None else None
+    return rows, forced, probe
 
 
 def generate_full(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_tokens: int,
@@ -228,7 +230,7 @@ def generate_full(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_to
     """Answers for whole prompts batched together (left padding, positions from the mask)."""
     _check(prompts)
     device = _device(model)
-    rows, forced, probe = _start(tokenizer, len(prompts), grammar)
+    rows, forced, probe = _start(tokenizer, len(prompts), grammar, json_stop)
     ids, mask = _right_aligned([list(p) + f for p, f in zip(prompts, forced)], tokenizer.pad_token_id, device)
     stop = JsonAnswerStop(tokenizer, len(prompts), stop_after) if json_stop else None
     return greedy(model, ids, mask, _positions(mask, 0), DynamicCache(), max_new_tokens, stop,
@@ -260,7 +262,7 @@ def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Seque
     base = cache if cache is not None else prefix_cache(model, head)
     batch_cache = copy.deepcopy(base)
     batch_cache.batch_repeat_interleave(len(tails))
-    rows, forced, probe = _start(tokenizer, len(tails), grammar)
+    rows, forced, probe = _start(tokenizer, len(tails), grammar, json_stop)
     ids, tail_mask = _right_aligned([list(t) + f for t, f in zip(tails, forced)], tokenizer.pad_token_id, device)
     mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
     stop = JsonAnswerStop(tokenizer, len(tails), stop_after) if json_stop else None
