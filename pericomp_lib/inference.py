@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from transformers import DynamicCache, StoppingCriteria
 
-from . import constrained, runstore, taxonomy
+from . import cascade, constrained, runstore, taxonomy
 
 OnDone = Callable[[int, list[int], float, "float | None"], None]  # (row, answer ids, seconds, P(True) or None)
 
@@ -249,8 +249,10 @@ def prefix_cache(model, head: Sequence[int]) -> DynamicCache:
 
 def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Sequence[int]], max_new_tokens: int,
                     stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
-                    cache: DynamicCache | None = None, grammar: "constrained.Grammar | None" = None):
-    """Answers for head + tail_i, the head's KV computed once (or passed in) and copied per row.
+                    cache: DynamicCache | None = None, grammar: "constrained.Grammar | None" = None,
+                    cascade_attention: bool = True):
+    """Answers for head + tail_i, the head's KV computed once (or passed in) and shared by the rows:
+    read once per step by cascade attention (`cascade.py`), or copied into every row (`cascade_attention=False`).
 
     Tails are right-aligned: left padding inside the suffix is masked out and real tokens keep the
     positions they have in the full prompt, so each answer equals the one the full prompt gets alone.
@@ -260,14 +262,18 @@ def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Seque
         return generate_full(model, tokenizer, tails, max_new_tokens, stop_after, json_stop, on_done, grammar)
     device = _device(model)
     base = cache if cache is not None else prefix_cache(model, head)
-    batch_cache = copy.deepcopy(base)
-    batch_cache.batch_repeat_interleave(len(tails))
     rows, forced, probe = _start(tokenizer, len(tails), grammar, json_stop)
     ids, tail_mask = _right_aligned([list(t) + f for t, f in zip(tails, forced)], tokenizer.pad_token_id, device)
     mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
     stop = JsonAnswerStop(tokenizer, len(tails), stop_after) if json_stop else None
-    return greedy(model, ids, mask, _positions(tail_mask, len(head)), batch_cache, max_new_tokens, stop,
-                  eos_ids(model, tokenizer), on_done, rows, probe, forced)
+    if not cascade_attention:  # every row gets its own copy of the head's cache
+        batch_cache = copy.deepcopy(base)
+        batch_cache.batch_repeat_interleave(len(tails))
+        return greedy(model, ids, mask, _positions(tail_mask, len(head)), batch_cache, max_new_tokens, stop,
+                      eos_ids(model, tokenizer), on_done, rows, probe, forced)
+    with cascade.attention(model):  # one head for all rows, never copied
+        return greedy(model, ids, mask, _positions(tail_mask, len(head)), cascade.SharedPrefixCache(base),
+                      max_new_tokens, stop, eos_ids(model, tokenizer), on_done, rows, probe, forced)
 
 
 @contextmanager
