@@ -63,9 +63,9 @@ class Writer:
 
     # ------------------------------------------------------------------ fragments
     def lab(self, f: Finding) -> str:
-        name, unit, nd = P.LABS[f.code][self.i], P.LABS[f.code][2], P.LABS[f.code][5]
-        sep = self.w.unit_sep
-        return self.keep(f, f"{name} {_fmt(f.value, nd)}{sep}{unit} {_arrow(self.c, f.code, f.value)}".rstrip())
+        row = P.LABS[f.code]
+        name, unit, nd = row[self.i], row[2], row[5]
+        return self.keep(f, f"{name} {_fmt(f.value, nd)}{self.w.unit_sep}{unit} {_arrow(self.c, f.code, f.value)}".rstrip())
 
     def vitals(self, f: Finding) -> str:
         d = f.data
@@ -166,6 +166,7 @@ class Writer:
         return group, write(self, f)
 
     def day_note(self, day: int, fs: list[Finding]) -> str:
+        """Sections and their punctuation come from phrases.RECORD, so en and zh share one layout logic."""
         w = self.w
         groups: dict[str, list[str]] = {k: [] for k in ("subj", *w.sections, "plan")}
         for f in sorted(fs, key=lambda f: f.kind != "bowel"):
