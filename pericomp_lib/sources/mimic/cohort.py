@@ -18,11 +18,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ... import taxonomy
-from ...io import write_json
+from ...io import atomic_lines, write_json
 from ...records import Case, GoldLabel, case_from_dict
 from . import features as feats
 from .icd import IcdMap, load_icd_map
-from ...io import atomic_lines
 from .ingest import ingest
 from .cases import admission_labs, case_meta, dx_text, index_operation, render_record, silver_labels, split_labs, subject_split
 
@@ -66,79 +65,41 @@ class MimicCohort:
     problems: list[str] = field(default_factory=list)
 
 
+ADMISSION_COLUMNS = ["subject_id", "hadm_id", "icd_version", "surgical", "operation", "n_diagnoses", "n_procedures",
+                     "n_labs", "has_note", "labels", "los_days"]
+
+
+@dataclass
+class _Scan:
+    """What pass 1 collects: one row per admission, and lab features of surgical admissions for the ranking."""
+    rows: list[dict] = field(default_factory=list)
+    feat_rows: list[dict] = field(default_factory=list)
+    label_rows: list[dict] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)  # subject of each feature row (grouped cross-validation)
+    item_labels: dict[int, str] = field(default_factory=dict)
+
+
 def build_cohort(subjects_path: str | os.PathLike, out_dir: str | os.PathLike, top_k_labs: int = 20, seed: int = 1,
                  include_diagnoses: bool = True, skip_principal: bool = True, postop_only: bool = False,
                  min_confidence: str = "low", icd_map: IcdMap | None = None, max_feature_admissions: int = 20000,
                  min_positives: int = 10) -> MimicCohort:
-    """Write out_dir/cohort.jsonl (the project's case contract) and return tables for the notebook."""
+    """Write out_dir/cohort.jsonl (the project's case contract) and return tables for the notebook.
+
+    Two passes because the lab items a record shows come from a ranking over all surgical admissions."""
     out_dir = Path(out_dir)
     icd_map = icd_map or load_icd_map()
     problems: list[str] = []
     total = count_lines(subjects_path)
-    rows, feat_rows, label_rows, groups = [], [], [], []
-    item_labels: dict[int, str] = {}
     label_kw = dict(skip_principal=skip_principal, postop_only=postop_only, min_confidence=min_confidence)
-    for subj in tqdm(iter_subjects(subjects_path, problems), total=total, desc="admissions (pass 1)", unit="subject"):
-        for adm in subj.get("admissions") or []:
-            try:
-                op = index_operation(adm)
-                labs = admission_labs(subj, adm)
-                labels = [g.complication for g in silver_labels(adm, icd_map, **label_kw)] if op else []
-                versions = sorted({d["icd_version"] for d in (adm.get("diagnoses") or []) + (adm.get("procedures") or [])})
-                rows.append({"subject_id": subj["subject_id"], "hadm_id": adm["hadm_id"],
-                             "icd_version": versions[-1] if versions else None, "surgical": op is not None,
-                             "operation": op["icd_code"] if op else None, "n_diagnoses": len(adm.get("diagnoses") or []),
-                             "n_procedures": len(adm.get("procedures") or []), "n_labs": len(labs),
-                             "has_note": bool(adm.get("notes")), "labels": labels,
-                             "los_days": (pd.Timestamp(adm["dischtime"]) - pd.Timestamp(adm["admittime"])).total_seconds() / 86400
-                             if adm.get("dischtime") and adm.get("admittime") else None})
-                if op and len(feat_rows) < max_feature_admissions:
-                    _, after = split_labs(labs, pd.Timestamp(op["chartdate"]).date())
-                    for lab in after:
-                        item_labels.setdefault(lab["itemid"], lab.get("label") or f"item {lab['itemid']}")
-                    feat_rows.append(feats.lab_features(after))
-                    label_rows.append({c: int(c in labels) for c in labels})
-                    groups.append(subj["subject_id"])
-            except (KeyError, TypeError, ValueError) as e:
-                problems.append(f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: skipped ({type(e).__name__}: {e})")
-    admissions = pd.DataFrame(rows, columns=["subject_id", "hadm_id", "icd_version", "surgical", "operation", "n_diagnoses",
-                                             "n_procedures", "n_labs", "has_note", "labels", "los_days"])
-    # Column pruning before the frame exists keeps memory bounded on the full dataset.
-    item_counts = Counter(k.split("|")[0] for r in feat_rows for k in r if k.endswith("|last"))
-    keep = {i for i, n in item_counts.items() if feat_rows and n / len(feat_rows) >= 0.05}
-    cols = sorted({k for r in feat_rows for k in r if k.split("|")[0] in keep})
-    X = pd.DataFrame.from_records(feat_rows, columns=cols).astype("float32")
-    Y = pd.DataFrame.from_records(label_rows, columns=sorted({c for r in label_rows for c in r})).fillna(0).astype(int)
-    ranking = feats.rank_lab_items(X, Y, pd.Series(groups), item_labels, seed=seed, min_positives=min_positives)
+    scan = _scan_admissions(subjects_path, total, icd_map, label_kw, max_feature_admissions, problems)
+    admissions = pd.DataFrame(scan.rows, columns=ADMISSION_COLUMNS)
+    ranking = _rank_labs(scan, seed, min_positives)
     top_items = ranking["itemid"].head(top_k_labs).astype(int).tolist() if top_k_labs else None
 
     cohort_path = out_dir / "cohort.jsonl"
-    lengths: dict[int, tuple[str, int, int]] = {}
-    n_cases = 0
-    with atomic_lines(cohort_path) as fh:
-        for subj in tqdm(iter_subjects(subjects_path, []), total=total, desc="cases (pass 2)", unit="subject"):
-            split = subject_split(subj["subject_id"], seed)
-            for adm in subj.get("admissions") or []:
-                try:
-                    op = index_operation(adm)
-                    if op is None:
-                        continue
-                    record = render_record(subj, adm, op, admission_labs(subj, adm), top_items, include_diagnoses)
-                    gold = silver_labels(adm, icd_map, **label_kw)
-                    if not include_diagnoses:
-                        gold = [GoldLabel(g.complication, g.grade, []) for g in gold]
-                    case = Case(f"mimic-{subj['subject_id']}-{adm['hadm_id']}", CENTER, split, "en", record, gold,
-                                None, case_meta(subj, adm, op))
-                    case_from_dict(case.to_dict(), where=case.case_id)  # the contract, checked before writing
-                except (KeyError, TypeError, ValueError) as e:
-                    problems.append(f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: no case ({type(e).__name__}: {e})")
-                    continue
-                fh.write(json.dumps(case.to_dict(), ensure_ascii=False) + "\n")
-                lengths[adm["hadm_id"]] = (split, len(record), len(record.split()))
-                n_cases += 1
-    admissions["split"] = admissions["hadm_id"].map(lambda h: lengths.get(h, (None,))[0])
-    admissions["record_chars"] = admissions["hadm_id"].map(lambda h: lengths[h][1] if h in lengths else None)
-    admissions["record_words"] = admissions["hadm_id"].map(lambda h: lengths[h][2] if h in lengths else None)
+    lengths, n_cases = _write_cases(subjects_path, cohort_path, total, seed, icd_map, label_kw, top_items, include_diagnoses,
+                           problems)
+    _add_record_lengths(admissions, lengths)
     write_json(out_dir / "mimic_build.json", {
         "cohort": str(cohort_path), "subjects": str(subjects_path), "cases": n_cases, "top_items": top_items,
         "settings": {"top_k_labs": top_k_labs, "seed": seed, "include_diagnoses": include_diagnoses, **label_kw},
@@ -148,6 +109,100 @@ def build_cohort(subjects_path: str | os.PathLike, out_dir: str | os.PathLike, t
         print(f"WARNING: {len(problems)} problem(s) while building the MIMIC cohort (listed in {out_dir / 'mimic_build.json'}); "
               f"first: {problems[0]}")
     return MimicCohort(str(cohort_path), str(subjects_path), n_cases, admissions, ranking, top_items or [], problems)
+
+
+def _scan_admissions(subjects_path: str | os.PathLike, total: int, icd_map: IcdMap, label_kw: dict,
+                     max_feature_admissions: int, problems: list[str]) -> _Scan:
+    """Pass 1. A bad admission is recorded in problems and skipped, never fatal."""
+    scan = _Scan()
+    for subj in tqdm(iter_subjects(subjects_path, problems), total=total, desc="admissions (pass 1)", unit="subject"):
+        for adm in subj.get("admissions") or []:
+            try:
+                _scan_admission(scan, subj, adm, icd_map, label_kw, max_feature_admissions)
+            except (KeyError, TypeError, ValueError) as e:
+                problems.append(f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: skipped ({type(e).__name__}: {e})")
+    return scan
+
+
+def _scan_admission(scan: _Scan, subj: dict, adm: dict, icd_map: IcdMap, label_kw: dict, max_feature_admissions: int) -> None:
+    op = index_operation(adm)
+    labs = admission_labs(subj, adm)
+    labels = [g.complication for g in silver_labels(adm, icd_map, **label_kw)] if op else []
+    scan.rows.append(_admission_row(subj, adm, op, labs, labels))
+    if op and len(scan.feat_rows) < max_feature_admissions:  # bounded: the ranking needs a sample, not everything
+        _, after = split_labs(labs, pd.Timestamp(op["chartdate"]).date())
+        for lab in after:
+            scan.item_labels.setdefault(lab["itemid"], lab.get("label") or f"item {lab['itemid']}")
+        scan.feat_rows.append(feats.lab_features(after))
+        scan.label_rows.append({c: int(c in labels) for c in labels})
+        scan.groups.append(subj["subject_id"])
+
+
+def _admission_row(subj: dict, adm: dict, op: dict | None, labs: list[dict], labels: list[str]) -> dict:
+    versions = sorted({d["icd_version"] for d in (adm.get("diagnoses") or []) + (adm.get("procedures") or [])})
+    return {"subject_id": subj["subject_id"], "hadm_id": adm["hadm_id"],
+            "icd_version": versions[-1] if versions else None, "surgical": op is not None,
+            "operation": op["icd_code"] if op else None, "n_diagnoses": len(adm.get("diagnoses") or []),
+            "n_procedures": len(adm.get("procedures") or []), "n_labs": len(labs),
+            "has_note": bool(adm.get("notes")), "labels": labels,
+            "los_days": (pd.Timestamp(adm["dischtime"]) - pd.Timestamp(adm["admittime"])).total_seconds() / 86400
+            if adm.get("dischtime") and adm.get("admittime") else None}
+
+
+def _rank_labs(scan: _Scan, seed: int, min_positives: int) -> pd.DataFrame:
+    # Column pruning before the frame exists keeps memory bounded on the full dataset.
+    feat_rows, label_rows = scan.feat_rows, scan.label_rows
+    item_counts = Counter(k.split("|")[0] for r in feat_rows for k in r if k.endswith("|last"))
+    keep = {i for i, n in item_counts.items() if feat_rows and n / len(feat_rows) >= 0.05}
+    cols = sorted({k for r in feat_rows for k in r if k.split("|")[0] in keep})
+    X = pd.DataFrame.from_records(feat_rows, columns=cols).astype("float32")
+    Y = pd.DataFrame.from_records(label_rows, columns=sorted({c for r in label_rows for c in r})).fillna(0).astype(int)
+    return feats.rank_lab_items(X, Y, pd.Series(scan.groups), scan.item_labels, seed=seed, min_positives=min_positives)
+
+
+def _write_cases(subjects_path: str | os.PathLike, cohort_path: Path, total: int, seed: int, icd_map: IcdMap,
+                 label_kw: dict, top_items: list[int] | None, include_diagnoses: bool,
+                 problems: list[str]) -> tuple[dict[int, tuple[str, int, int]], int]:
+    """Pass 2: one case per surgical admission; returns ({hadm_id: (split, record chars, record words)}, cases written)."""
+    lengths: dict[int, tuple[str, int, int]] = {}
+    n_cases = 0
+    with atomic_lines(cohort_path) as fh:
+        for subj in tqdm(iter_subjects(subjects_path, []), total=total, desc="cases (pass 2)", unit="subject"):
+            split = subject_split(subj["subject_id"], seed)
+            for adm in subj.get("admissions") or []:
+                try:
+                    case = _case(subj, adm, split, icd_map, label_kw, top_items, include_diagnoses)
+                except (KeyError, TypeError, ValueError) as e:
+                    problems.append(f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: no case ({type(e).__name__}: {e})")
+                    continue
+                if case is None:
+                    continue
+                fh.write(json.dumps(case.to_dict(), ensure_ascii=False) + "\n")
+                lengths[adm["hadm_id"]] = (split, len(case.record), len(case.record.split()))
+                n_cases += 1
+    return lengths, n_cases
+
+
+def _case(subj: dict, adm: dict, split: str, icd_map: IcdMap, label_kw: dict, top_items: list[int] | None,
+          include_diagnoses: bool) -> Case | None:
+    """The case of a surgical admission (None when it is not surgical), checked against the contract."""
+    op = index_operation(adm)
+    if op is None:
+        return None
+    record = render_record(subj, adm, op, admission_labs(subj, adm), top_items, include_diagnoses)
+    gold = silver_labels(adm, icd_map, **label_kw)
+    if not include_diagnoses:  # no diagnoses in the record: nothing to quote as evidence
+        gold = [GoldLabel(g.complication, g.grade, []) for g in gold]
+    case = Case(f"mimic-{subj['subject_id']}-{adm['hadm_id']}", CENTER, split, "en", record, gold,
+                None, case_meta(subj, adm, op))
+    case_from_dict(case.to_dict(), where=case.case_id)  # the contract, checked before writing
+    return case
+
+
+def _add_record_lengths(admissions: pd.DataFrame, lengths: dict[int, tuple[str, int, int]]) -> None:
+    admissions["split"] = admissions["hadm_id"].map(lambda h: lengths.get(h, (None,))[0])
+    admissions["record_chars"] = admissions["hadm_id"].map(lambda h: lengths[h][1] if h in lengths else None)
+    admissions["record_words"] = admissions["hadm_id"].map(lambda h: lengths[h][2] if h in lengths else None)
 
 
 def resolve_mimic_dir(mimic_dir: str | os.PathLike | None, out_dir: str | os.PathLike, seed: int = 0,

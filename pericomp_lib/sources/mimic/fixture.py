@@ -10,7 +10,8 @@ import csv
 import gzip
 import io
 import random
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .schema import TABLES
@@ -82,106 +83,157 @@ def _lab_value(rng: random.Random, lo: float, hi: float, shift: float) -> float:
     return round(rng.uniform(lo, hi) * shift, 1)
 
 
+@dataclass
+class _Tables:
+    """Rows of every table, filled subject by subject; ids count up as MIMIC's do."""
+    patients: list[list] = field(default_factory=list)
+    admissions: list[list] = field(default_factory=list)
+    dx: list[list] = field(default_factory=list)
+    px: list[list] = field(default_factory=list)
+    labs: list[list] = field(default_factory=list)
+    notes: list[list] = field(default_factory=list)
+    hadm: int = 20000000
+    labevent_id: int = 1
+
+
 def make_fixture(out_dir: str | Path, n_subjects: int = 60, seed: int = 0, with_notes: bool = True,
                  with_labs: bool = True) -> Path:
     """Write hosp/ (and note/ when with_notes) under out_dir; returns out_dir.
 
     Subject 1 has a surgical ICD-10 admission and a later non-surgical one, subject 2 two surgical ICD-9
     admissions; the rest are random. Some admissions have no discharge note; some labs have no hadm_id.
+    All draws come from one seeded generator in a fixed order, so a seed gives byte-identical files.
     """
     rng = random.Random(seed)
     root = Path(out_dir)
-    patients, admissions, dx, px, labs, notes = [], [], [], [], [], []
-    hadm = 20000000
-    labevent_id = 1
+    t = _Tables()
     for s in range(n_subjects):
-        sid = 10000001 + s
-        era9 = (s == 1) or (s > 1 and rng.random() < 0.4)
-        year = rng.randint(2110, 2180)
-        patients.append([sid, rng.choice("FM"), rng.randint(25, 89), year, "2008 - 2010" if era9 else "2017 - 2019", None])
-        n_adm = 2 if s < 2 else rng.choice((1, 1, 2, 3))
-        admit = datetime(year, rng.randint(1, 6), rng.randint(1, 28), rng.randint(0, 23), 5)
-        for a in range(n_adm):
-            hadm += rng.randint(1, 9)
-            version = 9 if era9 else 10
-            surgical = (s == 0 and a == 0) or s == 1 or (s > 1 and rng.random() < 0.8)
-            los = rng.randint(3, 10)
-            disch = admit + timedelta(days=los, hours=rng.randint(1, 8))
-            died = rng.random() < 0.03
-            admissions.append([sid, hadm, _ts(admit), _ts(disch), _ts(disch) if died else None,
-                               "EW EMER." if rng.random() < 0.5 else "ELECTIVE", "P00" + str(rng.randint(100, 999)),
-                               "EMERGENCY ROOM", "DIED" if died else "HOME", "Medicare", "ENGLISH", "MARRIED", "WHITE",
-                               None, None, int(died)])
-            comps: set[str] = set()
-            if surgical:
-                code, title, reason, _ = rng.choice(SURGERY[version])
-                op_day = admit.date() + timedelta(days=1)
-                px.append([sid, hadm, 1, op_day.isoformat(), code, version])
-                if rng.random() < 0.5:
-                    ns = rng.choice(NON_SURGICAL[version])
-                    px.append([sid, hadm, 2, admit.date().isoformat(), ns[0], version])
-                dx.append([sid, hadm, 1, reason, version])
-                comps = {k for k in COMPLICATIONS[version] if rng.random() < 0.12}
-                if s == 0 and a == 0:
-                    comps |= {"aki"}
-            else:
-                op_day = admit.date()
-                ns = rng.choice(NON_SURGICAL[version])
-                px.append([sid, hadm, 1, admit.date().isoformat(), ns[0], version])
-                dx.append([sid, hadm, 1, MEDICAL_REASON[version][0], version])
-                comps = {"pneumonia"} if rng.random() < 0.5 else set()  # must never become a case
-            seq = 2
-            for key in sorted(comps):
-                dx.append([sid, hadm, seq, COMPLICATIONS[version][key][0], version])
-                seq += 1
-            for code, _ in rng.sample(COMORBID[version], rng.randint(0, 2)):
-                dx.append([sid, hadm, seq, code, version])
-                seq += 1
-            if with_labs:
-                for day in range(los + 1):
-                    t = admit + timedelta(days=day, hours=rng.randint(1, 6))
-                    post = t.date() > op_day
-                    for itemid, _, _, _, unit, lo, hi in LABS:
-                        if itemid == 50813 and rng.random() < 0.6:
-                            continue
-                        shift = 1.0
-                        if post and itemid == 50912 and "aki" in comps:
-                            shift = rng.uniform(2.2, 3.5)
-                        if post and itemid == 51301 and comps & {"pneumonia", "uti", "ssi"}:
-                            shift = rng.uniform(1.6, 2.2)
-                        if post and itemid == 51222 and "gib" in comps:
-                            shift = rng.uniform(0.5, 0.7)
-                        v = _lab_value(rng, lo, hi, shift)
-                        flag = "abnormal" if (v < lo or v > hi) else None
-                        text = "___" if rng.random() < 0.01 else f"{v}"
-                        labs.append([labevent_id, sid, hadm, labevent_id * 7, itemid, None, _ts(t), _ts(t + timedelta(minutes=50)),
-                                     text, v, unit, lo, hi, flag, "ROUTINE", None])
-                        labevent_id += 1
-            if with_notes and rng.random() < 0.8:
-                story = ", which was complicated by " + " and ".join(sorted(comps)) if comps else "; the course was uneventful"
-                text = (f"Name:  ___                 Unit No:   ___\n\nAdmission Date:  ___\n\nService: SURGERY\n\n"
-                        f"Brief Hospital Course:\nThe patient was admitted \"for care\"{story}.\n"
-                        f"Discharge Disposition:\nHome")
-                notes.append([f"{sid}-DS-{a + 1}", sid, hadm, "DS", a + 1, _ts(disch), _ts(disch + timedelta(hours=3)), text])
-            admit = disch + timedelta(days=rng.randint(30, 400))
+        _subject(t, rng, s, with_notes, with_labs)
     if with_labs:  # an outpatient lab without an admission
-        sid = patients[0][0]
-        labs.append([labevent_id, sid, None, labevent_id * 7, 50912, None, "2100-01-01 08:00:00", None,
-                     "0.9", 0.9, "mg/dL", 0.5, 1.2, None, "ROUTINE", None])
-    dx_titles = {(c, v): t for v in (9, 10) for c, t in
-                 [*COMPLICATIONS[v].values(), *COMORBID[v], MEDICAL_REASON[v], *[(r[2], r[3]) for r in SURGERY[v]]]}
-    px_titles = {(c, v): t for v in (9, 10) for c, t in [*[(r[0], r[1]) for r in SURGERY[v]], *NON_SURGICAL[v]]}
-    _write(root, "patients", patients)
-    _write(root, "admissions", admissions)
-    _write(root, "diagnoses_icd", dx)
-    _write(root, "procedures_icd", px)
-    _write(root, "d_icd_diagnoses", [[c, v, t] for (c, v), t in sorted(dx_titles.items())])
-    _write(root, "d_icd_procedures", [[c, v, t] for (c, v), t in sorted(px_titles.items())])
-    _write(root, "d_labitems", [list(item[:4]) for item in LABS])
-    _write(root, "labevents", labs)
-    if with_notes:
-        _write(root, "discharge", notes)
+        sid = t.patients[0][0]
+        t.labs.append([t.labevent_id, sid, None, t.labevent_id * 7, 50912, None, "2100-01-01 08:00:00", None,
+                       "0.9", 0.9, "mg/dL", 0.5, 1.2, None, "ROUTINE", None])
+    _write_tables(root, t, with_notes)
     return root
+
+
+def _subject(t: _Tables, rng: random.Random, s: int, with_notes: bool, with_labs: bool) -> None:
+    sid = 10000001 + s
+    era9 = (s == 1) or (s > 1 and rng.random() < 0.4)
+    year = rng.randint(2110, 2180)
+    t.patients.append([sid, rng.choice("FM"), rng.randint(25, 89), year, "2008 - 2010" if era9 else "2017 - 2019", None])
+    n_adm = 2 if s < 2 else rng.choice((1, 1, 2, 3))
+    admit = datetime(year, rng.randint(1, 6), rng.randint(1, 28), rng.randint(0, 23), 5)
+    for a in range(n_adm):
+        admit = _admission(t, rng, s, sid, a, 9 if era9 else 10, admit, with_notes, with_labs)
+
+
+def _admission(t: _Tables, rng: random.Random, s: int, sid: int, a: int, version: int, admit: datetime,
+               with_notes: bool, with_labs: bool) -> datetime:
+    """One admission with its codes, labs and note; returns when the subject's next admission starts."""
+    t.hadm += rng.randint(1, 9)
+    surgical = (s == 0 and a == 0) or s == 1 or (s > 1 and rng.random() < 0.8)
+    los = rng.randint(3, 10)
+    disch = admit + timedelta(days=los, hours=rng.randint(1, 8))
+    died = rng.random() < 0.03
+    t.admissions.append([sid, t.hadm, _ts(admit), _ts(disch), _ts(disch) if died else None,
+                         "EW EMER." if rng.random() < 0.5 else "ELECTIVE", "P00" + str(rng.randint(100, 999)),
+                         "EMERGENCY ROOM", "DIED" if died else "HOME", "Medicare", "ENGLISH", "MARRIED", "WHITE",
+                         None, None, int(died)])
+    if surgical:
+        op_day, comps = _surgical_codes(t, rng, sid, version, admit, first_of_subject_0=s == 0 and a == 0)
+    else:
+        op_day, comps = _medical_codes(t, rng, sid, version, admit)
+    _secondary_diagnoses(t, rng, sid, version, comps)
+    if with_labs:
+        _labs(t, rng, sid, admit, los, op_day, comps)
+    if with_notes and rng.random() < 0.8:
+        story = ", which was complicated by " + " and ".join(sorted(comps)) if comps else "; the course was uneventful"
+        text = (f"Name:  ___                 Unit No:   ___\n\nAdmission Date:  ___\n\nService: SURGERY\n\n"
+                f"Brief Hospital Course:\nThe patient was admitted \"for care\"{story}.\n"
+                f"Discharge Disposition:\nHome")
+        t.notes.append([f"{sid}-DS-{a + 1}", sid, t.hadm, "DS", a + 1, _ts(disch), _ts(disch + timedelta(hours=3)), text])
+    return disch + timedelta(days=rng.randint(30, 400))
+
+
+def _surgical_codes(t: _Tables, rng: random.Random, sid: int, version: int, admit: datetime,
+                    first_of_subject_0: bool) -> tuple[date, set[str]]:
+    """Index operation the day after admission (sometimes with a non-surgical procedure) and its complications."""
+    code, title, reason, _ = rng.choice(SURGERY[version])
+    op_day = admit.date() + timedelta(days=1)
+    t.px.append([sid, t.hadm, 1, op_day.isoformat(), code, version])
+    if rng.random() < 0.5:
+        ns = rng.choice(NON_SURGICAL[version])
+        t.px.append([sid, t.hadm, 2, admit.date().isoformat(), ns[0], version])
+    t.dx.append([sid, t.hadm, 1, reason, version])
+    comps = {k for k in COMPLICATIONS[version] if rng.random() < 0.12}
+    if first_of_subject_0:  # the tests rely on one known AKI case
+        comps |= {"aki"}
+    return op_day, comps
+
+
+def _medical_codes(t: _Tables, rng: random.Random, sid: int, version: int, admit: datetime) -> tuple[date, set[str]]:
+    """A non-surgical admission; its complication codes must never become a case."""
+    op_day = admit.date()
+    ns = rng.choice(NON_SURGICAL[version])
+    t.px.append([sid, t.hadm, 1, admit.date().isoformat(), ns[0], version])
+    t.dx.append([sid, t.hadm, 1, MEDICAL_REASON[version][0], version])
+    comps = {"pneumonia"} if rng.random() < 0.5 else set()
+    return op_day, comps
+
+
+def _secondary_diagnoses(t: _Tables, rng: random.Random, sid: int, version: int, comps: set[str]) -> None:
+    seq = 2
+    for key in sorted(comps):
+        t.dx.append([sid, t.hadm, seq, COMPLICATIONS[version][key][0], version])
+        seq += 1
+    for code, _ in rng.sample(COMORBID[version], rng.randint(0, 2)):
+        t.dx.append([sid, t.hadm, seq, code, version])
+        seq += 1
+
+
+def _labs(t: _Tables, rng: random.Random, sid: int, admit: datetime, los: int, op_day: date, comps: set[str]) -> None:
+    """Daily panels; after the operation the values move with the admission's complications."""
+    for day in range(los + 1):
+        ts = admit + timedelta(days=day, hours=rng.randint(1, 6))
+        post = ts.date() > op_day
+        for itemid, _, _, _, unit, lo, hi in LABS:
+            if itemid == 50813 and rng.random() < 0.6:
+                continue
+            v = _lab_value(rng, lo, hi, _lab_shift(rng, post, itemid, comps))
+            flag = "abnormal" if (v < lo or v > hi) else None
+            text = "___" if rng.random() < 0.01 else f"{v}"
+            t.labs.append([t.labevent_id, sid, t.hadm, t.labevent_id * 7, itemid, None, _ts(ts), _ts(ts + timedelta(minutes=50)),
+                           text, v, unit, lo, hi, flag, "ROUTINE", None])
+            t.labevent_id += 1
+
+
+def _lab_shift(rng: random.Random, post: bool, itemid: int, comps: set[str]) -> float:
+    """Creatinine rises with AKI, white cells with infections, haemoglobin falls with GI bleeding."""
+    shift = 1.0
+    if post and itemid == 50912 and "aki" in comps:
+        shift = rng.uniform(2.2, 3.5)
+    if post and itemid == 51301 and comps & {"pneumonia", "uti", "ssi"}:
+        shift = rng.uniform(1.6, 2.2)
+    if post and itemid == 51222 and "gib" in comps:
+        shift = rng.uniform(0.5, 0.7)
+    return shift
+
+
+def _write_tables(root: Path, t: _Tables, with_notes: bool) -> None:
+    dx_titles = {(c, v): title for v in (9, 10) for c, title in
+                 [*COMPLICATIONS[v].values(), *COMORBID[v], MEDICAL_REASON[v], *[(r[2], r[3]) for r in SURGERY[v]]]}
+    px_titles = {(c, v): title for v in (9, 10) for c, title in [*[(r[0], r[1]) for r in SURGERY[v]], *NON_SURGICAL[v]]}
+    _write(root, "patients", t.patients)
+    _write(root, "admissions", t.admissions)
+    _write(root, "diagnoses_icd", t.dx)
+    _write(root, "procedures_icd", t.px)
+    _write(root, "d_icd_diagnoses", [[c, v, title] for (c, v), title in sorted(dx_titles.items())])
+    _write(root, "d_icd_procedures", [[c, v, title] for (c, v), title in sorted(px_titles.items())])
+    _write(root, "d_labitems", [list(item[:4]) for item in LABS])
+    _write(root, "labevents", t.labs)
+    if with_notes:
+        _write(root, "discharge", t.notes)
 
 
 def make_large_labevents(out_dir: str | Path, n_rows: int, n_subjects: int | None = None, threads: int | None = None) -> Path:

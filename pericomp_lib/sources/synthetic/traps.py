@@ -1,0 +1,191 @@
+"""Traps: facts that look like a complication and are not one under the definitions.
+
+They follow the paper's error analysis (mistakes.csv): each trap kind is one small function registered
+in `TRAP_KINDS` with the condition under which it may be laid down (a trap must never contradict an
+intended label, or the gold would change). `TRAPS` fixes the order in which `course.simulate` draws
+them, which is part of what keeps a seed's cohort byte-identical.
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable, NamedTuple
+
+from .complications import DELIRIUM_FEATURES, FEVERISH, INFECTIONS, fever
+from .draw import rnd
+from .facts import PREOP, SURGERY_BY_ID, Course
+
+TRAPS = ("absorption_fever", "aki_preop_high", "aki_no_baseline", "kidney_transplant", "transfusion_not_bleeding",
+         "ileus_no_records", "ileus_flatus_day3", "tnt_near", "tnt_renal", "sinus_tachy", "delirium_partial",
+         "hypoxaemia_atelectasis", "negated", "preop_dvt", "asymptomatic_bacteriuria", "contaminant_culture",
+         "bnp_only", "fat_liquefaction", "infection_source_known", "preop_effusion")
+
+
+class TrapKind(NamedTuple):
+    applies: Callable[[Course, set[str]], bool]  # (course, intended labels) -> may this trap be laid down
+    apply: Callable[[Course, random.Random], None]
+
+
+def absorption_fever(c: Course, rng: random.Random) -> None:
+    c.bump(1, "temp", rnd(rng, 37.8, 38.4, 1))
+    c.bump(1, "wbc", rnd(rng, 12.2, 14.5, 2))
+    c.add("sign", 1, "absorption_fever")
+
+
+def aki_preop_high(c: Course, rng: random.Random) -> None:
+    c.history.append("ckd")
+    c.baseline_cr = rnd(rng, 150, 230)
+
+
+def aki_no_baseline(c: Course, rng: random.Random) -> None:
+    c.bump(rng.randint(1, 3), "cr", rnd(rng, 106, 124))
+
+
+def kidney_transplant(c: Course, rng: random.Random) -> None:
+    c.surgery = SURGERY_BY_ID["kidney_transplant"]
+    c.history.append("esrd")
+    c.baseline_cr = rnd(rng, 650, 980)
+    for day, frac in ((1, 0.75), (2, 0.55), (3, 0.4), (5, 0.25)):
+        c.bump(day, "cr", round(c.baseline_cr * frac * rng.uniform(0.9, 1.1)), "set")
+
+
+def transfusion_not_bleeding(c: Course, rng: random.Random) -> None:
+    d = rng.randint(0, 2)
+    c.add("transfusion", d, rng.choice(["rbc", "plasma"]), units=rng.choice([1, 2]),
+          reason=rng.choice(["anaemia", "intraop_loss"]))
+    c.add("drain", d, volume=rnd(rng, 30, 150), colour=rng.choice(["light_red", "serous"]))
+    c.bump(d, "hb", rnd(rng, 72, 86), "min")
+    c.blood_loss_ml = max(c.blood_loss_ml, rnd(rng, 600, 1200))
+
+
+def ileus_no_records(c: Course, rng: random.Random) -> None:
+    c.traps.append("_no_bowel_records")  # background then charts no bowel function at all
+
+
+def ileus_flatus_day3(c: Course, rng: random.Random) -> None:
+    c.add("bowel", 1, "no_flatus")
+    c.add("bowel", 2, "no_flatus")
+    c.add("bowel", 3, "flatus")
+
+
+def tnt_near(c: Course, rng: random.Random) -> None:
+    c.bump(rng.randint(1, 3), "tnt", rnd(rng, 0.015, 0.026, 3))
+
+
+def tnt_renal(c: Course, rng: random.Random) -> None:
+    if not c.renal_insufficiency:
+        c.history.append("ckd")
+        c.baseline_cr = c.baseline_cr if c.baseline_cr and c.baseline_cr > 140 else rnd(rng, 150, 230)
+    c.bump(rng.randint(1, 3), "tnt", rnd(rng, 0.032, 0.07, 3))
+    c.add("sign", 1, "chest_pain", negated=True)
+
+
+def sinus_tachy(c: Course, rng: random.Random) -> None:
+    d = rng.randint(1, 3)
+    rate = rnd(rng, 105, 125)
+    c.bump(d, "hr", rate)
+    c.add("ecg", d, "sinus_tachy", rate=rate)
+
+
+def delirium_partial(c: Course, rng: random.Random) -> None:
+    c.add("delirium", rng.randint(1, 4), features=rng.sample(DELIRIUM_FEATURES, rng.choice([2, 3])))
+
+
+def hypoxaemia_atelectasis(c: Course, rng: random.Random) -> None:
+    d = rng.randint(1, 4)
+    c.add("imaging", d, "atelectasis", modality="ct_chest")
+    c.add("gas", d, pao2=rnd(rng, 72, 95), fio2=0.33)
+    c.add("sign", d, "cough")
+
+
+NEGATIONS: dict[str, Callable[[Course, int], object]] = {  # order matters: `negated` samples from it
+    "no_dvt": lambda c, d: c.add("imaging", d, "dvt", negated=True, modality="us_legs"),
+    "no_pe": lambda c, d: c.add("imaging", d, "pe", negated=True, modality="ctpa"),
+    "no_melena": lambda c, d: c.add("sign", d, "melena", negated=True),
+    "no_chest_pain": lambda c, d: c.add("sign", d, "chest_pain", negated=True),
+    "wound_clean": lambda c, d: c.add("sign", d, "wound_redness", negated=True),
+    "urine_negative": lambda c, d: c.add("culture", d, "urine", positive=False),
+}
+
+
+def negated(c: Course, rng: random.Random) -> None:
+    for code in rng.sample(list(NEGATIONS), 2):
+        NEGATIONS[code](c, rng.randint(2, 6))
+
+
+def preop_dvt(c: Course, rng: random.Random) -> None:
+    c.add("imaging", PREOP - 2, "dvt", modality="us_legs", vein="calf", preop=True)
+
+
+def asymptomatic_bacteriuria(c: Course, rng: random.Random) -> None:
+    c.add("culture", rng.randint(2, 5), "urine", positive=True, organism="Enterococcus faecalis",
+          cfu=rng.choice([1e4, 1e5]), species=1, asymptomatic=True)
+
+
+def contaminant_culture(c: Course, rng: random.Random) -> None:
+    c.add("culture", rng.randint(2, 6), "blood", positive=True, organism="coagulase-negative Staphylococcus",
+          bottles=1, contaminant=True)
+
+
+def bnp_only(c: Course, rng: random.Random) -> None:
+    c.bump(rng.randint(1, 3), "bnp", rnd(rng, 400, 950))
+
+
+def fat_liquefaction(c: Course, rng: random.Random) -> None:
+    d = rng.randint(4, 8)
+    c.add("sign", d, "serous_exudate")
+    c.add("culture", d, "wound", positive=False)
+
+
+def infection_source_known(c: Course, rng: random.Random) -> None:
+    """Fever the day before a site shows up: applied after realisation, since it reads the site's day."""
+    site_day = min((f.day for f in c.findings if f.kind in ("imaging", "culture", "sign") and f.day > 1), default=4)
+    d = max(1, site_day - 1)
+    fever(c, rng, d)
+    c.add("sign", d, "suspected_infection")
+
+
+def preop_effusion(c: Course, rng: random.Random) -> None:
+    c.add("imaging", PREOP - 3, "effusion", modality="ct_chest", preop=True)
+
+
+_NO_MI = {"myocardial_infarction", "myocardial_injury"}
+TRAP_KINDS: dict[str, TrapKind] = {
+    "absorption_fever": TrapKind(lambda c, labels: not labels & set(FEVERISH), absorption_fever),
+    "aki_preop_high": TrapKind(lambda c, labels: "acute_kidney_injury" not in labels and not c.surgery.kidney_transplant
+                               and "myocardial_injury" not in labels, aki_preop_high),
+    "aki_no_baseline": TrapKind(lambda c, labels: "acute_kidney_injury" not in labels and c.baseline_cr is None
+                                and not c.surgery.kidney_transplant, aki_no_baseline),
+    "kidney_transplant": TrapKind(lambda c, labels: not labels & {"acute_kidney_injury", "myocardial_injury",
+                                                                  "anastomotic_leak", "paralytic_ileus"}, kidney_transplant),
+    "transfusion_not_bleeding": TrapKind(lambda c, labels: "postoperative_bleeding" not in labels, transfusion_not_bleeding),
+    "ileus_no_records": TrapKind(lambda c, labels: "paralytic_ileus" not in labels and c.surgery.abdominal
+                                 and "anastomotic_leak" not in labels, ileus_no_records),
+    "ileus_flatus_day3": TrapKind(lambda c, labels: "paralytic_ileus" not in labels and c.surgery.abdominal
+                                  and "_no_bowel_records" not in c.traps, ileus_flatus_day3),
+    "tnt_near": TrapKind(lambda c, labels: not labels & _NO_MI, tnt_near),
+    "tnt_renal": TrapKind(lambda c, labels: not labels & _NO_MI, tnt_renal),
+    "sinus_tachy": TrapKind(lambda c, labels: "arrhythmia" not in labels, sinus_tachy),
+    "delirium_partial": TrapKind(lambda c, labels: "delirium" not in labels, delirium_partial),
+    "hypoxaemia_atelectasis": TrapKind(lambda c, labels: not labels & {"ards", "pneumonia"}, hypoxaemia_atelectasis),
+    "negated": TrapKind(lambda c, labels: True, negated),
+    "preop_dvt": TrapKind(lambda c, labels: "deep_vein_thrombosis" not in labels, preop_dvt),
+    "asymptomatic_bacteriuria": TrapKind(lambda c, labels: not labels & set(FEVERISH), asymptomatic_bacteriuria),
+    "contaminant_culture": TrapKind(lambda c, labels: "bloodstream_infection" not in labels, contaminant_culture),
+    "bnp_only": TrapKind(lambda c, labels: "cardiogenic_pulmonary_edema" not in labels, bnp_only),
+    "fat_liquefaction": TrapKind(lambda c, labels: not labels & {"superficial_ssi", "deep_ssi"}, fat_liquefaction),
+    "infection_source_known": TrapKind(lambda c, labels: bool(labels & set(INFECTIONS[:-1])), infection_source_known),
+    "preop_effusion": TrapKind(lambda c, labels: not labels & {"ards", "pneumonia", "cardiogenic_pulmonary_edema"},
+                               preop_effusion),
+}
+assert set(TRAP_KINDS) == set(TRAPS), "every trap in TRAPS needs a TrapKind, and only those"
+
+
+def trap_applies(c: Course, trap: str) -> bool:
+    return TRAP_KINDS[trap].applies(c, set(c.intended))
+
+
+def apply_trap(c: Course, rng: random.Random, trap: str) -> None:
+    TRAP_KINDS[trap].apply(c, rng)
+    if {"ckd", "esrd"} & set(c.history) and "none" in c.history:
+        c.history.remove("none")  # a kidney trap made "no significant past history" untrue
+    c.traps.append(trap)
