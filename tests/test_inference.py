@@ -105,6 +105,47 @@ def test_shared_prefix_equals_one_prompt_alone_smollm2():
     assert any(tok.decode(a).strip() for a in alone)
 
 
+def test_cascade_attention_equals_a_copied_prefix(lively, tok):
+    """The record's cache read once for all rows (cascade) gives the logits and answers of a copy per row,
+    and the model gets its own attention back afterwards."""
+    import copy
+
+    from pericomp_lib import cascade
+
+    head, tails = _head_tails(tok)
+    cache = inf.prefix_cache(lively, head)
+    ids, tail_mask = inf._right_aligned(tails, tok.pad_token_id, "cpu")
+    mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
+    positions = inf._positions(tail_mask, len(head))
+    copied = copy.deepcopy(cache)
+    copied.batch_repeat_interleave(len(tails))
+    with torch.no_grad():
+        want = lively(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=copied).logits
+        with cascade.attention(lively):
+            got = lively(input_ids=ids, attention_mask=mask, position_ids=positions,
+                         past_key_values=cascade.SharedPrefixCache(cache)).logits
+    real = tail_mask.bool()  # padded positions carry no answer
+    assert torch.allclose(got[real], want[real], atol=1e-4)
+    assert lively.config._attn_implementation != cascade.NAME
+    copy_answers = inf.generate_shared(lively, tok, head, tails, 16, json_stop=False, cascade_attention=False)
+    assert inf.generate_shared(lively, tok, head, tails, 16, json_stop=False) == copy_answers
+    assert len(cache.layers[0].keys) == 1, "the shared prefix is never copied into the rows"
+
+
+def test_cascade_attention_through_a_peft_adapter(lively, tok):
+    from peft import LoraConfig, get_peft_model
+
+    head, tails = _head_tails(tok)
+    peft_model = get_peft_model(lively, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    try:
+        for which in ("base", "adapter"):
+            with inf.variant(peft_model, which):
+                alone = [inf.generate_full(peft_model, tok, [head + t], 10, json_stop=False)[0] for t in tails]
+                assert inf.generate_shared(peft_model, tok, head, tails, 10, json_stop=False) == alone
+    finally:
+        peft_model.unload()
+
+
 def test_rows_leave_the_batch_when_done(lively, tok):
     head, tails = _head_tails(tok)
     eos = inf.eos_ids(lively, tok)
