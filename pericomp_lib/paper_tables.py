@@ -1,9 +1,10 @@
-"""The paper's evaluation tables, from the authors' published predictions or from our own runs.
+"""The paper's ten evaluation tables, recomputed from the authors' published prediction files.
 
-One code path for both: `evaluate_predictions(gold, {model: predictions})` turns label maps into a
-`Models,Precision,Recall,F1_score` table (rows sorted by model name, unrounded floats, as the authors'
-results/evaluation.ipynb writes them); `paper_tables` feeds it every result file of the authors' layout
-and writes the ten published CSVs under their file names, plus per-complication tables.
+`evaluate_predictions(gold, {model: predictions})` turns label maps into a `Models,Precision,Recall,F1_score`
+table (rows sorted by model name, unrounded floats, as the authors' results/evaluation.ipynb writes them);
+`paper_tables` feeds it every result file of the authors' layout and writes the ten published CSVs under
+their file names, plus per-complication tables. Our own runs are scored by evaluation.py with the same
+metrics; `python -m pericomp_lib evaluate` (cli here) serves both.
 
 Which cases and which files, as the authors did it:
 - the cases are those of gold.json (in its order); extra cases in a prediction file are ignored;
@@ -18,8 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -116,6 +115,18 @@ class LoadedTable:
     issues: dict[str, list[str]] = field(default_factory=dict)  # file -> extra ids, unknown labels, empty answers
 
 
+def split_gold(gold: Mapping[str, list[str]], pericomp_dir: str | os.PathLike, split: str = "validation") -> dict:
+    """Gold restricted to one split of data_source/center1/train_val.json, in gold order.
+
+    The one validation filter: the val_center1 tables and the figures' center-1 scores use it alike.
+    """
+    keep = set(repo.split_ids(pericomp_dir)[split])
+    kept = {k: v for k, v in gold.items() if str(k) in keep}  # gold order, as the authors' filtered frame
+    if not kept:
+        raise ValueError(f"no gold case is in the {split} split of train_val.json")
+    return kept
+
+
 def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: str = "skip") -> LoadedTable:
     """Gold (restricted to the spec's split) and all prediction files of the spec's folder.
 
@@ -132,10 +143,7 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
     gold = repo.load_gold(pericomp_dir, spec.center, spec.strict)
     center_ids = set(gold)
     if spec.split is not None:
-        keep = set(repo.split_ids(pericomp_dir)[spec.split])
-        gold = {k: v for k, v in gold.items() if k in keep}  # gold order, as the authors' filtered frame
-        if not gold:
-            raise ValueError(f"no gold case of {spec.center} is in the {spec.split} split of train_val.json")
+        gold = split_gold(gold, pericomp_dir, spec.split)
     loaded = LoadedTable(spec, gold, {})
     for path in repo.list_prediction_files(pericomp_dir, spec.center, spec.strict):
         try:
@@ -187,191 +195,6 @@ def paper_tables(
     return report
 
 
-# --- our own runs -------------------------------------------------------------------------------
-RUN_MODELS_ORDER = ("comprehensive", "base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
-
-
-def read_scope(run_dir: str | os.PathLike) -> list[str] | None:
-    """The complications a run asked about (scope.json, written by 04's export); None means all 22."""
-    import json
-
-    path = Path(run_dir) / "scope.json"
-    return json.loads(path.read_text(encoding="utf-8")).get("complications") if path.exists() else None
-
-
-def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
-    """Score every predictions{,_strict}/<model>.json of one run against the gold of `cases`.
-
-    The cases are those the LLM answered (inference may cap the evaluation split); every model is
-    scored on exactly those cases, so base, adapter and the classical baseline are comparable. Gold and
-    predictions are restricted alike to the complications the run asked (scope.json).
-    Columns: Models, averaging, mode, Precision, Recall, F1_score, n_cases, complications.
-    """
-    from . import records
-
-    run_dir = Path(run_dir)
-    scope = read_scope(run_dir)
-    lenient_gold, strict_gold = records.gold_maps(cases)
-    rows = []
-    for mode, folder, gold in (("lenient", "predictions", lenient_gold), ("strict", "predictions_strict", strict_gold)):
-        files = sorted((run_dir / folder).glob("*.json"))
-        if not files:
-            raise FileNotFoundError(f"{run_dir / folder}: no prediction files; run 04_inference first")
-        gold = records.restrict_labels(gold, scope, mode == "strict")
-        raw = {f.stem: dict(repo.load_predictions(f, missing="empty")) for f in files}
-        preds = {m: records.restrict_labels(v, scope, mode == "strict") for m, v in raw.items()}
-        ids = _owed_ids(run_dir, gold, preds)
-        for model, labels in raw.items():  # extra ids, unknown labels, empty answers: said, not passed over
-            for issue in repo.prediction_issues(labels, gold):
-                warnings.warn(f"{run_dir / folder / (model + '.json')}: {issue}", stacklevel=2)
-        if not ids:
-            raise ValueError(f"{run_dir / folder}: no prediction file covers the evaluation cases of the cohort")
-        sub_gold = {c: gold[c] for c in ids}
-        for model, pred in preds.items():
-            lacking = [c for c in ids if c not in pred]
-            if lacking:
-                raise ValueError(f"{run_dir / folder / (model + '.json')}: lacks {len(lacking)} evaluation case(s), "
-                                 f"e.g. {lacking[:5]}; re-run 04_inference (it resumes) or remove the file")
-            for average in AVERAGES:
-                m = metrics.prf(sub_gold, {c: pred[c] for c in ids}, average)
-                rows.append({"Models": model, "averaging": average, "mode": mode, "Precision": m["precision"],
-                             "Recall": m["recall"], "F1_score": m["f1"], "n_cases": len(ids),
-                             "complications": len(scope) if scope else 22})
-    order = {m: i for i, m in enumerate(RUN_MODELS_ORDER)}
-    df = pd.DataFrame(rows)
-    df = df.sort_values(["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s)
-    return df.reset_index(drop=True)
-
-
-def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, Mapping]) -> list[str]:
-    """The cases every prediction file must cover: those 04 answered for (inference_report.json), else
-    every evaluation case that base or adapter answered; never fewer because one file lacks some."""
-    from . import runstore
-
-    owed = runstore.owed_cases(run_dir)
-    if owed is None:
-        answered = set().union(*(set(preds[m]) for m in ("adapter", "base") if m in preds))
-        return [c for c in gold if c in answered] if answered else list(gold)
-    stray = [c for c in owed if c not in gold]
-    if stray:
-        raise ValueError(f"{run_dir / runstore.REPORT}: {len(stray)} case(s) answered by 04 are not evaluation cases "
-                         f"of this cohort (e.g. {stray[:5]}); the cohort changed after 04: re-run 04_inference")
-    owed_set = set(owed)
-    return [c for c in gold if c in owed_set]
-
-
-def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """score_run on the run's own cohort (its evaluation split); writes <out_dir>/run_metrics.csv."""
-    from . import records
-
-    cases = records.load_cohort(Path(run_dir) / "cohort.jsonl", check_evidence=False)
-    df = score_run(run_dir, records.split_cases(cases, "eval"))
-    out = Path(out_dir) if out_dir else Path(run_dir) / "tables"
-    atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
-    from . import decisions
-
-    decisions.write_tables(run_dir, out)  # ranking.csv, operating_points.csv when 04 recorded P(True)
-    return df
-
-
-def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame | None:
-    """<folder>/<name>.csv, or None when the run wrote none (e.g. no P(True) in a free-generation run)."""
-    path = Path(folder) / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else None
-
-
-def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
-    """All runs_dir/<run>/seed-<n>/tables/run_metrics.csv in one tidy frame (run, seed, ... columns)."""
-    frames = []
-    for path in sorted(Path(runs_dir).glob("*/seed-*/tables/run_metrics.csv")):
-        df = pd.read_csv(path)
-        df.insert(0, "seed", int(path.parent.parent.name.split("-", 1)[1]))
-        df.insert(0, "run", path.parent.parent.parent.name)
-        frames.append(df)
-    if not frames:
-        raise FileNotFoundError(f"{runs_dir}: no runs with tables/run_metrics.csv; run the batch runner (stages 01-05)")
-    return pd.concat(frames, ignore_index=True)
-
-
-_FAMILIES = {"qwen3": "Qwen3", "qwq": "QwQ", "qwen2.5": "Qwen2.5", "smollm2": "SmolLM2", "llama": "Llama"}
-_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bBmM])(?![a-zA-Z])")
-
-
-def model_label(name_or_path: str) -> tuple[str, str]:
-    """'Qwen/Qwen3-4B' -> ('Qwen3 4B', '4B'); 'smollm2-135m' -> ('SmolLM2 135M', '135M'); no size -> (name, '')."""
-    name = Path(str(name_or_path).rstrip("/")).name
-    m = _SIZE.search(name)
-    if not m:
-        return name, ""
-    size = f"{m[1]}{m[2].upper()}"
-    family = name[: m.start()].strip("-_ ") or name
-    family = _FAMILIES.get(family.lower(), family)
-    return f"{family} {size}", size
-
-
-def run_info(run_dir: str | os.PathLike) -> dict:
-    """What one run folder trained and prompted with, for labelling figures of our own runs.
-
-    run_metrics.csv does not say which model or strategy produced it, so this reads, in order:
-    params.json (the run's resolved params, written by its first stage: the run folder contract), then for
-    older runs adapter/training_params.json ({"params": {...}}, written by 03_finetune), the papermill
-    parameters of the executed notebooks (02: strategy, layout; 03/04: the params file), then which
-    prompts file exists; the model falls back to the run folder name. `source` says what was used.
-    Returns model_name_or_path, strategy, prompt_layout, model_label, size_label, source.
-    """
-    import json
-
-    from .params import load_params
-
-    run_dir = Path(run_dir)
-    info: dict = {"model_name_or_path": None, "strategy": None, "prompt_layout": None}
-    sources = []
-
-    def take(found: Mapping, where: str) -> None:
-        got = [k for k in info if info[k] is None and found.get(k) is not None]
-        for k in got:
-            info[k] = found[k]
-        if got:
-            sources.append(where)
-
-    pj = run_dir / "params.json"
-    if pj.exists():
-        try:
-            take(json.loads(pj.read_text(encoding="utf-8")), str(pj))
-        except (json.JSONDecodeError, AttributeError) as e:
-            log.warning("%s: unreadable (%s); looking elsewhere for the run's params", pj, e)
-    tp = run_dir / "adapter" / "training_params.json"
-    if tp.exists():
-        try:
-            take(json.loads(tp.read_text(encoding="utf-8")).get("params") or {}, str(tp))
-        except (json.JSONDecodeError, AttributeError) as e:
-            log.warning("%s: unreadable (%s); looking elsewhere for the run's params", tp, e)
-    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
-        if all(v is not None for v in info.values()):
-            break
-        try:
-            params = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
-        except (json.JSONDecodeError, KeyError, TypeError, OSError):
-            continue
-        take(params, str(nb))
-        if params.get("params_path") and Path(params["params_path"]).exists():
-            try:
-                take(load_params(params["params_path"]), params["params_path"])
-            except (ValueError, OSError) as e:
-                log.warning("%s: params file %s unreadable: %s", nb, params["params_path"], e)
-    if info["strategy"] is None:
-        for strategy in ("targeted", "comprehensive"):
-            if (run_dir / f"{strategy}_prompts.json").exists():
-                take({"strategy": strategy}, f"{strategy}_prompts.json")
-                break
-    if info["model_name_or_path"] is None:
-        take({"model_name_or_path": run_dir.parent.name if run_dir.name.startswith("seed-") else run_dir.name},
-             "run folder name")
-    info["model_label"], info["size_label"] = model_label(info["model_name_or_path"])
-    info["source"] = "; ".join(sources)
-    return info
-
-
 def cli(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
@@ -381,13 +204,13 @@ def cli(argv: list[str]) -> int:
                     help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop")
     args = ap.parse_args(argv)
     if args.runs_dir:
+        from .evaluation import write_runs_metrics
+
         try:
-            table = collect_runs(args.runs_dir)
+            table = write_runs_metrics(args.runs_dir, args.out)
         except FileNotFoundError as e:
             print(f"error: {e}")
             return 2
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out) / "runs_metrics.csv", table.to_csv(index=False))
         micro = table[table.averaging == "micro"].pivot_table(index=["run", "seed", "Models"], columns="mode",
                                                              values="F1_score", sort=False)
         print(f"wrote {Path(args.out) / 'runs_metrics.csv'}\nmicro F1 per run, seed and model:")
@@ -400,6 +223,12 @@ def cli(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as e:  # missing gold, broken file: say which and stop cleanly
         print(f"error: {e}")
         return 2
+    _print_report(report, Path(args.out))
+    return 0
+
+
+def _print_report(report: dict, out: Path) -> None:
+    """What paper_tables wrote, skipped and filled; issue counts here, every file and id in the notes file."""
     for name, path in report["tables"].items():
         print(f"wrote {path}")
     for name, n in report["n_models"].items():
@@ -410,11 +239,10 @@ def cli(argv: list[str]) -> int:
         print(f"{table}: missing cases counted as no complication: {filled}")
     issues = report.get("issues", [])
     if issues:  # hundreds in the published files: counts here, every file and id in the notes file
-        notes = write_json(Path(args.out) / "evaluation_notes.json", issues)
+        notes = write_json(out / "evaluation_notes.json", issues)
         kinds = (("not evaluation cases", "extra case ids"), ("naming none", "labels naming none of the 22"),
                  ("no answer", "empty answers"))
         for table in dict.fromkeys(i["table"] for i in issues):
             counts = [f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
                       for key, what in kinds]
             print(f"{table}: prediction files {', '.join(counts)} (scored as the authors did; details in {notes})")
-    return 0
