@@ -6,7 +6,7 @@ import sys
 
 COMMANDS = {
     "format-results": ("pericomp_lib.parsing", "turn raw model outputs into the paper's result files"),
-    "evaluate": ("pericomp_lib.evaluation", "write the paper's evaluation tables from a PeriComp clone or runs"),
+    "evaluate": ("pericomp_lib.paper_tables", "write the paper's evaluation tables from a PeriComp clone or runs"),
     "baseline": ("pericomp_lib.baseline", "train and evaluate the TF-IDF classical baseline on a cohort"),
     "batch": ("pericomp_lib.batch", "run the numbered notebooks for params files x seeds with papermill"),
     "mimic": ("pericomp_lib.sources.mimic.cohort", "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl"),

@@ -169,3 +169,24 @@ def pr_curves(df: pd.DataFrame, split: str = "eval") -> pd.DataFrame:
         p, r, _ = precision_recall_curve(g.gold.to_numpy(), g.p_true.to_numpy(dtype=float))
         rows += [{"model": model, "precision": float(a), "recall": float(b)} for a, b in zip(p, r)]
     return pd.DataFrame(rows, columns=["model", "precision", "recall"])
+
+
+def runs_pr_frame(runs_dir: str | os.PathLike) -> pd.DataFrame:
+    """pr_curves of every runs_dir/<run>/seed-<n>/decisions.csv, with run, seed and each model's greedy
+    answer (P(True) >= 0.5) as greedy_precision / greedy_recall; empty when no run recorded decisions."""
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/seed-*/decisions.csv")):
+        df = pd.read_csv(path)
+        curves = pr_curves(df)
+        if curves.empty:
+            continue
+        ev = df[(df.split == "eval") & df.p_true.notna()]
+        for model, g in ev.groupby("model"):
+            said = g.p_true >= 0.5
+            tp = int((said & (g.gold == 1)).sum())
+            precision, recall, _ = metrics.prf_from_counts(tp, int(said.sum()) - tp, int(g.gold.sum()) - tp)
+            curves.loc[curves.model == model, "greedy_precision"] = float(precision)
+            curves.loc[curves.model == model, "greedy_recall"] = float(recall)
+        curves["run"], curves["seed"] = path.parent.parent.name, path.parent.name
+        rows.append(curves)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -1,200 +1,31 @@
-"""The paper's evaluation tables, from the authors' published predictions or from our own runs.
+"""Scores of our own runs: one run folder's prediction files, and every run x seed collected for figures.
 
-One code path for both: `evaluate_predictions(gold, {model: predictions})` turns label maps into a
-`Models,Precision,Recall,F1_score` table (rows sorted by model name, unrounded floats, as the authors'
-results/evaluation.ipynb writes them); `paper_tables` feeds it every result file of the authors' layout
-and writes the ten published CSVs under their file names, plus per-complication tables.
-
-Which cases and which files, as the authors did it:
-- the cases are those of gold.json (in its order); extra cases in a prediction file are ignored;
-- val_center1 = center-1 gold restricted to the validation ids of data_source/center1/train_val.json;
-- every *.json in the folder whose name lacks 'gold' is a model, named by its file stem;
-- a file lacking gold cases was silently dropped by the authors (its NaN crashed the scorer inside a
-  try/except); here it is skipped *and reported* (missing='skip'), or filled (missing='empty'), or it
-  stops the run (missing='error').
+Why here and not in paper_tables: a run is scored on the cases its LLM answered and on the complications it
+asked (scope.json), with every model of the run (base, adapter, baselines) on exactly those cases; the
+paper's tables score fixed published files on fixed gold. Both use metrics.prf.
 """
 from __future__ import annotations
 
-import argparse
-import logging
+import json
 import os
-import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import metrics
-from .io import atomic_write_text, write_json
+from .io import atomic_write_text
+from .paper_tables import AVERAGES
 from .sources import pericomp_repo as repo
 
-log = logging.getLogger(__name__)
-
-COLUMNS = ["Models", "Precision", "Recall", "F1_score"]
-AVERAGES = ("micro", "macro")
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str  # as in evaluation_<average>_<name>.csv
-    center: str  # results folder
-    strict: bool
-    split: str | None = None  # 'validation' restricts to train_val.json's val ids
-
-
-# The ten published tables = these five x (micro, macro).
-PAPER_TABLES: tuple[TableSpec, ...] = (
-    TableSpec("center1", "center1", False),
-    TableSpec("val_center1", "center1", False, "validation"),
-    TableSpec("center2", "center2", False),
-    TableSpec("val_center1_strict", "center1", True, "validation"),
-    TableSpec("center2_strict", "center2", True),
-)
-SPECS = {s.name: s for s in PAPER_TABLES}
-
-
-def table_filename(average: str, name: str) -> str:
-    return f"evaluation_{average}_{name}.csv"
-
-
-def evaluate_predictions(
-    gold: Mapping[str, list[str]], predictions: Mapping[str, Mapping[str, list[str]]], average: str = "micro"
-) -> pd.DataFrame:
-    """One row per model (sorted by name, as the authors' `sorted(df.columns)`): Models,Precision,Recall,F1_score."""
-    rows = []
-    for model in sorted(predictions):
-        m = metrics.prf(gold, predictions[model], average)
-        rows.append({"Models": model, "Precision": m["precision"], "Recall": m["recall"], "F1_score": m["f1"]})
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def per_complication(gold: Mapping[str, list[str]], predictions: Mapping[str, Mapping[str, list[str]]]) -> pd.DataFrame:
-    """Long table: Models, label, precision, recall, f1, support, predicted (labels as canonical ids)."""
-    frames = []
-    for model in sorted(predictions):
-        df = metrics.per_label_prf(gold, predictions[model])
-        df.insert(0, "Models", model)
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame(columns=["Models", "label", "precision", "recall", "f1", "support", "predicted"])
-    return pd.concat(frames, ignore_index=True)
-
-
-def ci_table(
-    gold: Mapping[str, list[str]],
-    predictions: Mapping[str, Mapping[str, list[str]]],
-    average: str = "micro",
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Point estimates with percentile bootstrap CIs over cases, one row per model."""
-    rows = []
-    for model in sorted(predictions):
-        point = metrics.prf(gold, predictions[model], average)
-        ci = metrics.bootstrap_ci(gold, predictions[model], average, n_boot=n_boot, seed=seed, alpha=alpha)
-        row = {"Models": model}
-        for key, col in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1_score")):
-            row[col] = point[key]
-            row[f"{col}_lo"], row[f"{col}_hi"] = ci[key]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-@dataclass
-class LoadedTable:
-    """Gold and every loadable prediction file for one table spec; `skipped` lists (file, reason)."""
-
-    spec: TableSpec
-    gold: dict[str, list[str]]
-    predictions: dict[str, repo.PredictionFile]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    filled: dict[str, int] = field(default_factory=dict)  # model -> cases counted as no complication
-    issues: dict[str, list[str]] = field(default_factory=dict)  # file -> extra ids, unknown labels, empty answers
-
-
-def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: str = "skip") -> LoadedTable:
-    """Gold (restricted to the spec's split) and all prediction files of the spec's folder.
-
-    missing: 'skip' leaves out (and reports) files lacking gold cases, as the authors' tables did;
-    'empty' counts missing cases as no complication; 'error' raises on the first such file.
-    Unreadable files are skipped and reported under 'skip'/'empty' too.
-    """
-    if isinstance(spec, str):
-        if spec not in SPECS:
-            raise ValueError(f"unknown table {spec!r}; use one of {', '.join(SPECS)}")
-        spec = SPECS[spec]
-    if missing not in ("skip", "empty", "error"):
-        raise ValueError(f"missing must be 'skip', 'empty' or 'error', got {missing!r}")
-    gold = repo.load_gold(pericomp_dir, spec.center, spec.strict)
-    center_ids = set(gold)
-    if spec.split is not None:
-        keep = set(repo.split_ids(pericomp_dir)[spec.split])
-        gold = {k: v for k, v in gold.items() if k in keep}  # gold order, as the authors' filtered frame
-        if not gold:
-            raise ValueError(f"no gold case of {spec.center} is in the {spec.split} split of train_val.json")
-    loaded = LoadedTable(spec, gold, {})
-    for path in repo.list_prediction_files(pericomp_dir, spec.center, spec.strict):
-        try:
-            pf = repo.load_predictions(path, list(gold), missing="empty" if missing == "empty" else "error",
-                                       strict=spec.strict)
-        except (ValueError, OSError) as e:
-            if missing == "error":
-                raise
-            loaded.skipped.append((str(path), str(e)))
-            log.warning("skipped %s: %s", path, e)
-            continue
-        loaded.predictions[pf.model] = pf
-        found = repo.prediction_issues({k: v for k, v in pf.labels.items() if k not in pf.missing}, gold,
-                                       [e for e in pf.extra if e not in center_ids])  # not the other split's
-        if found:
-            loaded.issues[str(path)] = found
-        if pf.missing:
-            loaded.filled[pf.model] = len(pf.missing)
-    return loaded
-
-
-def paper_tables(
-    pericomp_dir: str | os.PathLike, out_dir: str | os.PathLike, missing: str = "skip", per_label: bool = True
-) -> dict:
-    """Write the ten published tables (and per_complication_<name>.csv) into out_dir.
-
-    Returns {"tables": {filename: path}, "skipped": [{table, file, reason}], "filled": {...},
-    "n_models": {name: count}}.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"tables": {}, "skipped": [], "filled": {}, "n_models": {}}
-    for spec in tqdm(PAPER_TABLES, desc="evaluation tables", leave=False):
-        t = load_table(pericomp_dir, spec, missing)
-        report["n_models"][spec.name] = len(t.predictions)
-        report["skipped"] += [{"table": spec.name, "file": f, "reason": r} for f, r in t.skipped]
-        report.setdefault("issues", []).extend({"table": spec.name, "file": f, "issue": i}
-                                               for f, found in t.issues.items() for i in found)
-        if t.filled:
-            report["filled"][spec.name] = dict(t.filled)
-        for average in AVERAGES:
-            name = table_filename(average, spec.name)
-            df = evaluate_predictions(t.gold, t.predictions, average)
-            report["tables"][name] = atomic_write_text(out / name, df.to_csv(index=False))
-        if per_label:
-            name = f"per_complication_{spec.name}.csv"
-            df = per_complication(t.gold, t.predictions)
-            report["tables"][name] = atomic_write_text(out / name, df.to_csv(index=False))
-    return report
-
-
-# --- our own runs -------------------------------------------------------------------------------
+# --- one run ---------------------------------------------------------------------------------------
 RUN_MODELS_ORDER = ("comprehensive", "base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
 
 
 def read_scope(run_dir: str | os.PathLike) -> list[str] | None:
     """The complications a run asked about (scope.json, written by 04's export); None means all 22."""
-    import json
-
     path = Path(run_dir) / "scope.json"
     return json.loads(path.read_text(encoding="utf-8")).get("complications") if path.exists() else None
 
@@ -293,128 +124,99 @@ def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-_FAMILIES = {"qwen3": "Qwen3", "qwq": "QwQ", "qwen2.5": "Qwen2.5", "smollm2": "SmolLM2", "llama": "Llama"}
-_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bBmM])(?![a-zA-Z])")
+def write_runs_metrics(runs_dir: str | os.PathLike, out_dir: str | os.PathLike) -> pd.DataFrame:
+    """collect_runs written to <out_dir>/runs_metrics.csv (the file 06_figures and reviewers read)."""
+    table = collect_runs(runs_dir)
+    atomic_write_text(Path(out_dir) / "runs_metrics.csv", table.to_csv(index=False))
+    return table
 
 
-def model_label(name_or_path: str) -> tuple[str, str]:
-    """'Qwen/Qwen3-4B' -> ('Qwen3 4B', '4B'); 'smollm2-135m' -> ('SmolLM2 135M', '135M'); no size -> (name, '')."""
-    name = Path(str(name_or_path).rstrip("/")).name
-    m = _SIZE.search(name)
-    if not m:
-        return name, ""
-    size = f"{m[1]}{m[2].upper()}"
-    family = name[: m.start()].strip("-_ ") or name
-    family = _FAMILIES.get(family.lower(), family)
-    return f"{family} {size}", size
+# --- every run x seed, shaped for the figures -----------------------------------------------------
+RUN_HUES: tuple[str, ...] = ("comprehensive", "comprehensive_sft", "targeted", "targeted_sft", "baseline", "most_frequent")
+_RUN_METRIC_COLS = {"F1_score": "f1", "Recall": "recall", "Precision": "precision"}
+# evaluate_run names a model by its prediction file stem; baseline.py writes the TF-IDF model as
+# baseline.json, while its tables call it tfidf_baseline: both mean the classical baseline.
+BASELINE_MODELS: tuple[str, ...] = ("tfidf_baseline", "baseline")
 
 
-def run_info(run_dir: str | os.PathLike) -> dict:
-    """What one run folder trained and prompted with, for labelling figures of our own runs.
+def runs_metric_frame(runs_dir: str | os.PathLike, averaging: str = "micro", mode: str = "lenient") -> pd.DataFrame:
+    """Every run x seed x model x metric of our runs (collect_runs), labelled for the figures.
 
-    run_metrics.csv does not say which model or strategy produced it, so this reads, in order:
-    params.json (the run's resolved params, written by its first stage: the run folder contract), then for
-    older runs adapter/training_params.json ({"params": {...}}, written by 03_finetune), the papermill
-    parameters of the executed notebooks (02: strategy, layout; 03/04: the params file), then which
-    prompts file exists; the model falls back to the run folder name. `source` says what was used.
-    Returns model_name_or_path, strategy, prompt_layout, model_label, size_label, source.
+    Columns: run, seed, Models, model_label, size_label, run_strategy, strategy (the hue: comprehensive,
+    targeted, targeted_sft, comprehensive_sft, baseline, most_frequent), x (the model, with the run
+    name added when two runs share model and strategy), center (the panel row), metric, value, n_cases.
+    `frame.attrs['run_info']` holds provenance.run_info of each run folder.
     """
-    import json
+    from .provenance import run_info
 
-    from .params import load_params
-
-    run_dir = Path(run_dir)
-    info: dict = {"model_name_or_path": None, "strategy": None, "prompt_layout": None}
-    sources = []
-
-    def take(found: Mapping, where: str) -> None:
-        got = [k for k in info if info[k] is None and found.get(k) is not None]
-        for k in got:
-            info[k] = found[k]
-        if got:
-            sources.append(where)
-
-    pj = run_dir / "params.json"
-    if pj.exists():
-        try:
-            take(json.loads(pj.read_text(encoding="utf-8")), str(pj))
-        except (json.JSONDecodeError, AttributeError) as e:
-            log.warning("%s: unreadable (%s); looking elsewhere for the run's params", pj, e)
-    tp = run_dir / "adapter" / "training_params.json"
-    if tp.exists():
-        try:
-            take(json.loads(tp.read_text(encoding="utf-8")).get("params") or {}, str(tp))
-        except (json.JSONDecodeError, AttributeError) as e:
-            log.warning("%s: unreadable (%s); looking elsewhere for the run's params", tp, e)
-    for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
-        if all(v is not None for v in info.values()):
-            break
-        try:
-            params = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
-        except (json.JSONDecodeError, KeyError, TypeError, OSError):
-            continue
-        take(params, str(nb))
-        if params.get("params_path") and Path(params["params_path"]).exists():
-            try:
-                take(load_params(params["params_path"]), params["params_path"])
-            except (ValueError, OSError) as e:
-                log.warning("%s: params file %s unreadable: %s", nb, params["params_path"], e)
-    if info["strategy"] is None:
-        for strategy in ("targeted", "comprehensive"):
-            if (run_dir / f"{strategy}_prompts.json").exists():
-                take({"strategy": strategy}, f"{strategy}_prompts.json")
-                break
-    if info["model_name_or_path"] is None:
-        take({"model_name_or_path": run_dir.parent.name if run_dir.name.startswith("seed-") else run_dir.name},
-             "run folder name")
-    info["model_label"], info["size_label"] = model_label(info["model_name_or_path"])
-    info["source"] = "; ".join(sources)
-    return info
+    table = collect_runs(runs_dir)
+    for col, allowed in (("averaging", ("micro", "macro")), ("mode", ("lenient", "strict"))):
+        value = averaging if col == "averaging" else mode
+        if value not in allowed:
+            raise ValueError(f"{col} must be one of {allowed}, got {value!r}")
+    table = table[(table["averaging"] == averaging) & (table["mode"] == mode)]
+    if table.empty:
+        raise ValueError(f"{runs_dir}: run_metrics.csv files hold no {averaging}/{mode} rows; re-run 05_evaluate")
+    infos = {}
+    for run, seed in table[["run", "seed"]].drop_duplicates().itertuples(index=False):
+        infos[(run, seed)] = run_info(Path(runs_dir) / run / f"seed-{seed}")
+    per_run = {}  # a run's label comes from its first seed; seeds of one params file agree
+    for (run, seed), info in sorted(infos.items()):
+        per_run.setdefault(run, info)
+    runs = pd.DataFrame([{"run": r, "model_label": i["model_label"], "size_label": i["size_label"],
+                          "run_strategy": i["strategy"] or "unknown"} for r, i in per_run.items()])
+    clash = runs.duplicated(["model_label", "run_strategy"], keep=False)
+    runs["x"] = np.where(clash, runs["model_label"] + " (" + runs["run"] + ")", runs["model_label"])
+    frame = table.merge(runs, on="run", how="left")
+    frame["strategy"] = [_run_hue(m, st) for m, st in zip(frame["Models"], frame["run_strategy"])]
+    frame["center"] = f"Our runs ({mode}, {averaging})"
+    frame = frame.melt(id_vars=[c for c in frame.columns if c not in _RUN_METRIC_COLS], value_vars=list(_RUN_METRIC_COLS),
+                       var_name="metric", value_name="value")
+    frame["metric"] = frame["metric"].map(_RUN_METRIC_COLS)
+    cols = ["run", "seed", "Models", "model_label", "size_label", "run_strategy", "strategy", "x", "center", "metric",
+            "value", "n_cases"]
+    frame = frame[cols].sort_values(["run", "seed", "Models", "metric"]).reset_index(drop=True)
+    frame.attrs["run_info"] = {f"{r}/seed-{s}": i for (r, s), i in infos.items()}
+    return frame
 
 
-def cli(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pericomp_lib evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
-    ap.add_argument("--out", required=True, help="folder for the CSV tables")
-    ap.add_argument("--runs-dir", help="collect the metrics of our own runs (runs/<run>/seed-<n>/tables)")
-    ap.add_argument("--missing", choices=("skip", "empty", "error"), default="skip",
-                    help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop")
-    args = ap.parse_args(argv)
-    if args.runs_dir:
-        try:
-            table = collect_runs(args.runs_dir)
-        except FileNotFoundError as e:
-            print(f"error: {e}")
-            return 2
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out) / "runs_metrics.csv", table.to_csv(index=False))
-        micro = table[table.averaging == "micro"].pivot_table(index=["run", "seed", "Models"], columns="mode",
-                                                             values="F1_score", sort=False)
-        print(f"wrote {Path(args.out) / 'runs_metrics.csv'}\nmicro F1 per run, seed and model:")
-        print(micro.round(3).to_string())
-        return 0
-    if not args.pericomp_dir:
-        ap.error("give --pericomp-dir (or --runs-dir once the batch runner exists)")
-    try:
-        report = paper_tables(args.pericomp_dir, args.out, missing=args.missing)
-    except (FileNotFoundError, ValueError) as e:  # missing gold, broken file: say which and stop cleanly
-        print(f"error: {e}")
-        return 2
-    for name, path in report["tables"].items():
-        print(f"wrote {path}")
-    for name, n in report["n_models"].items():
-        print(f"{name}: {n} models")
-    for s in report["skipped"]:
-        print(f"skipped in {s['table']}: {s['file']}: {s['reason']}")
-    for table, filled in report["filled"].items():
-        print(f"{table}: missing cases counted as no complication: {filled}")
-    issues = report.get("issues", [])
-    if issues:  # hundreds in the published files: counts here, every file and id in the notes file
-        notes = write_json(Path(args.out) / "evaluation_notes.json", issues)
-        kinds = (("not evaluation cases", "extra case ids"), ("naming none", "labels naming none of the 22"),
-                 ("no answer", "empty answers"))
-        for table in dict.fromkeys(i["table"] for i in issues):
-            counts = [f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
-                      for key, what in kinds]
-            print(f"{table}: prediction files {', '.join(counts)} (scored as the authors did; details in {notes})")
-    return 0
+def _run_hue(model: str, run_strategy: str) -> str:
+    if model in BASELINE_MODELS:
+        return "baseline"
+    if model == "adapter":
+        return f"{run_strategy}_sft"
+    if model == "base":
+        return run_strategy
+    return model  # most_frequent and any model we do not know: kept under its own name
+
+
+def runs_bar_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Figure 7 bars from runs_metric_frame rows: mean and SD over seeds per bar.
+
+    Bars: each run's adapter ('<model> + LoRA'), its base model, and the classical baseline (one bar
+    when every run scored it on the same cases, else one per model). The set-up is added to a label
+    when a model was run with more than one strategy. Columns: label, group, center, metric, value,
+    spread (SD over seeds, 0 for one seed), n_seeds.
+    """
+    lacking = {"x", "run_strategy", "strategy", "Models", "seed", "center", "metric", "value"} - set(per_seed.columns)
+    if lacking or per_seed.empty:
+        raise ValueError(f"runs_bar_frame: needs runs_metric_frame rows; lacks column(s) {sorted(lacking)} or is empty")
+    d = per_seed[per_seed["Models"].isin(["adapter", "base", *BASELINE_MODELS])].copy()
+    multi = d.groupby("x")["run_strategy"].nunique()
+    setup = d["x"].map(multi).gt(1)
+    name = np.where(setup, d["x"] + " " + d["run_strategy"], d["x"])  # run strategies: targeted, comprehensive
+    d["label"] = np.where(d["Models"] == "adapter", pd.Series(name, index=d.index) + " + LoRA", name)
+    d["group"] = np.where(d["Models"] == "adapter", "LoRA adapter",
+                          np.where(d["Models"] == "base", "Base model", "Classical baseline"))
+    base = d["Models"].isin(BASELINE_MODELS)
+    shared = d[base].drop_duplicates(["seed", "metric", "value"]).groupby(["seed", "metric"]).size().max() == 1
+    if shared:
+        d.loc[base, "label"] = "Classical baseline (TF-IDF)"
+        d = pd.concat([d[~base], d[base].drop_duplicates(["seed", "metric"])])
+    else:
+        d.loc[base, "label"] = "Classical baseline · " + d.loc[base, "x"]
+        d = pd.concat([d[~base], d[base].drop_duplicates(["x", "seed", "metric", "value"])])
+    bars = (d.groupby(["label", "group", "center", "metric"], sort=False)["value"]
+            .agg(value="mean", spread="std", n_seeds="count").reset_index())
+    bars["spread"] = bars["spread"].fillna(0.0)
+    return bars

@@ -1,17 +1,15 @@
-"""The paper's Figures 6A (training loss), 6b (F1 box plots per model size) and 7 (strict bars).
+"""Drawing the paper's Figures 6A (training loss), 6b (F1 box plots per model size) and 7 (strict bars),
+from the authors' published files and from our runs.
 
-Loaders turn files into tidy pandas frames (one row per model x run x center x metric); plotters
-take those frames only. Keeping the two apart lets the same plots draw the authors' published
-predictions today and our own runs (seeds per model size, a classical baseline) later.
+Only drawing lives here: the frames come from published_scores (published prediction files), train_logs
+(loss curves), evaluation (our runs' scores) and decisions (P(True) curves). Plotters take tidy frames only,
+so the same plot draws the published predictions and our seeds; colours and names are fixed per meaning.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-import tempfile
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,12 +17,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-CENTERS: tuple[str, ...] = ("center1", "center2")
+from . import decisions, evaluation, published_scores, train_logs
+from .io import atomic_file
+from .model_names import size_key
+from .published_scores import CENTERS, METRICS
+from .train_logs import loss_frame  # 03_finetune draws its own run's loss with figures.loss_frame
+
 CENTER_LABELS: dict[str, str] = {"center1": "Center 1 (validation)", "center2": "Center 2"}
-METRICS: tuple[str, ...] = ("f1", "recall", "precision")  # paper column order
 METRIC_LABELS: dict[str, str] = {"f1": "F1 score", "recall": "Recall", "precision": "Precision"}
-SIZES: tuple[str, ...] = ("4B", "8B", "14B", "32B")
-STRATEGIES: tuple[str, ...] = ("comprehensive", "targeted", "targeted_sft")
 STRATEGY_LABELS: dict[str, str] = {
     "comprehensive": "Comprehensive",
     "targeted": "Targeted",
@@ -33,25 +33,6 @@ STRATEGY_LABELS: dict[str, str] = {
     "comprehensive_sft": "Comprehensive + LoRA",  # our runs only: LoRA trained on comprehensive prompts
     "baseline": "Classical baseline",
     "most_frequent": "Most frequent label set",
-}
-RUNS: tuple[int, ...] = (1, 2, 3, 4, 5)  # the paper's five repeated inferences
-
-# Figure 7: published strict (type + grade) prediction files -> display name and group.
-STRICT_MODELS: dict[str, tuple[str, str]] = {
-    "qwen3_4B_targeted_sft_1": ("PeriComp 4B", "PeriComp (LoRA)"),
-    "qwen3_8B_targeted_sft_1": ("PeriComp 8B", "PeriComp (LoRA)"),
-    "qwen3_14B_targeted_sft_1": ("PeriComp 14B", "PeriComp (LoRA)"),
-    "qwen3_32B_targeted_sft_1": ("PeriComp 32B", "PeriComp (LoRA)"),
-    "qwq32B_comprehensive_modified_sft_1": ("PeriComp QwQ 32B", "PeriComp (LoRA)"),
-    "ds_r1_comprehensive": ("DeepSeek-R1", "Commercial"),
-    "ds_r1_comprehensive_modified": ("DeepSeek-R1", "Commercial"),
-    "gemini_2_5_flash_comprehensive": ("Gemini 2.5 Flash", "Commercial"),
-    "gemini_2_5_flash_comprehensive_modified": ("Gemini 2.5 Flash", "Commercial"),
-    "gemini_2_5_pro_comprehensive": ("Gemini 2.5 Pro", "Commercial"),
-    "gemini_2_5_pro_comprehensive_modified": ("Gemini 2.5 Pro", "Commercial"),
-    "o1_comprehensive": ("o1", "Commercial"),
-    "o1_comprehensive_modified": ("o1", "Commercial"),
-    "human": ("Human annotator", "Human"),
 }
 GROUP_ORDER: tuple[str, ...] = ("PeriComp (LoRA)", "LoRA adapter", "Base model", "Commercial", "Human", "Classical baseline")
 
@@ -67,242 +48,6 @@ GROUP_COLORS: dict[str, tuple] = {"PeriComp (LoRA)": _CB[3], "LoRA adapter": _CB
 # (for colour-blind readers above all), so human is a near-black dashed line / dark grey bar here.
 HUMAN_COLOR = "0.15"
 RAW_LOSS_COLOR, SMOOTH_LOSS_COLOR = _CB[0], _CB[1]  # paper: original loss blue, smoothed orange
-
-_RESULT_NAME = re.compile(
-    r"^(?P<model>qwen3|qwq)_?(?P<size>\d+(?:\.\d+)?[BbMm])_(?P<strategy>comprehensive|targeted_sft|targeted_retrained|targeted)(?:_(?P<run>\d+))?$"
-)
-
-
-# ----------------------------------------------------------------------------------------- loaders
-
-def parse_result_name(stem: str) -> dict | None:
-    """'qwen3_14B_targeted_sft_3' -> {model, size, strategy, run}; run is None when unnumbered."""
-    m = _RESULT_NAME.match(stem)
-    if not m:
-        return None
-    return {
-        "model": m["model"], "size": m["size"].upper(), "strategy": m["strategy"],
-        "run": int(m["run"]) if m["run"] else None,
-    }
-
-
-def _repo():
-    from pericomp_lib.sources import pericomp_repo  # imported late: figures must load without it
-    return pericomp_repo
-
-
-def _micro(gold: Mapping[str, list], pred: Mapping[str, list]) -> dict:
-    from pericomp_lib.metrics import micro_prf
-    return micro_prf(gold, pred)
-
-
-def _eval_set(pericomp_dir: Path, center: str, strict: bool) -> dict[str, list[str]]:
-    """Gold labels for the cases a figure scores: center 1 is scored on its validation split only."""
-    repo = _repo()
-    gold = repo.load_gold(pericomp_dir, center, strict=strict)
-    if center == "center1":
-        val = {str(i) for i in repo.validation_ids(pericomp_dir)}
-        gold = {k: v for k, v in gold.items() if str(k) in val}
-    return gold
-
-
-def _score(path: Path, gold: Mapping[str, list]) -> dict:
-    pred = _repo().load_predictions(path, list(gold), missing="error")
-    return _micro(gold, pred)
-
-
-def select_runs(files: Iterable[Path], strategies: Iterable[str] = STRATEGIES,
-                runs: Iterable[int] = RUNS) -> tuple[dict[tuple[str, str, int], Path], list[str]]:
-    """Pick one file per (size, strategy, run) and say what was set aside and why.
-
-    Run names are irregular in the published folders: center 1 holds both `qwen3_4B_targeted.json`
-    and `qwen3_4B_targeted_1.json` (identical) and `qwen3_8B_targeted_sft.json` beside `_sft_1`.
-    An unnumbered file stands for run 1 only when no `_1` file exists; otherwise it is set aside
-    (and flagged if its content differs). Runs outside `runs` (14B targeted_6 in center 2) and
-    strategies outside `strategies` (14B targeted_retrained in center 2) are set aside too.
-    """
-    strategies, runs = tuple(strategies), set(runs)
-    chosen: dict[tuple[str, str, int], Path] = {}
-    unnumbered: dict[tuple[str, str], Path] = {}
-    notes: list[str] = []
-    for path in sorted(Path(p) for p in files):
-        info = parse_result_name(path.stem)
-        if info is None or info["model"] != "qwen3":
-            continue
-        if info["strategy"] not in strategies:
-            notes.append(f"{path.name}: strategy {info['strategy']!r} not drawn (drawn: {', '.join(strategies)})")
-            continue
-        if info["run"] is None:
-            unnumbered[(info["size"], info["strategy"])] = path
-        elif info["run"] in runs:
-            chosen[(info["size"], info["strategy"], info["run"])] = path
-        else:
-            notes.append(f"{path.name}: run {info['run']} outside runs {sorted(runs)}")
-    for (size, strategy), path in unnumbered.items():
-        twin = chosen.get((size, strategy, 1))
-        if twin is None and 1 in runs:
-            chosen[(size, strategy, 1)] = path
-            notes.append(f"{path.name}: unnumbered, used as run 1 (no _1 file)")
-        elif twin is not None:
-            same = json.loads(path.read_text(encoding="utf-8")) == json.loads(twin.read_text(encoding="utf-8"))
-            notes.append(f"{path.name}: unnumbered duplicate of {twin.name}" + ("" if same else " BUT CONTENT DIFFERS; not drawn"))
-    return chosen, notes
-
-
-def lenient_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENTERS,
-                  strategies: Iterable[str] = STRATEGIES, runs: Iterable[int] = RUNS) -> pd.DataFrame:
-    """Figure 6b data: micro P/R/F1 of every Qwen3 run file, tidy (one row per metric).
-
-    Columns: model, size, strategy, run, center, metric, value, file. Files that cannot be scored
-    (missing cases, bad JSON) are skipped with a warning and listed in `frame.attrs['skipped']`;
-    naming decisions are in `frame.attrs['notes']`.
-    """
-    pericomp_dir = Path(pericomp_dir)
-    rows, skipped, notes = [], [], []
-    for center in centers:
-        gold = _eval_set(pericomp_dir, center, strict=False)
-        chosen, center_notes = select_runs((pericomp_dir / "results" / center).glob("*.json"), strategies, runs)
-        notes += [f"{center}/{n}" for n in center_notes]
-        for (size, strategy, run), path in sorted(chosen.items()):
-            try:
-                scores = _score(path, gold)
-            except (ValueError, KeyError, OSError, TypeError) as e:
-                skipped.append(f"{center}/{path.name}: {e}")
-                continue
-            rows += [{"model": "qwen3", "size": size, "strategy": strategy, "run": run, "center": center,
-                      "metric": m, "value": float(scores[m]), "file": f"{center}/{path.name}"} for m in METRICS]
-    if skipped:
-        warnings.warn(f"{len(skipped)} prediction file(s) not scored:\n  " + "\n  ".join(skipped), stacklevel=2)
-    frame = pd.DataFrame(rows, columns=["model", "size", "strategy", "run", "center", "metric", "value", "file"])
-    frame.attrs.update(skipped=skipped, notes=notes)
-    return frame
-
-
-def human_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENTERS) -> pd.DataFrame:
-    """The human annotator's micro P/R/F1 per center (the dashed reference lines of Figure 6b)."""
-    pericomp_dir = Path(pericomp_dir)
-    rows = []
-    for center in centers:
-        gold = _eval_set(pericomp_dir, center, strict=False)
-        scores = _score(pericomp_dir / "results" / center / "human.json", gold)
-        rows += [{"center": center, "metric": m, "value": float(scores[m])} for m in METRICS]
-    return pd.DataFrame(rows, columns=["center", "metric", "value"])
-
-
-def strict_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENTERS) -> pd.DataFrame:
-    """Figure 7 data: strict (type + grade) micro P/R/F1 of each results/strict/<center>/*_strict.json.
-
-    Columns: label, group, center, metric, value, file. Unknown files are drawn under their own name
-    in group 'Other' so nothing published is dropped silently.
-    """
-    pericomp_dir = Path(pericomp_dir)
-    rows, skipped = [], []
-    for center in centers:
-        gold = _eval_set(pericomp_dir, center, strict=True)
-        for path in sorted((pericomp_dir / "results" / "strict" / center).glob("*_strict.json")):
-            key = path.stem[: -len("_strict")]
-            label, group = STRICT_MODELS.get(key, (key, "Other"))
-            try:
-                scores = _score(path, gold)
-            except (ValueError, KeyError, OSError, TypeError) as e:
-                skipped.append(f"strict/{center}/{path.name}: {e}")
-                continue
-            rows += [{"label": label, "group": group, "center": center, "metric": m, "value": float(scores[m]),
-                      "file": f"strict/{center}/{path.name}"} for m in METRICS]
-    if skipped:
-        warnings.warn(f"{len(skipped)} strict file(s) not scored:\n  " + "\n  ".join(skipped), stacklevel=2)
-    frame = pd.DataFrame(rows, columns=["label", "group", "center", "metric", "value", "file"])
-    frame.attrs["skipped"] = skipped
-    return frame
-
-
-def read_train_log(path: str | os.PathLike) -> pd.DataFrame:
-    """Training-loss rows from a JSONL log: ours ({step, epoch, loss, ...}) or ms-swift's.
-
-    ms-swift (the authors' trainer) writes {"loss", "epoch", "global_step/max_steps": "12/1370"} per
-    logging step plus summary lines without "loss"; summary and eval lines are skipped. Unparseable
-    lines are counted in `frame.attrs['bad_lines']` and warned about, never fatal.
-    """
-    path = Path(path)
-    rows, bad, other = [], [], 0
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.append(f"{path}:{lineno}: {e.msg}")
-                continue
-            if not isinstance(obj, dict) or "loss" not in obj:
-                other += 1
-                continue
-            step = obj.get("step")
-            if step is None and isinstance(obj.get("global_step/max_steps"), str):
-                step = obj["global_step/max_steps"].split("/")[0]
-            try:
-                rows.append({"step": int(step) if step is not None else len(rows) + 1,
-                             "epoch": float(obj["epoch"]) if obj.get("epoch") is not None else np.nan,
-                             "loss": float(obj["loss"]),
-                             "learning_rate": float(obj["learning_rate"]) if obj.get("learning_rate") is not None else np.nan})
-            except (TypeError, ValueError) as e:
-                bad.append(f"{path}:{lineno}: {e}")
-    if bad:
-        warnings.warn(f"{path}: {len(bad)} unreadable line(s) skipped, first: {bad[0]}", stacklevel=2)
-    if not rows:
-        raise ValueError(f"{path}: no training-loss rows (lines with a 'loss' field); is this a train log?")
-    frame = pd.DataFrame(rows)
-    frame.attrs.update(bad_lines=bad, other_lines=other)
-    return frame
-
-
-def smooth(values: pd.Series | Iterable[float], weight: float = 0.9) -> pd.Series:
-    """Bias-corrected exponential moving average (TensorBoard-style smoothing `weight` in [0, 1))."""
-    if not 0 <= weight < 1:
-        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
-    return pd.Series(values, dtype=float).ewm(alpha=1 - weight, adjust=True).mean()
-
-
-def loss_frame(logs: Mapping[str, str | os.PathLike], weight: float = 0.9) -> pd.DataFrame:
-    """Tidy loss curves {label: log path} -> columns label, step, epoch, loss, smoothed."""
-    parts = []
-    for label, path in logs.items():
-        f = read_train_log(path).sort_values("step")
-        f.insert(0, "label", label)
-        f["smoothed"] = smooth(f["loss"], weight).to_numpy()
-        parts.append(f)
-    if not parts:
-        raise ValueError("no training logs given")
-    return pd.concat(parts, ignore_index=True)
-
-
-def published_train_logs(pericomp_dir: str | os.PathLike) -> dict[str, Path]:
-    """results/evaluation_dataframes/qwen<size>_train_log.jsonl -> {'4B': path, ...}, sizes in order."""
-    folder = Path(pericomp_dir) / "results" / "evaluation_dataframes"
-    found = {}
-    for path in folder.glob("*_train_log.jsonl"):
-        m = re.search(r"(\d+(?:\.\d+)?[BM])_train_log", path.name, flags=re.I)
-        if m:
-            found[m[1].upper()] = path
-    if not found:
-        raise FileNotFoundError(f"{folder}: no *_train_log.jsonl files; is pericomp_dir a PeriComp clone?")
-    return {k: found[k] for k in sorted(found, key=size_key)}
-
-
-def runs_train_logs(runs_dir: str | os.PathLike) -> dict[str, Path]:
-    """Every train_log.jsonl under runs_dir, labelled by its run folder (relative path)."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise FileNotFoundError(f"{runs_dir}: runs_dir not found")
-    return {str(p.parent.relative_to(runs_dir)): p for p in sorted(runs_dir.rglob("train_log.jsonl"))}
-
-
-def size_key(size: str) -> float:
-    """Order model sizes numerically: '135M' < '4B' < '14B'; unknown labels sort last, by name."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([BbMmKk])", str(size))
-    if not m:
-        return float("inf")
-    return float(m[1]) * {"k": 1e3, "m": 1e6, "b": 1e9}[m[2].lower()]
 
 
 # ---------------------------------------------------------------------------------------- plotting
@@ -443,23 +188,14 @@ def plot_loss_curves(frame: pd.DataFrame, x: str = "epoch", title_prefix: str = 
 
 
 def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, stem: str, dpi: int = 300) -> list[Path]:
-    """Write <stem>.png (dpi 300) and <stem>.pdf atomically; returns the paths."""
-    figures_dir = Path(figures_dir)
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    """Write <stem>.png (dpi 300) and <stem>.pdf atomically, with the umask's mode like every output."""
     out = []
     for ext in ("png", "pdf"):
-        path = figures_dir / f"{stem}.{ext}"
-        fd, tmp = tempfile.mkstemp(dir=figures_dir, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                # no creation date in the PDF: re-running gives byte-identical files, so git shows no churn
-                fig.savefig(fh, format=ext, dpi=dpi, bbox_inches="tight",
-                            metadata={"CreationDate": None} if ext == "pdf" else None)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; figures are for sharing
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        path = Path(figures_dir) / f"{stem}.{ext}"
+        with atomic_file(path, binary=True) as fh:
+            # no creation date in the PDF: re-running gives byte-identical files, so git shows no churn
+            fig.savefig(fh, format=ext, dpi=dpi, bbox_inches="tight",
+                        metadata={"CreationDate": None} if ext == "pdf" else None)
         out.append(path)
     return out
 
@@ -476,7 +212,7 @@ def _require(frame: pd.DataFrame, cols: set[str], who: str) -> None:
 
 def figure6b(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
     """Score the published runs and draw Figure 6b; returns (figure, runs frame, human frame)."""
-    frame, human = lenient_frame(pericomp_dir), human_frame(pericomp_dir)
+    frame, human = published_scores.lenient_frame(pericomp_dir), published_scores.human_frame(pericomp_dir)
     fig = plot_f1_boxes(frame, human)
     if figures_dir is not None:
         save_figure(fig, figures_dir, "figure6b_f1")
@@ -485,7 +221,7 @@ def figure6b(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | N
 
 def figure7(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
     """Score the published strict files and draw Figure 7; returns (figure, frame)."""
-    frame = strict_frame(pericomp_dir)
+    frame = published_scores.strict_frame(pericomp_dir)
     fig = plot_strict_bars(frame)
     if figures_dir is not None:
         save_figure(fig, figures_dir, "figure7_strict")
@@ -494,7 +230,7 @@ def figure7(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | No
 
 def figure6a(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None, weight: float = 0.9):
     """Draw the published training-loss curves (Figure 6A); returns (figure, frame)."""
-    frame = loss_frame(published_train_logs(pericomp_dir), weight)
+    frame = loss_frame(train_logs.published_train_logs(pericomp_dir), weight)
     fig = plot_loss_curves(frame)
     if figures_dir is not None:
         save_figure(fig, figures_dir, "figure6a_loss")
@@ -507,14 +243,7 @@ def runs_loss_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike
     One panel per run folder, one colour per seed (runs/<run>/seed-<n>/); a log outside that layout
     is its own panel. The frame adds run and seed columns to loss_frame's (label = relative folder).
     """
-    logs = runs_train_logs(runs_dir)
-    if not logs:
-        raise FileNotFoundError(f"{runs_dir}: no train_log.jsonl found under it; run 03_finetune first")
-    frame = loss_frame(logs, weight)
-    parts = frame["label"].str.split("/")
-    seeded = parts.map(lambda p: len(p) >= 2 and re.fullmatch(r"seed-\d+", p[-1]) is not None)
-    frame["run"] = np.where(seeded, parts.map(lambda p: "/".join(p[:-1])), frame["label"])
-    frame["seed"] = [int(p[-1].split("-", 1)[1]) if ok else None for p, ok in zip(parts, seeded)]
+    frame = train_logs.runs_loss_frame(runs_dir, weight)
     fig = plot_runs_loss(frame)
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_loss")
@@ -553,64 +282,6 @@ def plot_runs_loss(frame: pd.DataFrame, x: str = "step", ncols: int = 2) -> plt.
 
 # ----------------------------------------------------------------------------------- our own runs
 
-RUN_HUES: tuple[str, ...] = ("comprehensive", "comprehensive_sft", "targeted", "targeted_sft", "baseline", "most_frequent")
-_RUN_METRIC_COLS = {"F1_score": "f1", "Recall": "recall", "Precision": "precision"}
-# evaluate_run names a model by its prediction file stem; baseline.py writes the TF-IDF model as
-# baseline.json, while its tables call it tfidf_baseline: both mean the classical baseline.
-BASELINE_MODELS: tuple[str, ...] = ("tfidf_baseline", "baseline")
-
-
-def runs_metric_frame(runs_dir: str | os.PathLike, averaging: str = "micro", mode: str = "lenient") -> pd.DataFrame:
-    """Every run x seed x model x metric of our runs (evaluation.collect_runs), labelled for the figures.
-
-    Columns: run, seed, Models, model_label, size_label, run_strategy, strategy (the hue: comprehensive,
-    targeted, targeted_sft, comprehensive_sft, baseline, most_frequent), x (the model, with the run
-    name added when two runs share model and strategy), center (the panel row), metric, value, n_cases.
-    `frame.attrs['run_info']` holds evaluation.run_info of each run folder.
-    """
-    from .evaluation import collect_runs, run_info
-
-    metrics = collect_runs(runs_dir)
-    for col, allowed in (("averaging", ("micro", "macro")), ("mode", ("lenient", "strict"))):
-        value = averaging if col == "averaging" else mode
-        if value not in allowed:
-            raise ValueError(f"{col} must be one of {allowed}, got {value!r}")
-    metrics = metrics[(metrics["averaging"] == averaging) & (metrics["mode"] == mode)]
-    if metrics.empty:
-        raise ValueError(f"{runs_dir}: run_metrics.csv files hold no {averaging}/{mode} rows; re-run 05_evaluate")
-    infos = {}
-    for run, seed in metrics[["run", "seed"]].drop_duplicates().itertuples(index=False):
-        infos[(run, seed)] = run_info(Path(runs_dir) / run / f"seed-{seed}")
-    per_run = {}  # a run's label comes from its first seed; seeds of one params file agree
-    for (run, seed), info in sorted(infos.items()):
-        per_run.setdefault(run, info)
-    runs = pd.DataFrame([{"run": r, "model_label": i["model_label"], "size_label": i["size_label"],
-                          "run_strategy": i["strategy"] or "unknown"} for r, i in per_run.items()])
-    clash = runs.duplicated(["model_label", "run_strategy"], keep=False)
-    runs["x"] = np.where(clash, runs["model_label"] + " (" + runs["run"] + ")", runs["model_label"])
-    frame = metrics.merge(runs, on="run", how="left")
-    frame["strategy"] = [_run_hue(m, st) for m, st in zip(frame["Models"], frame["run_strategy"])]
-    frame["center"] = f"Our runs ({mode}, {averaging})"
-    frame = frame.melt(id_vars=[c for c in frame.columns if c not in _RUN_METRIC_COLS], value_vars=list(_RUN_METRIC_COLS),
-                       var_name="metric", value_name="value")
-    frame["metric"] = frame["metric"].map(_RUN_METRIC_COLS)
-    cols = ["run", "seed", "Models", "model_label", "size_label", "run_strategy", "strategy", "x", "center", "metric",
-            "value", "n_cases"]
-    frame = frame[cols].sort_values(["run", "seed", "Models", "metric"]).reset_index(drop=True)
-    frame.attrs["run_info"] = {f"{r}/seed-{s}": i for (r, s), i in infos.items()}
-    return frame
-
-
-def _run_hue(model: str, run_strategy: str) -> str:
-    if model in BASELINE_MODELS:
-        return "baseline"
-    if model == "adapter":
-        return f"{run_strategy}_sft"
-    if model == "base":
-        return run_strategy
-    return model  # most_frequent and any model we do not know: kept under its own name
-
-
 def _x_order(frame: pd.DataFrame) -> list[str]:
     """Models by size (135M < 4B < 32B), then name."""
     pairs = frame[["x", "size_label"]].drop_duplicates("x")
@@ -625,18 +296,18 @@ def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | 
     Classical baseline (TF-IDF, scored on the same cases as the run's LLM). Two runs of one model
     on the same cohort give identical baseline rows; those are drawn once. Written as runs_figure6b_f1.
     """
-    frame = runs_metric_frame(runs_dir, averaging, mode)
-    other = frame[~frame["strategy"].isin(RUN_HUES)]
+    frame = evaluation.runs_metric_frame(runs_dir, averaging, mode)
+    other = frame[~frame["strategy"].isin(evaluation.RUN_HUES)]
     if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
         warnings.warn(f"{runs_dir}: not drawn (unknown set-up): "
                       + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))), stacklevel=2)
-    frame = frame[frame["strategy"].isin(RUN_HUES)]
+    frame = frame[frame["strategy"].isin(evaluation.RUN_HUES)]
     if frame.empty:
         raise ValueError(f"{runs_dir}: no base/adapter/tfidf_baseline rows in run_metrics.csv")
     is_base = frame["strategy"].isin(["baseline", "most_frequent"])
     dedup = frame[is_base].drop_duplicates(["x", "seed", "metric", "value"])
     frame = pd.concat([frame[~is_base], dedup]).reset_index(drop=True)
-    hue_order = [h for h in RUN_HUES if h in set(frame["strategy"])]
+    hue_order = [h for h in evaluation.RUN_HUES if h in set(frame["strategy"])]
     fig = plot_f1_boxes(frame, x="x", order=_x_order(frame), hue_order=hue_order, metrics=metrics,
                         xlabel="Model (boxes and points: seeds)")
     if figures_dir is not None:
@@ -644,40 +315,10 @@ def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | 
     return fig, frame
 
 
-def runs_bar_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Figure 7 bars from runs_metric_frame rows: mean and SD over seeds per bar.
-
-    Bars: each run's adapter ('<model> + LoRA'), its base model, and the classical baseline (one bar
-    when every run scored it on the same cases, else one per model). The set-up is added to a label
-    when a model was run with more than one strategy. Columns: label, group, center, metric, value,
-    spread (SD over seeds, 0 for one seed), n_seeds.
-    """
-    _require(per_seed, {"x", "run_strategy", "strategy", "Models", "seed", "center", "metric", "value"}, "runs_bar_frame")
-    d = per_seed[per_seed["Models"].isin(["adapter", "base", *BASELINE_MODELS])].copy()
-    multi = d.groupby("x")["run_strategy"].nunique()
-    setup = d["x"].map(multi).gt(1)
-    name = np.where(setup, d["x"] + " " + d["run_strategy"].map(lambda s: STRATEGY_LABELS.get(s, s).lower()), d["x"])
-    d["label"] = np.where(d["Models"] == "adapter", pd.Series(name, index=d.index) + " + LoRA", name)
-    d["group"] = np.where(d["Models"] == "adapter", "LoRA adapter",
-                          np.where(d["Models"] == "base", "Base model", "Classical baseline"))
-    base = d["Models"].isin(BASELINE_MODELS)
-    shared = d[base].drop_duplicates(["seed", "metric", "value"]).groupby(["seed", "metric"]).size().max() == 1
-    if shared:
-        d.loc[base, "label"] = "Classical baseline (TF-IDF)"
-        d = pd.concat([d[~base], d[base].drop_duplicates(["seed", "metric"])])
-    else:
-        d.loc[base, "label"] = "Classical baseline · " + d.loc[base, "x"]
-        d = pd.concat([d[~base], d[base].drop_duplicates(["x", "seed", "metric", "value"])])
-    bars = (d.groupby(["label", "group", "center", "metric"], sort=False)["value"]
-            .agg(value="mean", spread="std", n_seeds="count").reset_index())
-    bars["spread"] = bars["spread"].fillna(0.0)
-    return bars
-
-
 def runs_figure7(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None,
                  averaging: str = "micro", metrics: Iterable[str] = METRICS):
     """Figure 7 from our runs: strict bars (mean over seeds, SD as error bars); returns (figure, bars frame)."""
-    bars = runs_bar_frame(runs_metric_frame(runs_dir, averaging, "strict"))
+    bars = evaluation.runs_bar_frame(evaluation.runs_metric_frame(runs_dir, averaging, "strict"))
     if bars.empty:
         raise ValueError(f"{runs_dir}: no strict base/adapter/tfidf_baseline rows in run_metrics.csv")
     n = int(bars["n_seeds"].max())
@@ -699,25 +340,9 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
 
     The dot on each curve is the model's greedy answer (threshold 0.5 of P(True)); returns (figure, frame)
     or (None, empty frame) when no run recorded decisions. Written as runs_pr_curves."""
-    from . import decisions
-
-    rows = []
-    for path in sorted(Path(runs_dir).glob("*/seed-*/decisions.csv")):
-        df = pd.read_csv(path)
-        curves = decisions.pr_curves(df)
-        if curves.empty:
-            continue
-        ev = df[(df.split == "eval") & df.p_true.notna()]
-        for model, g in ev.groupby("model"):
-            said = g.p_true >= 0.5
-            tp = int((said & (g.gold == 1)).sum())
-            curves.loc[curves.model == model, "greedy_precision"] = tp / max(int(said.sum()), 1)
-            curves.loc[curves.model == model, "greedy_recall"] = tp / max(int(g.gold.sum()), 1)
-        curves["run"], curves["seed"] = path.parent.parent.name, path.parent.name
-        rows.append(curves)
-    if not rows:
-        return None, pd.DataFrame()
-    frame = pd.concat(rows, ignore_index=True)
+    frame = decisions.runs_pr_frame(runs_dir)
+    if frame.empty:
+        return None, frame
     _style()
     runs = sorted(frame.run.unique())
     fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 4.2), squeeze=False)

@@ -16,14 +16,18 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_lines(path: str | os.PathLike) -> Iterator:
-    """Stream text into path atomically: readers see the old file or the complete new one, never half."""
+def atomic_file(path: str | os.PathLike, binary: bool = False) -> Iterator:
+    """Write path atomically: readers see the old file or the complete new one, never half.
+
+    The one writer of every output (tables, predictions, figures): the file gets the mode open() would
+    give (umask applied), so outputs are shared like any other file of the group.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode open() would (0644 under umask 022)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -33,8 +37,13 @@ def atomic_lines(path: str | os.PathLike) -> Iterator:
         raise
 
 
+def atomic_lines(path: str | os.PathLike) -> Iterator:
+    """Stream UTF-8 text into path atomically (atomic_file in text mode)."""
+    return atomic_file(path)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    with atomic_lines(path) as fh:
+    with atomic_file(path) as fh:
         fh.write(text)
     return Path(path)
 

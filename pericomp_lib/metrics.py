@@ -70,33 +70,42 @@ def case_counts(gold: LabelMap, pred: LabelMap) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["case_id", "tp", "fp", "fn"])
 
 
-def _prf(tp, fp, fn) -> tuple[float, float, float]:
-    precision = tp / (tp + fp) if (tp + fp) else 0.0
-    recall = tp / (tp + fn) if (tp + fn) else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if (precision + recall) else 0.0
+def prf_from_counts(tp, fp, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, F1) from counts: the one formula behind every score here.
+
+    Scalars or arrays (one entry per case, label or bootstrap resample); 0/0 is 0.0; F1 = 2PR/(P+R) as the
+    authors compute it (not 2TP/(2TP+FP+FN), equal on paper but not to the last bit). IEEE division gives
+    the same bits as Python's float arithmetic, so micro and macro scores are unchanged by vectorising.
+    """
+    tp, fp, fn = (np.asarray(x, dtype=float) for x in (tp, fp, fn))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     return precision, recall, f1
+
+
+def _counts(golds: list[set], preds: list[set]) -> np.ndarray:
+    """tp, fp, fn per case (rows), in case order."""
+    return np.array([(len(g & p), len(p - g), len(g - p)) for g, p in zip(golds, preds)], dtype=float).reshape(-1, 3)
 
 
 def micro_prf(gold: LabelMap, pred: LabelMap) -> dict:
     """Micro-averaged P/R/F1 over all (case, label) pairs; support = number of gold labels."""
     _, golds, preds = _aligned(gold, pred)
-    tp = sum(len(g & p) for g, p in zip(golds, preds))
-    fp = sum(len(p - g) for g, p in zip(golds, preds))
-    fn = sum(len(g - p) for g, p in zip(golds, preds))
-    precision, recall, f1 = _prf(tp, fp, fn)
+    tp, fp, fn = (int(x) for x in _counts(golds, preds).sum(axis=0))
+    precision, recall, f1 = (float(x) for x in prf_from_counts(tp, fp, fn))
     return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn, "n_cases": len(golds)}
 
 
 def macro_prf(gold: LabelMap, pred: LabelMap) -> dict:
     """Per-sample ("macro" in the paper) P/R/F1: each case scored alone, then averaged over cases."""
     _, golds, preds = _aligned(gold, pred)
-    per_case = [_prf(len(g & p), len(p - g), len(g - p)) for g, p in zip(golds, preds)]
-    n = len(per_case)
+    counts = _counts(golds, preds)
+    n = len(counts)
     # fsum: the exactly rounded sum, independent of case order; it reproduces every published value, where
     # a left-to-right sum in gold.json order is off by one ulp for some models
-    precision = math.fsum(c[0] for c in per_case) / n
-    recall = math.fsum(c[1] for c in per_case) / n
-    f1 = math.fsum(c[2] for c in per_case) / n
+    precision, recall, f1 = (math.fsum(per_case.tolist()) / n for per_case in prf_from_counts(*counts.T))
     support = sum(len(g) for g in golds)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support, "n_cases": n}
 
@@ -154,10 +163,7 @@ def per_label_prf(gold: LabelMap, pred: LabelMap, canonical: bool = True) -> pd.
     y_pred = mlb.transform(preds).astype(bool)
     tp = (y_true & y_pred).sum(axis=0)
     support, predicted = y_true.sum(axis=0), y_pred.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(predicted > 0, tp / predicted, 0.0)
-        r = np.where(support > 0, tp / support, 0.0)
-        f = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
+    p, r, f = prf_from_counts(tp, predicted - tp, support - tp)
     df = pd.DataFrame(
         {"label": labels, "precision": p, "recall": r, "f1": f, "support": support.astype(int),
          "predicted": predicted.astype(int)}
@@ -182,18 +188,10 @@ def bootstrap_ci(
     counts = case_counts(gold, pred)[["tp", "fp", "fn"]].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(counts), size=(n_boot, len(counts)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "micro":
-            tp, fp, fn = (counts[:, j][idx].sum(axis=1) for j in range(3))
-            p = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-            r = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-            f = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
-        else:
-            tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 2]
-            cp = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-            cr = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-            cf = np.where(cp + cr > 0, 2 * cp * cr / (cp + cr), 0.0)
-            p, r, f = cp[idx].mean(axis=1), cr[idx].mean(axis=1), cf[idx].mean(axis=1)
+    if metric == "micro":
+        p, r, f = prf_from_counts(*(counts[:, j][idx].sum(axis=1) for j in range(3)))
+    else:
+        p, r, f = (per_case[idx].mean(axis=1) for per_case in prf_from_counts(*counts.T))
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     return {name: tuple(float(x) for x in np.percentile(v, q)) for name, v in (("precision", p), ("recall", r), ("f1", f))}
 
@@ -201,15 +199,14 @@ def bootstrap_ci(
 def paired_delta_ci(gold: LabelMap, pred_a: LabelMap, pred_b: LabelMap, n_boot: int = 2000, seed: int = 0,
                     alpha: float = 0.05) -> tuple[float, float, float]:
     """(micro F1(a) - micro F1(b), CI low, CI high): a percentile bootstrap over cases in which both models are
-    rescored on the same resampled cases, so the interval is that of the difference, not of two F1s."""
+    rescored on the same resampled cases, so the interval is that of the difference, not of two F1s.
+    The delta is exactly micro_prf(a)["f1"] - micro_prf(b)["f1"] (same formula, same bits)."""
     ca = case_counts(gold, pred_a)[["tp", "fp", "fn"]].to_numpy(dtype=float)
     cb = case_counts(gold, pred_b)[["tp", "fp", "fn"]].to_numpy(dtype=float)
     idx = np.random.default_rng(seed).integers(0, len(ca), size=(n_boot, len(ca)))
 
     def f1(counts: np.ndarray, rows) -> np.ndarray:
-        tp, fp, fn = (counts[:, j][rows].sum(axis=-1) for j in range(3))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        return prf_from_counts(*(counts[:, j][rows].sum(axis=-1) for j in range(3)))[2]
 
     every = np.arange(len(ca))
     delta = float(f1(ca, every) - f1(cb, every))

@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from pericomp_lib import evaluation
+from pericomp_lib import paper_tables
 from pericomp_lib.sources import pericomp_repo as repo
 
 NONE = "无术后并发症"
@@ -37,7 +37,7 @@ def layout(tmp_path):
 def test_evaluate_predictions_rows_sorted_by_name_and_unrounded():
     gold = {"1": ["A", "B"], "2": ["C"], "3": ["A"]}
     preds = {"b_model": {"1": ["A"], "2": ["C"], "3": ["A"]}, "A_model": {"1": ["A", "B"], "2": [], "3": ["X"]}}
-    df = evaluation.evaluate_predictions(gold, preds, "micro")
+    df = paper_tables.evaluate_predictions(gold, preds, "micro")
     assert list(df.columns) == ["Models", "Precision", "Recall", "F1_score"]
     assert df.Models.tolist() == ["A_model", "b_model"]  # Python string order, as the authors' sorted()
     a = df.iloc[0]
@@ -47,9 +47,9 @@ def test_evaluate_predictions_rows_sorted_by_name_and_unrounded():
 
 def test_layout_tables_skip_and_report_incomplete_files(layout, tmp_path):
     out = tmp_path / "out"
-    report = evaluation.paper_tables(layout, out)
+    report = paper_tables.paper_tables(layout, out)
     assert sorted(p.name for p in out.glob("evaluation_*.csv")) == sorted(
-        f"evaluation_{a}_{s.name}.csv" for a in ("micro", "macro") for s in evaluation.PAPER_TABLES
+        f"evaluation_{a}_{s.name}.csv" for a in ("micro", "macro") for s in paper_tables.PAPER_TABLES
     )
     assert len(list(out.glob("per_complication_*.csv"))) == 5
     assert {(s["table"], s["file"].rsplit("/", 1)[-1]) for s in report["skipped"]} == {
@@ -71,17 +71,17 @@ def test_layout_tables_skip_and_report_incomplete_files(layout, tmp_path):
 
 def test_layout_missing_empty_and_error(layout, tmp_path):
     with pytest.warns(UserWarning, match="1 of 2 cases missing"):
-        report = evaluation.paper_tables(layout, tmp_path / "o", missing="empty", per_label=False)
+        report = paper_tables.paper_tables(layout, tmp_path / "o", missing="empty", per_label=False)
     assert report["filled"]["center2"] == {"short": 1} and not report["skipped"]
     c2 = pd.read_csv(tmp_path / "o" / "evaluation_micro_center2.csv").set_index("Models")
     assert c2.loc["short"].F1_score == 1.0  # case b filled with the none label, which gold has
     with pytest.raises(repo.PredictionFileError, match=r"short\.json: lacks 1 of 2 cases \(b\)"):
-        evaluation.paper_tables(layout, tmp_path / "o2", missing="error")
+        paper_tables.paper_tables(layout, tmp_path / "o2", missing="error")
 
 
 def test_ci_table(layout):
-    t = evaluation.load_table(layout, "center1")
-    df = evaluation.ci_table(t.gold, t.predictions, n_boot=200)
+    t = paper_tables.load_table(layout, "center1")
+    df = paper_tables.ci_table(t.gold, t.predictions, n_boot=200)
     assert df.Models.tolist() == ["Alpha", "zeta"]
     z = df.set_index("Models").loc["zeta"]
     assert (z.F1_score_lo, z.F1_score, z.F1_score_hi) == (1.0, 1.0, 1.0)
@@ -89,16 +89,24 @@ def test_ci_table(layout):
 
 
 def test_cli(layout, tmp_path, capsys):
-    assert evaluation.cli(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert paper_tables.cli(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "batch runner" in capsys.readouterr().out
-    assert evaluation.cli(["--pericomp-dir", str(layout), "--out", str(tmp_path / "cli")]) == 0
+    assert paper_tables.cli(["--pericomp-dir", str(layout), "--out", str(tmp_path / "cli")]) == 0
     out = capsys.readouterr().out
     assert "skipped in center2" in out and (tmp_path / "cli" / "evaluation_macro_center2_strict.csv").exists()
 
 
+def test_split_gold_is_the_one_validation_filter(layout):
+    gold = repo.load_gold(layout, "center1")
+    assert list(paper_tables.split_gold(gold, layout)) == ["2", "4"]  # train_val.json val [4, 2], in gold order
+    assert paper_tables.split_gold(gold, layout) == paper_tables.load_table(layout, "val_center1").gold
+    with pytest.raises(ValueError, match="validation split"):
+        paper_tables.split_gold({"9": ["肺炎"]}, layout)
+
+
 def test_unknown_table_name(layout):
     with pytest.raises(ValueError, match="unknown table 'center3'"):
-        evaluation.load_table(layout, "center3")
+        paper_tables.load_table(layout, "center3")
 
 
 # --- the authors' public files: the published numbers, bit for bit --------------------------------
@@ -106,16 +114,16 @@ def test_unknown_table_name(layout):
 @pytest.fixture(scope="module")
 def paper_out(pericomp_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("paper_tables")
-    return out, evaluation.paper_tables(pericomp_dir, out)
+    return out, paper_tables.paper_tables(pericomp_dir, out)
 
 
 def test_ten_tables_with_every_prediction_file(pericomp_dir, paper_out):
     out, report = paper_out
     assert report["skipped"] == [] and report["filled"] == {}
-    for spec in evaluation.PAPER_TABLES:
+    for spec in paper_tables.PAPER_TABLES:
         stems = [p.stem for p in repo.list_prediction_files(pericomp_dir, spec.center, spec.strict)]
-        for average in evaluation.AVERAGES:
-            df = pd.read_csv(out / evaluation.table_filename(average, spec.name))
+        for average in paper_tables.AVERAGES:
+            df = pd.read_csv(out / paper_tables.table_filename(average, spec.name))
             assert list(df.columns) == ["Models", "Precision", "Recall", "F1_score"]
             assert df.Models.tolist() == sorted(stems)
             assert df[["Precision", "Recall", "F1_score"]].notna().all().all()
@@ -144,8 +152,8 @@ PUBLISHED = {
 @pytest.mark.parametrize("key", sorted(PUBLISHED), ids=lambda k: "-".join(k))
 def test_published_values_reproduced_exactly(pericomp_dir, key):
     average, table, model = key
-    t = evaluation.load_table(pericomp_dir, table)
-    row = evaluation.evaluate_predictions(t.gold, {model: t.predictions[model]}, average).iloc[0]
+    t = paper_tables.load_table(pericomp_dir, table)
+    row = paper_tables.evaluate_predictions(t.gold, {model: t.predictions[model]}, average).iloc[0]
     assert (row.Precision, row.Recall, row.F1_score) == PUBLISHED[key]
 
 

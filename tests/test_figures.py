@@ -1,4 +1,5 @@
-"""Figures 6A / 6b / 7: run-file selection, log parsing, tidy frames, paper values, written files."""
+"""Figures 6A / 6b / 7: run-file selection (published_scores), log parsing (train_logs), tidy frames of our
+runs (evaluation, provenance), paper values, written files (figures)."""
 import json
 import warnings
 
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pericomp_lib import figures  # noqa: E402
+from pericomp_lib import evaluation, figures, model_names, published_scores, train_logs  # noqa: E402
 
 
 def _write(path, obj):
@@ -21,10 +22,10 @@ def _write(path, obj):
 # ------------------------------------------------------------------------------ no authors' files
 
 def test_parse_result_name():
-    assert figures.parse_result_name("qwen3_14B_targeted_sft_3") == {"model": "qwen3", "size": "14B", "strategy": "targeted_sft", "run": 3}
-    assert figures.parse_result_name("qwen3_4B_targeted")["run"] is None
-    assert figures.parse_result_name("qwen3_32B_comprehensive_modified") is None
-    assert figures.parse_result_name("gemini_2_5_flash_comprehensive") is None
+    assert published_scores.parse_result_name("qwen3_14B_targeted_sft_3") == {"model": "qwen3", "size": "14B", "strategy": "targeted_sft", "run": 3}
+    assert published_scores.parse_result_name("qwen3_4B_targeted")["run"] is None
+    assert published_scores.parse_result_name("qwen3_32B_comprehensive_modified") is None
+    assert published_scores.parse_result_name("gemini_2_5_flash_comprehensive") is None
 
 
 def test_select_runs_handles_irregular_names(tmp_path):
@@ -35,7 +36,7 @@ def test_select_runs_handles_irregular_names(tmp_path):
         _write(tmp_path / name, a)
     _write(tmp_path / "qwen3_32B_comprehensive.json", {"1": ["感染"]})
     _write(tmp_path / "qwen3_32B_comprehensive_1.json", a)
-    chosen, notes = figures.select_runs(tmp_path.glob("*.json"))
+    chosen, notes = published_scores.select_runs(tmp_path.glob("*.json"))
     assert chosen[("4B", "targeted", 1)].name == "qwen3_4B_targeted_1.json"  # numbered file wins
     assert chosen[("8B", "targeted_sft", 1)].name == "qwen3_8B_targeted_sft.json"  # unnumbered stands for run 1
     assert ("14B", "targeted", 6) not in chosen and not any(k[1] == "targeted_retrained" for k in chosen)
@@ -55,50 +56,75 @@ def test_read_train_log_both_formats(tmp_path):
         json.dumps({"train_runtime": 5.0, "train_loss": 1.5, "global_step/max_steps": "3/3"}),
     ]) + "\n", encoding="utf-8")
     with pytest.warns(UserWarning, match="1 unreadable line"):
-        f = figures.read_train_log(swift)
+        f = train_logs.read_train_log(swift)
     assert f["step"].tolist() == [1, 2] and f["loss"].tolist() == [2.0, 1.0]
     assert f.attrs["other_lines"] == 1 and len(f.attrs["bad_lines"]) == 1 and ":2:" in f.attrs["bad_lines"][0]
 
     ours = tmp_path / "train_log.jsonl"
     ours.write_text("".join(json.dumps({"step": s, "epoch": s / 4, "loss": 3.0 / s, "learning_rate": 2e-4}) + "\n"
                             for s in range(1, 5)), encoding="utf-8")
-    g = figures.read_train_log(ours)
+    g = train_logs.read_train_log(ours)
     assert g["step"].tolist() == [1, 2, 3, 4] and g["epoch"].iloc[-1] == 1.0
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"train_runtime": 1}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no training-loss rows"):
-        figures.read_train_log(empty)
+        train_logs.read_train_log(empty)
 
 
 def test_smooth_is_debiased_ema():
-    s = figures.smooth([1.0, 1.0, 1.0], 0.9)
+    s = train_logs.smooth([1.0, 1.0, 1.0], 0.9)
     assert s.tolist() == pytest.approx([1.0, 1.0, 1.0])  # no pull towards 0 at the start
-    s = figures.smooth([0.0, 10.0], 0.5)
+    s = train_logs.smooth([0.0, 10.0], 0.5)
     assert s.iloc[1] == pytest.approx((0.5 * 0 + 1 * 10) / 1.5)
     with pytest.raises(ValueError):
-        figures.smooth([1.0], 1.0)
+        train_logs.smooth([1.0], 1.0)
 
 
 def test_size_key_orders_sizes():
-    assert sorted(["32B", "4B", "135M", "14B", "8B"], key=figures.size_key) == ["135M", "4B", "8B", "14B", "32B"]
+    assert sorted(["32B", "4B", "135M", "14B", "8B"], key=model_names.size_key) == ["135M", "4B", "8B", "14B", "32B"]
+    assert model_names.size_key("8k") == float("inf")  # a context length, not a model size: sorts last
+
+
+def test_one_size_parser_for_every_name():
+    """Published result files, the authors' train logs and our model ids are read by the same parser."""
+    assert [model_names.parse_size(n) for n in ("qwen14B", "Qwen/Qwen3-4B", "smollm2-135m", "Qwen2.5-0.5B", "qwen3")] == [
+        "14B", "4B", "135M", "0.5B", None]
+    assert published_scores.parse_result_name("qwq32B_comprehensive")["size"] == "32B"
+    assert published_scores.parse_result_name("qwen3_4Bx_targeted") is None  # the whole part must be a size
+    assert model_names.model_label("Qwen/Qwen2.5-0.5B-Instruct") == ("Qwen2.5 0.5B", "0.5B")
+
+
+def test_figures_follow_the_umask(tmp_path):
+    """save_figure writes through io.atomic_file like every output: group-readable/-writable under umask 002."""
+    import os
+    import stat
+
+    fig = plt.figure()
+    old = os.umask(0o002)
+    try:
+        paths = figures.save_figure(fig, tmp_path, "x")
+    finally:
+        os.umask(old)
+        plt.close(fig)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in paths} == {0o664}  # was 0644 whatever the umask
 
 
 def _synthetic_runs():
     rows = [{"size": size, "strategy": st, "run": run, "center": c, "metric": m, "value": 0.1 * i + 0.01 * run}
-            for c in ("center1", "center2") for m in figures.METRICS
+            for c in ("center1", "center2") for m in published_scores.METRICS
             for i, st in enumerate(["baseline", "targeted_sft"], 1) for size in ("135M", "360M") for run in (1, 2, 3)]
     return pd.DataFrame(rows)
 
 
 def test_plots_write_png_and_pdf(tmp_path):
     runs = _synthetic_runs()
-    human = pd.DataFrame([{"center": c, "metric": m, "value": 0.5} for c in ("center1", "center2") for m in figures.METRICS])
+    human = pd.DataFrame([{"center": c, "metric": m, "value": 0.5} for c in ("center1", "center2") for m in published_scores.METRICS])
     strict = pd.DataFrame([{"label": lab, "group": g, "center": c, "metric": m, "value": v}
-                           for c in ("center1", "center2") for m in figures.METRICS
+                           for c in ("center1", "center2") for m in published_scores.METRICS
                            for lab, g, v in (("Ours", "PeriComp (LoRA)", 0.6), ("TF-IDF", "Classical baseline", 0.05),
                                              ("Human", "Human", 0.7))])
-    loss = figures.loss_frame({"135M": _loss_log(tmp_path / "a.jsonl"), "360M": _loss_log(tmp_path / "b.jsonl")})
+    loss = train_logs.loss_frame({"135M": _loss_log(tmp_path / "a.jsonl"), "360M": _loss_log(tmp_path / "b.jsonl")})
     figs = {"f1": figures.plot_f1_boxes(runs, human), "strict": figures.plot_strict_bars(strict),
             "loss": figures.plot_loss_curves(loss, x="step", title_prefix="")}
     for stem, fig in figs.items():
@@ -141,7 +167,7 @@ def test_runs_loss_figure_finds_our_logs(tmp_path):
 def lenient(pericomp_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every published run file must score without a problem
-        return figures.lenient_frame(pericomp_dir)
+        return published_scores.lenient_frame(pericomp_dir)
 
 
 def test_figure6b_frame_has_every_run(lenient):
@@ -163,13 +189,13 @@ def test_figure6b_values_match_published_tables(lenient, pericomp_dir):
     assert value("center1", "4B", "targeted", 1) == pytest.approx(0.4631, abs=5e-5)
     assert value("center1", "32B", "targeted_sft", 4) == pytest.approx(0.7194, abs=5e-5)
     assert value("center2", "8B", "targeted_sft", 2) == pytest.approx(0.7895, abs=5e-5)
-    human = figures.human_frame(pericomp_dir).set_index(["center", "metric"])["value"]
+    human = published_scores.human_frame(pericomp_dir).set_index(["center", "metric"])["value"]
     assert human[("center1", "f1")] == pytest.approx(0.5263, abs=5e-5)  # validation cases only
     assert human[("center1", "precision")] == pytest.approx(0.5932, abs=5e-5)
 
 
 def test_figure7_matches_paper(pericomp_dir):
-    frame = figures.strict_frame(pericomp_dir)
+    frame = published_scores.strict_frame(pericomp_dir)
     f1 = frame[frame.metric == "f1"].set_index(["center", "label"])["value"]
     assert round(f1[("center2", "Gemini 2.5 Flash")], 3) == 0.715
     assert round(f1[("center2", "Human annotator")], 3) == 0.687
@@ -179,9 +205,9 @@ def test_figure7_matches_paper(pericomp_dir):
 
 
 def test_figure6a_reads_published_logs(pericomp_dir):
-    logs = figures.published_train_logs(pericomp_dir)
+    logs = train_logs.published_train_logs(pericomp_dir)
     assert list(logs) == ["4B", "8B", "14B", "32B"]
-    frame = figures.loss_frame(logs)
+    frame = train_logs.loss_frame(logs)
     assert (frame.groupby("label")["step"].max() == 1370).all()
     assert frame.groupby("label")["smoothed"].last().max() < 0.1  # converged
 
@@ -249,7 +275,8 @@ def fake_runs(tmp_path):
 
 
 def test_run_info_reads_params_notebooks_and_prompts(fake_runs):
-    from pericomp_lib.evaluation import model_label, run_info
+    from pericomp_lib.model_names import model_label
+    from pericomp_lib.provenance import run_info
 
     a = run_info(fake_runs / "qwen3-4b" / "seed-1")
     assert (a["model_label"], a["size_label"], a["strategy"]) == ("Qwen3 4B", "4B", "targeted")
@@ -266,7 +293,7 @@ def test_run_info_reads_params_notebooks_and_prompts(fake_runs):
 
 
 def test_runs_metric_frame_labels_every_row(fake_runs):
-    f = figures.runs_metric_frame(fake_runs)
+    f = evaluation.runs_metric_frame(fake_runs)
     assert len(f) == 2 * 2 * 4 * 3  # runs x seeds x models x metrics (micro lenient only)
     hues = f.groupby("x")["strategy"].unique().map(sorted).to_dict()
     assert hues == {"Qwen3 4B": ["baseline", "most_frequent", "targeted", "targeted_sft"],
@@ -276,7 +303,7 @@ def test_runs_metric_frame_labels_every_row(fake_runs):
     assert set(f.attrs["run_info"]) == {"qwen3-4b/seed-1", "qwen3-4b/seed-2",
                                         "smollm2-135m-comp/seed-1", "smollm2-135m-comp/seed-2"}
     with pytest.raises(ValueError, match="averaging"):
-        figures.runs_metric_frame(fake_runs, averaging="weighted")
+        evaluation.runs_metric_frame(fake_runs, averaging="weighted")
 
 
 def test_runs_figures_write_files(fake_runs, tmp_path):
@@ -306,9 +333,9 @@ def test_runs_figures_write_files(fake_runs, tmp_path):
 
 
 def test_runs_bars_per_model_when_cohorts_differ(fake_runs):
-    f = figures.runs_metric_frame(fake_runs, mode="strict")
+    f = evaluation.runs_metric_frame(fake_runs, mode="strict")
     f.loc[(f.run == "qwen3-4b") & (f.Models == "tfidf_baseline"), "value"] += 0.1  # other cases scored
-    bars = figures.runs_bar_frame(f)
+    bars = evaluation.runs_bar_frame(f)
     labels = set(bars[bars.group == "Classical baseline"]["label"])
     assert labels == {"Classical baseline · Qwen3 4B", "Classical baseline · SmolLM2 135M"}
 
@@ -334,3 +361,17 @@ def test_runs_figure6b_warns_about_rows_it_cannot_place(fake_runs, tmp_path):
         fig, frame = figures.runs_figure6b(fake_runs)
     plt.close(fig)
     assert set(frame[frame.run == "mystery"]["strategy"]) == {"baseline", "most_frequent"}  # baselines need no strategy
+
+
+def test_runs_pr_figure_marks_the_greedy_answer(tmp_path):
+    """decisions.runs_pr_frame: one curve per run x seed x model, the greedy point at P(True) >= 0.5."""
+    rows = [{"split": "eval", "case_id": f"c{i}", "complication": "pneumonia", "model": m, "gold": g, "p_true": p}
+            for m in ("base", "adapter") for i, (g, p) in enumerate([(1, 0.9), (0, 0.7), (1, 0.2), (0, 0.1)])]
+    (tmp_path / "runs" / "r" / "seed-1").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(tmp_path / "runs" / "r" / "seed-1" / "decisions.csv", index=False)
+    fig, frame = figures.runs_pr_figure(tmp_path / "runs", tmp_path / "figs")
+    plt.close(fig)
+    assert (tmp_path / "figs" / "runs_pr_curves.png").stat().st_size > 10_000
+    assert set(frame.model) == {"base", "adapter"} and set(frame.seed) == {"seed-1"}
+    assert frame.greedy_precision.unique().tolist() == [0.5] and frame.greedy_recall.unique().tolist() == [0.5]
+    assert figures.runs_pr_figure(tmp_path / "figs")[0] is None  # no decisions.csv: nothing drawn

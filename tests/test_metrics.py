@@ -161,3 +161,22 @@ def test_case_counts():
     df = metrics.case_counts(GOLD, PRED).set_index("case_id")
     assert df.loc["a"].tolist() == [1, 1, 1] and df.loc["c"].tolist() == [0, 0, 1]
     assert np.array_equal(df.sum().to_numpy(), [3, 1, 2])
+
+
+def test_one_formula_for_scalars_and_arrays():
+    p, r, f = metrics.prf_from_counts(3, 1, 2)
+    assert (float(p), float(r), float(f)) == (3 / 4, 3 / 5, 2 * (3 / 4) * (3 / 5) / (3 / 4 + 3 / 5))
+    p, r, f = metrics.prf_from_counts([3, 0, 0], [1, 0, 2], [2, 0, 0])  # 0/0 is 0.0, never NaN
+    assert p.tolist() == [0.75, 0.0, 0.0] and r.tolist() == [0.6, 0.0, 0.0] and f[1:].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_micro_macro_bootstrap_and_delta_share_the_formula(seed):
+    """Each average is the same prf_from_counts on other counts: micro on summed counts, macro per case."""
+    gold, pred = _random_maps(seed)
+    counts = metrics.case_counts(gold, pred)[["tp", "fp", "fn"]].to_numpy()
+    micro = metrics.micro_prf(gold, pred)
+    assert [micro[k] for k in ("precision", "recall", "f1")] == [float(x) for x in metrics.prf_from_counts(*counts.sum(axis=0))]
+    _, other = _random_maps(seed + 10)
+    delta, _, _ = metrics.paired_delta_ci(gold, pred, other, n_boot=20)
+    assert delta == micro["f1"] - metrics.micro_prf(gold, other)["f1"]  # bit for bit, not approx

@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import baseline, evaluation, records, summary
+from pericomp_lib import baseline, evaluation, paper_tables, records, summary
 from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
@@ -82,9 +82,7 @@ if run_dir is not None:
         display(points.round(3))
     display(pd.Series(summary.write(run_dir), name="summary.json").to_frame())
 if runs_dir is not None:
-    all_runs = evaluation.collect_runs(runs_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    all_runs.to_csv(output_dir / "runs_metrics.csv", index=False)
+    all_runs = evaluation.write_runs_metrics(runs_dir, output_dir)
     display(all_runs[(all_runs.averaging == "micro")].pivot_table(
         index=["run", "Models"], columns="mode", values="F1_score", aggfunc=["mean", "std", "count"]).round(4))
 
@@ -96,7 +94,7 @@ if runs_dir is not None:
 
 # %%
 if published:
-    report = evaluation.paper_tables(pericomp_dir, output_dir, missing=missing)
+    report = paper_tables.paper_tables(pericomp_dir, output_dir, missing=missing)
     print(pd.Series(report["n_models"], name="models per table").to_string())
     print("skipped files:", report["skipped"] or "none")
     print("cases filled as no complication:", report["filled"] or "none")
@@ -130,10 +128,10 @@ if published:
 
 # %%
 if published:
-    strict_table = evaluation.load_table(pericomp_dir, "center2_strict", missing=missing)
+    strict_table = paper_tables.load_table(pericomp_dir, "center2_strict", missing=missing)
     chosen = {m: strict_table.predictions[m] for m in key_models if m in strict_table.predictions}
     print("not found:", sorted(set(key_models) - set(chosen)) or "none")
-    cis = evaluation.ci_table(strict_table.gold, chosen, "micro", n_boot=n_boot)
+    cis = paper_tables.ci_table(strict_table.gold, chosen, "micro", n_boot=n_boot)
     display(cis.sort_values("F1_score", ascending=False).round(3))
 
 # %% [markdown]
