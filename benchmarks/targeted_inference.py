@@ -2,7 +2,9 @@
 
 (a) one full prompt at a time (the authors' way: 22 independent requests per case);
 (b) the 22 full prompts of a case batched (left padding);
-(c) batched with the shared prefix: the record's KV cache computed once per case, copied into the batch.
+(c) batched with the shared prefix: the record's KV cache computed once per case and read once per decode
+    step for all rows (cascade attention, `pericomp_lib/cascade.py`);
+(p) the same, with the prefix cache copied into every row (the previous way; `--modes abcp` to compare).
 
 All three feed the model exactly the same tokens, ids(head) + ids(tail) of the shared_prefix layout, so
 greedy answers can be compared one to one; the script prints seconds per case, the speed-up over (a)
@@ -102,16 +104,19 @@ def main(argv=None) -> int:
                                      on_done=keep("b"), grammar=grammar)
         return out
 
-    def mode_c(head, tails):
-        cache = inf.prefix_cache(model, head)
-        out = []
-        for i in range(0, len(tails), args.batch_size):
-            out += inf.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache,
-                                       on_done=keep("c"), grammar=grammar)
-        return out
+    def shared(key, cascade_attention):
+        def mode(head, tails):
+            cache = inf.prefix_cache(model, head)
+            out = []
+            for i in range(0, len(tails), args.batch_size):
+                out += inf.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache,
+                                           on_done=keep(key), grammar=grammar, cascade_attention=cascade_attention)
+            return out
+        return mode
 
     modes = {"a": ("(a) one full prompt at a time", mode_a), "b": ("(b) batched full prompts", mode_b),
-             "c": ("(c) batched + shared prefix", mode_c)}
+             "c": ("(c) batched + shared prefix", shared("c", True)),
+             "p": ("(p) shared prefix copied per row", shared("p", False))}
     results: dict[str, tuple[float, list]] = {}
     for key in args.modes:
         name, fn = modes[key]
