@@ -168,6 +168,15 @@ class Params(BaseModel):
     negative_ratio: _t(_number(0.0, lo_open=True, hint=" > 0, or null for every question", optional=True),
                        Optional[float]) = F(None, "03", "class balance: negative targeted examples kept per positive "
                                             "one, per complication (None: every question, the paper)")
+    # optimiser, schedule and checkpoints (training.SFT_CONFIG_KEYS maps them onto trl.SFTConfig)
+    lr_scheduler_type: _t(_choice("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts",
+                                  "polynomial", "inverse_sqrt"), str) = F("cosine", "03", "learning-rate schedule")
+    warmup_steps: _t(_integer(0, hint=" >= 0"), int) = F(0, "03", "optimiser steps of linear warmup")
+    weight_decay: _t(_number(0.0, hint=" >= 0"), float) = F(0.0, "03", "AdamW weight decay")
+    max_grad_norm: _t(_number(0.0, lo_open=True, hint=" > 0"), float) = F(1.0, "03", "gradient clipping norm")
+    save_steps: PosInt = F(50, "03", "optimiser steps between checkpoints (resume points)")
+    save_total_limit: _t(_integer(1, special=(None,), hint=" >= 1, or null to keep every checkpoint"),
+                         Optional[int]) = F(2, "03", "checkpoints kept (older ones are deleted)")
     # prompts and inference
     strategy: _t(_choice("targeted", "comprehensive"), str) = F("targeted", "02", "one prompt per complication or one for all")
     prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F("paper", "02", "paper: record last; shared_prefix: record first")

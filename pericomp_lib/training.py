@@ -1,9 +1,11 @@
-"""LoRA / QLoRA supervised fine-tuning on gold-label answers (the paper's SFT stage).
+"""LoRA / QLoRA supervised fine-tuning on gold-label answers (the paper's SFT stage), through TRL.
 
-Examples come from `prompts.sft_examples`; the loss covers only the answer tokens. Writes
-out_dir/adapter/ (peft adapter + training_params.json) and out_dir/train_log.jsonl, and resumes from
-out_dir/checkpoints/ when a run was interrupted. With `packing: true` (shared_prefix layout) a case's
-22 targeted examples train as one row (see packing.py).
+Examples come from `prompts.sft_examples` and become prompt/completion rows whose loss covers only the
+answer tokens; `trl.SFTTrainer` (sft.py: our answer-only loss on top) trains them with a `trl.SFTConfig`
+built from the params (SFT_CONFIG_KEYS). Writes out_dir/adapter/ (peft adapter + training_params.json)
+and out_dir/train_log.jsonl, and resumes from out_dir/checkpoints/ when a run was interrupted
+(checkpoints.py). With `packing: true` (shared_prefix layout) a case's 22 targeted examples train as
+one row (see packing.py).
 
     python -m pericomp_lib.training --params params/tiny-random.yaml --cohort runs/x/cohort.jsonl --out runs/x/train
     accelerate launch --num_processes 2 --cpu -m pericomp_lib.training ...   (DDP, see docs/scale_out.md)
@@ -11,7 +13,6 @@ out_dir/checkpoints/ when a run was interrupted. With `packing: true` (shared_pr
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -21,10 +22,26 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from .io import write_json, write_jsonl
+from .checkpoints import (RESUME_KEYS, checkpoint_step, data_sha256, read_log,  # noqa: F401 (RESUME_KEYS: callers)
+                          resumable_checkpoint, resume_key)
+from .io import write_json
 from .packing import Collator, TokenizedExample, packed_rows, unpacked_row
 
-LOG_KEYS = ("loss", "learning_rate", "grad_norm")
+# params key -> trl.SFTConfig field: every training setting a params file controls, in one place. The
+# params defaults equal the values hard-coded before TRL, so no profile trains differently.
+SFT_CONFIG_KEYS = {
+    "batch_size": "per_device_train_batch_size", "grad_accum": "gradient_accumulation_steps",
+    "learning_rate": "learning_rate", "num_epochs": "num_train_epochs", "max_steps": "max_steps",
+    "lr_scheduler_type": "lr_scheduler_type", "warmup_steps": "warmup_steps", "weight_decay": "weight_decay",
+    "max_grad_norm": "max_grad_norm", "save_steps": "save_steps", "save_total_limit": "save_total_limit",
+    "seed": "seed", "max_seq_len": "max_length",
+}
+# The same for every run: one log row per step (train_log.jsonl; a resumed log must equal an uninterrupted
+# one), no hub reporting, and rows that arrive tokenized with their own collator (TRL's preparation would
+# truncate prompts and knows no shared-prefix packing).
+SFT_FIXED = {"logging_steps": 1, "save_strategy": "steps", "report_to": "none", "remove_unused_columns": False,
+             "dataloader_num_workers": 0, "ddp_find_unused_parameters": False, "disable_tqdm": False,
+             "packing": False, "dataset_kwargs": {"skip_prepare_dataset": True}}
 
 
 class TrainingError(ValueError):
@@ -85,14 +102,6 @@ def build_rows(tokenized: Sequence[TokenizedExample], max_len: int, packing: boo
     return rows, skipped_ids
 
 
-def data_sha256(examples: Sequence[dict]) -> str:
-    h = hashlib.sha256()
-    for ex in examples:
-        h.update(json.dumps({k: ex.get(k) for k in ("case_id", "complication", "prompt", "completion")},
-                            ensure_ascii=False, sort_keys=True).encode("utf-8"))
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------------------- logging
 def _peak_memory_mb() -> float:
     import torch
@@ -108,109 +117,6 @@ def _peak_memory_mb() -> float:
         return getattr(info, "peak_wset", info.rss) / 2**20  # Windows keeps the peak working set
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # macOS: bytes, Linux: KiB
-
-
-def _trainer_class():
-    from transformers import Trainer
-
-    from .packing import answer_loss
-
-    class SFTTrainer(Trainer):
-        """Loss on answer tokens only, with logits only where they are needed (packing.answer_loss),
-        normalised over the whole accumulated (and, under DDP, global) batch like the stock Trainer.
-        Also counts the real tokens each process feeds the model, for tokens/s."""
-
-        tokens_seen = 0
-        loss_is_scaled_for_ga = True
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            self.tokens_seen += int(inputs.pop("n_tokens").sum())
-            inputs.pop("labels", None)
-            loss, n_local, outputs = answer_loss(model, inputs)
-            if num_items_in_batch is None:
-                loss = loss / max(n_local, 1) / self.current_gradient_accumulation_steps
-            else:
-                loss = loss / num_items_in_batch
-                if self.args.average_tokens_across_devices and self.args.world_size > 1:
-                    loss = loss * self.accelerator.num_processes  # DDP averages gradients over processes
-            return (loss, outputs) if return_outputs else loss
-
-    return SFTTrainer
-
-
-def _log_callback(log_path: Path, counter, keep: list[dict]):
-    from transformers import TrainerCallback
-
-    class TrainLog(TrainerCallback):
-        """One JSON line per logging step; the whole file is rewritten atomically each time."""
-
-        def __init__(self):
-            self.rows = list(keep)
-            self.t0 = self.tokens0 = None
-
-        def on_train_begin(self, args, state, control, **kw):
-            self.t0, self.tokens0 = time.perf_counter(), counter.tokens_seen
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            logs = logs or {}
-            if "loss" not in logs or not state.is_world_process_zero:
-                return
-            now = time.perf_counter()
-            tokens = (counter.tokens_seen - self.tokens0) * max(1, args.world_size)
-            row = {"step": state.global_step, "epoch": round(float(state.epoch or 0), 4)}
-            row.update({k: float(logs[k]) for k in LOG_KEYS if logs.get(k) is not None})
-            row["tokens_per_s"] = round(tokens / max(now - self.t0, 1e-9), 2)
-            row["peak_memory_mb"] = round(_peak_memory_mb(), 1)
-            self.rows.append(row)
-            self.t0, self.tokens0 = now, counter.tokens_seen
-            write_jsonl(log_path, self.rows)
-
-    return TrainLog()
-
-
-def _read_log(path: Path, upto_step: int) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r.get("step", 0) <= upto_step]
-
-
-# Settings a checkpoint must share with the current run to be resumed (max_steps may grow: a longer run
-# continues; the examples enter through data_sha256). Inference-only keys never discard a checkpoint.
-RESUME_KEYS = ("model_name_or_path", "adapter", "quantization", "dtype", "lora_r", "lora_alpha", "lora_dropout",
-               "target_modules", "learning_rate", "num_epochs", "batch_size", "grad_accum", "max_seq_len", "packing",
-               "seed", "enable_thinking")
-
-
-def resume_key(params: dict, examples: Sequence[dict]) -> str:
-    blob = json.dumps({"params": {k: params.get(k) for k in RESUME_KEYS}, "data": data_sha256(examples)},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def resumable_checkpoint(ckpt_dir: Path, key: str, max_steps: int, log=print) -> str | None:
-    """The last checkpoint of ckpt_dir when it belongs to this run (same resume_key) and lies within
-    max_steps; otherwise the folder is cleared so training starts fresh and its log equals an
-    uninterrupted run's. The key is recorded in ckpt_dir/resume_key.json."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    key_file = ckpt_dir / "resume_key.json"
-    why = None
-    if last is not None:
-        step = int(last.rsplit("-", 1)[1])
-        recorded = json.loads(key_file.read_text()).get("key") if key_file.exists() else None
-        if recorded != key:
-            why = "it was trained with other data or settings"
-        elif max_steps > 0 and step > max_steps:
-            why = f"it is at step {step}, past max_steps {max_steps}"
-    if why:
-        log(f"not resuming from {last}: {why}; training from step 0")
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
-        last = None
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    write_json(key_file, {"key": key})
-    return last
 
 
 # ------------------------------------------------------------------------------------------- train
@@ -255,17 +161,6 @@ def keep_negatives(examples: Sequence[dict], ratio: float | None, seed: int) -> 
     return [ex for ex in examples if ex.get("positive", True)
             or random.Random(f"negatives-{seed}-{ex['case_id']}-{ex.get('complication')}").random()
             < share[ex.get("complication")]]
-
-
-def _checkpointing_args(on: bool) -> dict:
-    """transformers 5.x renamed gradient_ to activation_checkpointing; accept both generations."""
-    import dataclasses
-
-    from transformers import TrainingArguments
-
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-    return {key: on, f"{key}_kwargs": {"use_reentrant": False}}
 
 
 def check_launch_config(params: dict, env: dict | None = None) -> None:
@@ -331,102 +226,130 @@ def train_examples(params: dict, examples: Sequence[dict], out_dir: str | os.Pat
     return fit(params, examples, out_dir, quantization, save_steps)[0]
 
 
-def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quantization: str | None = None,
-        save_steps: int | None = None) -> tuple[dict[str, Any], Any]:
-    """train_examples that also hands back the trained PeftModel (tests compare it with the saved one)."""
-    import torch
-    from transformers import TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+def sft_config(params: dict, out_dir: Path, device: str, dtype: str, save_steps: int | None = None):
+    """The trl.SFTConfig of a run: SFT_CONFIG_KEYS from the params, SFT_FIXED, and what the device and
+    dtype decide (mixed precision; QLoRA's checkpointing is set up by peft instead, see _lora)."""
+    import dataclasses
 
-    from .models import _sharded_launch, load_model, pick_device, pick_dtype, resolve_model
+    from trl import SFTConfig
 
+    kw = {field: params[key] for key, field in SFT_CONFIG_KEYS.items()}
+    if save_steps:  # callers that never want a checkpoint (benchmarks) pass a huge value
+        kw["save_steps"] = save_steps
+    # transformers 5.x renamed gradient_ to activation_checkpointing (SFTConfig turns the old name on by default)
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    ckpt = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    on = bool(params["gradient_checkpointing"]) and params["quantization"] == "none"
+    kw.update({ckpt: on, f"{ckpt}_kwargs": {"use_reentrant": False}})
+    return SFTConfig(output_dir=str(out_dir / "checkpoints"), data_seed=params["seed"], use_cpu=device == "cpu",
+                     bf16=dtype == "bfloat16" and device != "cpu", fp16=dtype == "float16", **SFT_FIXED, **kw)
+
+
+def _run_params(params: dict, examples: Sequence[dict], quantization: str | None) -> dict:
+    """A copy of params fit for training, after the checks that need no model."""
     params = dict(params)
     if quantization is not None:
         params["quantization"] = quantization
     if params.get("adapter"):  # a published adapter is for inference: never train a second LoRA on top of it
         warnings.warn(f"params adapter={params['adapter']!r} is not used for training: a fresh LoRA is trained on "
                       f"the base model {params['model_name_or_path']!r} (the paper's setting); the adapter key "
-                      "applies to inference (04)", stacklevel=3)
+                      "applies to inference (04)", stacklevel=4)
         params["adapter"] = None
     check_launch_config(params)
     if not examples:
         raise TrainingError("no training examples (is the train split empty?)")
-    packing = bool(params.get("packing"))
-    if packing and not all(ex.get("prefix") is not None for ex in examples):
+    if params.get("packing") and not all(ex.get("prefix") is not None for ex in examples):
         raise TrainingError("packing: true needs strategy: targeted with prompt_layout: shared_prefix "
                             "(the paper layout puts the record last, so its prompts share no prefix)")
+    return params
+
+
+def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list[str]]:
+    tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
+    rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
+    if skipped:
+        warnings.warn(f"{len(skipped)} example(s) longer than max_seq_len={params['max_seq_len']} skipped: "
+                      f"{'; '.join(skipped[:5])}; raise max_seq_len to keep them", stacklevel=4)
+    if not rows:
+        raise TrainingError(f"every example is longer than max_seq_len={params['max_seq_len']}")
+    return rows, skipped
+
+
+def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, keep: list[dict]):
+    """The trl.SFTTrainer subclass on the rows, with the train log attached."""
+    import torch
+    from datasets import Dataset
+
+    from .sft import AnswerLossSFTTrainer, TrainLog
+
+    collator = Collator(tok.pad_token_id, mask_dtype=getattr(torch, dtype))  # the attention's compute dtype
+    trainer = AnswerLossSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                   data_collator=collator, processing_class=tok)
+    log = TrainLog(log_path, trainer, keep, _peak_memory_mb)
+    trainer.add_callback(log)
+    return trainer, log
+
+
+def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quantization: str | None = None,
+        save_steps: int | None = None) -> tuple[dict[str, Any], Any]:
+    """train_examples that also hands back the trained PeftModel (tests compare it with the saved one)."""
+    import torch
+    from transformers import set_seed
+
+    from .models import _sharded_launch, load_model, pick_device, pick_dtype
+
+    params = _run_params(params, examples, quantization)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     set_seed(int(params["seed"]))
-    quantized = params["quantization"] != "none"
     device = pick_device(params.get("device", "auto"))
     dtype = str(pick_dtype(params.get("dtype", "auto"), device)).replace("torch.", "")
-    # TrainingArguments before the model: under DeepSpeed ZeRO-3 from_pretrained then loads shard by shard
-    args = TrainingArguments(
-        output_dir=str(out_dir / "checkpoints"), per_device_train_batch_size=int(params["batch_size"]),
-        gradient_accumulation_steps=int(params["grad_accum"]), learning_rate=float(params["learning_rate"]),
-        num_train_epochs=float(params["num_epochs"]), max_steps=int(params["max_steps"]),
-        lr_scheduler_type="cosine", warmup_steps=0, weight_decay=0.0, logging_steps=1,
-        save_strategy="steps", save_steps=save_steps or 50, save_total_limit=2, report_to="none",
-        seed=int(params["seed"]), data_seed=int(params["seed"]), remove_unused_columns=False,
-        **_checkpointing_args(bool(params["gradient_checkpointing"]) and not quantized), use_cpu=device == "cpu",
-        bf16=dtype == "bfloat16" and device != "cpu", fp16=dtype == "float16",
-        dataloader_num_workers=0, ddp_find_unused_parameters=False, disable_tqdm=False,
-    )
+    args = sft_config(params, out_dir, device, dtype, save_steps)  # before the model: ZeRO-3 then loads by shard
     # custom 4D masks need an attention kernel that takes them (sdpa or eager, not flash-attention)
     model, tok = load_model(params, adapter=None, for_training=True, attn_implementation="sdpa")
     model.config.use_cache = False
-    model = _lora(model, params, quantized, _sharded_launch())
-
-    tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
-    rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), packing)
-    if skipped:
-        warnings.warn(f"{len(skipped)} example(s) longer than max_seq_len={params['max_seq_len']} skipped: "
-                      f"{'; '.join(skipped[:5])}; raise max_seq_len to keep them", stacklevel=3)
-    if not rows:
-        raise TrainingError(f"every example is longer than max_seq_len={params['max_seq_len']}")
-    collator = Collator(tok.pad_token_id, mask_dtype=getattr(torch, dtype))  # the attention's compute dtype
+    model = _lora(model, params, params["quantization"] != "none", _sharded_launch())
+    rows, skipped = _rows(params, tok, examples)
     last = resumable_checkpoint(Path(args.output_dir), resume_key(params, examples), int(params["max_steps"] or 0))
-    resumed_step = int(last.rsplit("-", 1)[1]) if last else 0
     log_path = out_dir / "train_log.jsonl"
-    trainer = _trainer_class()(model=model, args=args, train_dataset=rows, data_collator=collator)
-    callback = _log_callback(log_path, trainer, _read_log(log_path, resumed_step) if last else [])
-    trainer.add_callback(callback)
+    trainer, log = _trainer(model, tok, args, rows, dtype, log_path,
+                            read_log(log_path, checkpoint_step(last)) if last else [])
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
-    wall = time.perf_counter() - t0
-
-    sha = data_sha256(examples)
-    tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
-    summary = {
-        "run_name": params["run_name"], "model": params["model_name_or_path"],
-        "model_path": resolve_model(params["model_name_or_path"]), "quantization": params["quantization"],
-        "packing": packing, "n_examples": len(examples), "n_trained_examples": sum(r["n_examples"] for r in rows),
-        "n_skipped_too_long": len(skipped), "n_rows": len(rows), "tokens_per_epoch": tokens_per_epoch,
-        "steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 4),
-        "train_loss": float(result.training_loss), "wall_s": round(wall, 2),
-        "tokens_seen": trainer.tokens_seen * max(1, args.world_size),
-        "tokens_per_s": round(trainer.tokens_seen * max(1, args.world_size) / max(wall, 1e-9), 2),
-        "resumed_from": last, "data_sha256": sha, "world_size": args.world_size,
-        "adapter_dir": str(out_dir / "adapter"), "train_log": str(log_path),
-    }
-    losses = [r["loss"] for r in callback.rows if "loss" in r]
-    summary.update(first_loss=losses[0] if losses else None, last_loss=losses[-1] if losses else None)
-    meta = {"params": params, "data_sha256": sha, "n_examples": len(examples), "summary": summary,
-            "torch": torch.__version__}
+    summary = _summary(params, examples, rows, skipped, trainer, log, result, time.perf_counter() - t0, last, out_dir)
+    meta = {"params": params, "data_sha256": summary["data_sha256"], "n_examples": len(examples),
+            "summary": summary, "torch": torch.__version__}
     _save_adapter(trainer, out_dir / "adapter", meta)  # every rank: gathering shards is collective
     if trainer.is_world_process_zero():
         write_json(out_dir / "train_summary.json", summary)
     return summary, trainer.model
 
 
+def _summary(params, examples, rows, skipped, trainer, log, result, wall: float, last, out_dir: Path) -> dict:
+    from .models import resolve_model
+
+    world = max(1, trainer.args.world_size)
+    losses = [r["loss"] for r in log.rows if "loss" in r]
+    return {
+        "run_name": params["run_name"], "model": params["model_name_or_path"],
+        "model_path": resolve_model(params["model_name_or_path"]), "quantization": params["quantization"],
+        "packing": bool(params.get("packing")), "n_examples": len(examples),
+        "n_trained_examples": sum(r["n_examples"] for r in rows), "n_skipped_too_long": len(skipped),
+        "n_rows": len(rows), "tokens_per_epoch": sum(len(r["input_ids"]) for r in rows),
+        "steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 4),
+        "train_loss": float(result.training_loss), "wall_s": round(wall, 2),
+        "tokens_seen": trainer.tokens_seen * world, "tokens_per_s": round(trainer.tokens_seen * world / max(wall, 1e-9), 2),
+        "resumed_from": last, "data_sha256": data_sha256(examples), "world_size": trainer.args.world_size,
+        "adapter_dir": str(out_dir / "adapter"), "train_log": str(out_dir / "train_log.jsonl"),
+        "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+    }
+
+
 def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike,
           quantization: str | None = None) -> dict[str, Any]:
     """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
     from . import prompts
-    from .records import load_cohort, split_cases
-
-    from .records import calibration_split
+    from .records import calibration_split, load_cohort, split_cases
 
     cases, _held_out = calibration_split(split_cases(load_cohort(cohort_path), "train"),
                                          int(params.get("calibration_cases", 0)))  # 04 scores those

@@ -144,3 +144,36 @@ def test_cross_block_leak_would_be_caught():
         leaky = _per_example_losses(model, b, packed)
         ref = _per_example_losses(model, collate(plain), plain)
     assert not torch.allclose(leaky, ref, atol=1e-4)
+
+
+def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
+    """End to end through training.fit (trl.SFTTrainer + Collator + answer loss): one packed row and the
+    same three examples as a batch of three rows give the same losses and the same trained adapter."""
+    from pericomp_lib import prompts, training
+    from pericomp_lib.params import validate
+    from pericomp_lib.records import Case, GoldLabel
+
+    case = Case("t0", "test", "train", "en", "Day 2: confused and agitated at night, CAM-ICU positive.",
+                [GoldLabel("delirium", "mild", ["CAM-ICU positive"])])
+    examples = prompts.sft_examples([case], "targeted", prompts.load_definitions(None), "shared_prefix",
+                                    ["delirium", "pneumonia", "stroke"])
+    losses, weights = {}, {}
+    for packing in (True, False):
+        params = validate({"run_name": "t", "model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu",
+                           "prompt_layout": "shared_prefix", "packing": packing, "batch_size": 1 if packing else 3,
+                           "grad_accum": 1, "max_steps": 2, "learning_rate": 1e-2, "lora_dropout": 0.0,
+                           "gradient_checkpointing": False, "max_seq_len": 8192})
+        summary, model = training.fit(params, examples, tmp_path / str(packing))
+        assert summary["n_rows"] == (1 if packing else 3) and summary["n_trained_examples"] == 3
+        losses[packing] = torch.tensor([r["loss"] for r in _log(tmp_path / str(packing))])
+        weights[packing] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert len(losses[True]) == 2
+    torch.testing.assert_close(losses[True], losses[False], atol=1e-5, rtol=1e-5)
+    for name, w in weights[False].items():
+        torch.testing.assert_close(weights[True][name], w, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def _log(out):
+    import json
+
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]

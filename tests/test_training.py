@@ -67,12 +67,36 @@ def _log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture
+def trainers(monkeypatch):
+    """The trainers that train() runs, with their args (to check that training goes through TRL)."""
+    from pericomp_lib import sft
+
+    seen = []
+    real = sft.AnswerLossSFTTrainer.train
+
+    def spy(self, *a, **kw):
+        seen.append(self)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(sft.AnswerLossSFTTrainer, "train", spy)
+    return seen
+
+
+def _through_trl(trainers) -> None:
+    import trl
+
+    assert len(trainers) == 1 and isinstance(trainers[0], trl.SFTTrainer)
+    assert isinstance(trainers[0].args, trl.SFTConfig)
+
+
 # --------------------------------------------------------------------------------------------- LoRA
-def test_lora_loss_falls_and_adapter_reloads(tmp_path):
+def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
     from pericomp_lib.models import load_model
 
     out = tmp_path / "lora"
     summary, trained = training.fit(_params(max_steps=12), _examples(), out)
+    _through_trl(trainers)
     rows = _log(out)
     assert [r["step"] for r in rows] == list(range(1, 13)) and LOG_KEYS <= rows[0].keys()
     first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-3:]) / 3
@@ -99,12 +123,15 @@ def test_lora_loss_falls_and_adapter_reloads(tmp_path):
     assert [r["step"] for r in _log(out)] == list(range(1, 15))
 
 
-def test_qlora_4bit_trains(tmp_path):
+def test_qlora_4bit_trains(tmp_path, trainers):
     import bitsandbytes as bnb
 
     summary, model = training.fit(_params(max_steps=8), _examples(), tmp_path / "q", quantization="4bit")
+    _through_trl(trainers)
     assert summary["quantization"] == "4bit"
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    # TRL would cast a quantized model's LoRA weights to bf16; ours stay fp32 as peft made them
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
     losses = [r["loss"] for r in _log(tmp_path / "q")]
     assert all(map(torch.isfinite, torch.tensor(losses))) and min(losses[-3:]) < losses[0]
     assert (tmp_path / "q" / "adapter" / "adapter_model.safetensors").exists()
@@ -115,6 +142,48 @@ def test_too_long_examples_are_counted_not_hidden(tmp_path):
     with pytest.warns(UserWarning, match="1 example.*longer than max_seq_len"):
         s = training.train_examples(_params(max_steps=1, max_seq_len=300), ex, tmp_path / "o")
     assert s["n_skipped_too_long"] == 1 and s["n_trained_examples"] == 2
+
+
+# ------------------------------------------------------------------------------------------- TRL
+def test_params_keys_reach_the_sft_config_of_a_run(tmp_path, trainers):
+    training.train_examples(_params(max_steps=1, lr_scheduler_type="linear", warmup_steps=3, weight_decay=0.01,
+                                    max_grad_norm=0.5, save_steps=7, save_total_limit=1), _examples(), tmp_path)
+    _through_trl(trainers)
+    args = trainers[0].args
+    assert (args.lr_scheduler_type.value, args.warmup_steps, args.weight_decay, args.max_grad_norm, args.save_steps,
+            args.save_total_limit) == ("linear", 3, 0.01, 0.5, 7, 1)
+
+
+def test_every_mapped_params_key_reaches_sft_config(tmp_path):
+    from pericomp_lib.params import DEFAULTS, STAGE_OF
+
+    assert set(training.SFT_CONFIG_KEYS) <= set(DEFAULTS)
+    assert all(STAGE_OF[k] in ("01", "03") for k in training.SFT_CONFIG_KEYS)  # seed is read first by 01
+    changed = {"batch_size": 3, "grad_accum": 5, "learning_rate": 3e-4, "num_epochs": 2.5, "max_steps": 11,
+               "lr_scheduler_type": "constant_with_warmup", "warmup_steps": 2, "weight_decay": 0.1,
+               "max_grad_norm": 0.3, "save_steps": 9, "save_total_limit": None, "seed": 4, "max_seq_len": 777}
+    assert changed.keys() == training.SFT_CONFIG_KEYS.keys()
+    args = training.sft_config(_params(**changed), tmp_path, "cpu", "float32")
+    for key, field in training.SFT_CONFIG_KEYS.items():
+        value = getattr(args, field)
+        assert getattr(value, "value", value) == changed[key], key
+    assert args.data_seed == 4 and args.logging_steps == 1 and not args.bf16 and not args.activation_checkpointing
+
+
+def test_sft_config_defaults_are_the_pre_trl_training_arguments(tmp_path):
+    """The params defaults reproduce the TrainingArguments hard-coded before TRL, field for field."""
+    from transformers import TrainingArguments
+
+    p = _params(max_steps=6)
+    old = TrainingArguments(
+        output_dir=str(tmp_path / "checkpoints"), per_device_train_batch_size=2, gradient_accumulation_steps=1,
+        learning_rate=2e-2, num_train_epochs=1.0, max_steps=6, lr_scheduler_type="cosine", warmup_steps=0,
+        weight_decay=0.0, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=2,
+        report_to="none", seed=1, data_seed=1, remove_unused_columns=False, activation_checkpointing=False,
+        activation_checkpointing_kwargs={"use_reentrant": False}, use_cpu=True, bf16=False, fp16=False,
+        dataloader_num_workers=0, ddp_find_unused_parameters=False, disable_tqdm=False).to_dict()
+    new = training.sft_config(p, tmp_path, "cpu", "float32").to_dict()
+    assert {k: new[k] for k in old} == old
 
 
 # ---------------------------------------------------------------------------- cohort -> packed run
