@@ -73,6 +73,14 @@ def _attend(query, keys, values, allowed, scaling):
     return top, weights.sum(dim=-1, keepdim=True), torch.matmul(weights, values)
 
 
+def _chunked(query, keys, values, scaling, budget: int = 1 << 26):
+    """`_attend` without a mask, over slices of the stacked queries so the score matrix stays under `budget`
+    elements (a 300-token tail x 22 rows x a 4k-token record would otherwise need GBs at once)."""
+    step = max(1, budget // max(1, query.shape[1] * keys.shape[-2]))
+    parts = [_attend(query[:, :, i:i + step], keys, values, None, scaling) for i in range(0, query.shape[2], step)]
+    return tuple(torch.cat(t, dim=2) for t in zip(*parts))
+
+
 def cascade_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
     """Attention over [shared prefix | row suffix]; see the module docstring. Returns ([B, q, H, D], None)."""
     global _pending
@@ -90,7 +98,7 @@ def cascade_attention(module, query, key, value, attention_mask, dropout: float 
     grouped = query.reshape(b, hkv, g * q, d)
     # prefix: every row's queries against the one prefix (never padded, always before the suffix)
     stacked = grouped.transpose(0, 1).reshape(1, hkv, b * g * q, d)
-    m1, l1, a1 = _attend(stacked, prefix_k.float(), prefix_v.float(), None, scaling)
+    m1, l1, a1 = _chunked(stacked, prefix_k.float(), prefix_v.float(), scaling)
     m1, l1, a1 = (t.reshape(hkv, b, g * q, -1).transpose(0, 1) for t in (m1, l1, a1))
     # suffix: each row against its own keys, with its mask (True = may attend)
     allowed = None

@@ -132,6 +132,16 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
     assert len(cache.layers[0].keys) == 1, "the shared prefix is never copied into the rows"
 
 
+def test_cascade_prefix_attention_in_slices_equals_all_at_once():
+    from pericomp_lib import cascade
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 37, 8), torch.randn(1, 2, 50, 8), torch.randn(1, 2, 50, 8)
+    whole = cascade._attend(q, k, v, None, 0.35)
+    sliced = cascade._chunked(q, k, v, 0.35, budget=2 * 50 * 5)  # 5 query rows a slice
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, sliced))
+
+
 def test_cascade_attention_through_a_peft_adapter(lively, tok):
     from peft import LoraConfig, get_peft_model
 
