@@ -6,19 +6,18 @@ from; the summary helpers return pandas frames the notebook shows as they are.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
 from . import records, taxonomy
 from .records import Case
+from .tokens import count_tokens
 
 SOURCES = ("synthetic", "pericomp_repo", "jsonl", "csv", "mimic")
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z]+|\d+(?:\.\d+)?|[^\sA-Za-z\d\u3400-\u9fff]")
 
 
 def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "en", seed: int = 1,
@@ -138,18 +137,8 @@ def labels_per_case(cases: Iterable[Case], pericomp_dir=None, center: str = "cen
                          "published_share": [pub.get(k, 0.0) for k in ks]})
 
 
-def count_tokens(text: str, tokenizer: Callable | Any | None = None) -> int:
-    """Tokenizer length when one is given (object with .encode or a callable), else a proxy:
-    one token per CJK character, word, number or punctuation mark."""
-    if tokenizer is None:
-        return len(_TOKEN.findall(text))
-    if hasattr(tokenizer, "encode"):
-        return len(tokenizer.encode(text))
-    return len(tokenizer(text))
-
-
 def record_lengths(cases: Iterable[Case], tokenizer=None) -> pd.DataFrame:
-    """Record length in tokens by split and language: count, mean and quartiles."""
+    """Record length in tokens (tokens.count_tokens) by split and language: count, mean and quartiles."""
     df = pd.DataFrame([{"split": c.split, "language": c.language, "tokens": count_tokens(c.record, tokenizer)} for c in cases])
     out = df.groupby(["split", "language"])["tokens"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
     return out.round(1).reset_index()
