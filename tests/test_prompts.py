@@ -219,3 +219,21 @@ def test_notebook_02_writes_prompt_files(tmp_path, run_notebook):
                  complications=None)
     comp = json.loads((out / "comprehensive_prompts.json").read_text(encoding="utf-8"))
     assert comp["a"].endswith(RECORD)
+
+
+# ------------------------------------------------------------------------------------ one of each
+def test_one_token_count_and_one_strategies_tuple():
+    from pericomp_lib import cohort, params, result_files
+
+    assert cohort.count_tokens is tokens.count_tokens  # 01 (records) and 02 (prompts) count alike
+    assert prompts.STRATEGIES is result_files.STRATEGIES is taxonomy.STRATEGIES
+    assert params.Params.model_fields["strategy"].default in taxonomy.STRATEGIES
+
+
+def test_names_moved_out_of_prompts_still_resolve():
+    """inference.py and training.py still reach these through `prompts.` (their owners switch later)."""
+    assert prompts.chat_text is chat.chat_text and prompts._uses_thinking_switch is chat.uses_thinking_switch
+    assert prompts.sft_examples is sft.sft_examples and prompts.load_definitions is definitions.load_definitions
+    assert prompts.targeted_target is targets.targeted_target
+    with pytest.raises(AttributeError):
+        prompts.no_such_name

@@ -24,12 +24,13 @@ run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile
 tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m"); None: a word-count proxy
 
 # %%
-from pericomp_lib import definitions, models, records, sft, tokens
+from pericomp_lib import models, records, sft, tokens
+from pericomp_lib.definitions import load_definitions  # not `definitions`: that name is a params key
 from pericomp_lib.params import from_notebook
 
 params, run_dir = from_notebook(globals(), "02")
 cases = records.load_cohort(run_dir / "cohort.jsonl")
-defs = definitions.load_definitions(params["definitions"], language=params["language"])
+defs = load_definitions(params["definitions"], language=params["language"])
 print(f"{len(cases)} cases; definitions: {defs.source} ({defs.language}, {len(defs.sections)} complications)")
 
 # %% [markdown]
