@@ -48,7 +48,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pericomp_lib import cohort, models, prompts, records
+    from pericomp_lib import cohort, definitions, models, records
     from pericomp_lib import inference as inf
     from pericomp_lib.params import load_params
 
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
                                        record_length=args.record_length)
     cases = records.split_cases(cases, "eval")[: args.cases]
     model, tok = models.load_model(p)
-    defs = prompts.load_definitions(p.get("definitions"), language=p["language"])
+    defs = definitions.load_definitions(p.get("definitions"), language=p["language"])
     jobs = inf.build_jobs(cases, tok, defs, p)
     n_new = int(p["max_new_tokens"])
     grammar = inf.grammar_for(tok, p, defs)

@@ -13,7 +13,8 @@ import json
 import tempfile
 import time
 
-from pericomp_lib import prompts
+from pericomp_lib import sft_data
+from pericomp_lib.definitions import load_definitions
 from pericomp_lib.params import validate
 from pericomp_lib.sources.synthetic import generate_cohort
 from pericomp_lib.models import load_tokenizer
@@ -34,10 +35,10 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     cases = generate_cohort(args.cases, language="en", seed=1, record_length=args.record_length)
-    definitions = prompts.load_definitions(None)
+    definitions = load_definitions(None)
     cids = list(definitions.sections)[: args.complications]
-    examples = prompts.sft_examples(cases, "targeted", definitions, "shared_prefix", cids)
-    every = prompts.sft_examples(cases, "targeted", definitions, "shared_prefix")
+    examples = sft_data.sft_examples(cases, "targeted", definitions, "shared_prefix", cids)
+    every = sft_data.sft_examples(cases, "targeted", definitions, "shared_prefix")
     tok = load_tokenizer(args.model)
     tokenized = tokenize_examples(tok, every)
     full_u = sum(len(r["input_ids"]) for r in build_rows(tokenized, args.max_seq_len, False)[0])

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from . import metrics, taxonomy
 from .io import atomic_write_text, write_json
-from .parsing import apply_rules
+from .labels import apply_rules
 from .records import Case, gold_maps, load_cohort, split_cases
 
 MODELS = ("tfidf_baseline", "most_frequent")

@@ -6,7 +6,6 @@ from; the summary helpers return pandas frames the notebook shows as they are.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -16,9 +15,52 @@ import pandas as pd
 
 from . import records, taxonomy
 from .records import Case
+from .tokens import count_tokens
 
-SOURCES = ("synthetic", "pericomp_repo", "jsonl", "csv", "mimic")
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z]+|\d+(?:\.\d+)?|[^\sA-Za-z\d\u3400-\u9fff]")
+
+def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_length, **_) -> list[Case]:
+    from .sources.synthetic import generate_cohort
+
+    return generate_cohort(int(n_cases), language, int(seed), float(difficulty), n_val=n_val,
+                           n_external=int(n_external or 0), progress=True, record_length=record_length)
+
+
+def _pericomp_repo(pericomp_dir, **_) -> list[Case]:
+    if not pericomp_dir:
+        raise ValueError("cohort_source='pericomp_repo' needs pericomp_dir: the folder of a PeriComp clone")
+    from .sources.pericomp_repo import load_cases
+
+    return load_cases(pericomp_dir)
+
+
+def _jsonl(cohort_path, **_) -> list[Case]:
+    if not cohort_path:
+        raise ValueError("cohort_source='jsonl' needs cohort_path: a cohort.jsonl file (see README, 'your own data')")
+    return records.load_cohort(cohort_path)
+
+
+def _csv(cohort_path, **_) -> list[Case]:
+    if not cohort_path:
+        raise ValueError("cohort_source='csv' needs cohort_path: a CSV with case_id, record, labels columns")
+    from .sources.user_files import load_csv
+
+    return load_csv(cohort_path)
+
+
+def _mimic(cohort_path, out_dir, seed, **_) -> list[Case]:
+    if not cohort_path:
+        raise ValueError("cohort_source='mimic' needs cohort_path: the MIMIC-IV folder holding hosp/ (and note/)")
+    from .sources.mimic import build_mimic
+
+    built = build_mimic(cohort_path, Path(out_dir) / "mimic", seed=int(seed))
+    return records.load_cohort(built.cohort_path)
+
+
+# One loader per cohort_source; each takes the settings it needs from make_cohort's keywords.
+LOADERS: dict[str, Callable[..., list[Case]]] = {
+    "synthetic": _synthetic, "pericomp_repo": _pericomp_repo, "jsonl": _jsonl, "csv": _csv, "mimic": _mimic,
+}
+SOURCES = tuple(LOADERS)
 
 
 def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "en", seed: int = 1,
@@ -33,36 +75,11 @@ def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "
     if source != "synthetic" and record_length != "full":
         warnings.warn(f"record_length={record_length!r} only applies to cohort_source='synthetic'; "
                       f"{source!r} records are used as they are", stacklevel=2)
-    if source == "synthetic":
-        from .sources.synthetic import generate_cohort
-
-        cases = generate_cohort(int(n_cases), language, int(seed), float(difficulty), n_val=n_val,
-                                n_external=int(n_external or 0), progress=True, record_length=record_length)
-    elif source == "pericomp_repo":
-        if not pericomp_dir:
-            raise ValueError("cohort_source='pericomp_repo' needs pericomp_dir: the folder of a PeriComp clone")
-        from .sources.pericomp_repo import load_cases
-
-        cases = load_cases(pericomp_dir)
-    elif source == "jsonl":
-        if not cohort_path:
-            raise ValueError("cohort_source='jsonl' needs cohort_path: a cohort.jsonl file (see README, 'your own data')")
-        cases = records.load_cohort(cohort_path)
-    elif source == "csv":
-        if not cohort_path:
-            raise ValueError("cohort_source='csv' needs cohort_path: a CSV with case_id, record, labels columns")
-        from .sources.user_files import load_csv
-
-        cases = load_csv(cohort_path)
-    elif source == "mimic":
-        if not cohort_path:
-            raise ValueError("cohort_source='mimic' needs cohort_path: the MIMIC-IV folder holding hosp/ (and note/)")
-        from .sources.mimic import build_mimic
-
-        built = build_mimic(cohort_path, Path(out_dir) / "mimic", seed=int(seed))
-        cases = records.load_cohort(built.cohort_path)
-    else:
+    if source not in LOADERS:
         raise ValueError(f"cohort_source={source!r}: use one of {', '.join(SOURCES)}")
+    cases = LOADERS[source](n_cases=n_cases, language=language, seed=seed, pericomp_dir=pericomp_dir,
+                            cohort_path=cohort_path, out_dir=out_dir, difficulty=difficulty, n_external=n_external,
+                            n_val=n_val, record_length=record_length)
     if not cases:
         raise ValueError(f"cohort_source={source!r} produced no cases")
     records.write_cohort(Path(out_dir) / "cohort.jsonl", cases)
@@ -138,18 +155,8 @@ def labels_per_case(cases: Iterable[Case], pericomp_dir=None, center: str = "cen
                          "published_share": [pub.get(k, 0.0) for k in ks]})
 
 
-def count_tokens(text: str, tokenizer: Callable | Any | None = None) -> int:
-    """Tokenizer length when one is given (object with .encode or a callable), else a proxy:
-    one token per CJK character, word, number or punctuation mark."""
-    if tokenizer is None:
-        return len(_TOKEN.findall(text))
-    if hasattr(tokenizer, "encode"):
-        return len(tokenizer.encode(text))
-    return len(tokenizer(text))
-
-
 def record_lengths(cases: Iterable[Case], tokenizer=None) -> pd.DataFrame:
-    """Record length in tokens by split and language: count, mean and quartiles."""
+    """Record length in tokens (tokens.count_tokens) by split and language: count, mean and quartiles."""
     df = pd.DataFrame([{"split": c.split, "language": c.language, "tokens": count_tokens(c.record, tokenizer)} for c in cases])
     out = df.groupby(["split", "language"])["tokens"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
     return out.round(1).reset_index()

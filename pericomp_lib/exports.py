@@ -1,7 +1,7 @@
 """Raw answers -> the paper's prediction files, a parse report and side_by_side.csv for reading.
 
 Predictions use the authors' result-file format (lenient {case_id: [zh short names]}, strict
-{case_id: ['<zh short>_<轻|中|重|Null>']}, 无术后并发症 when empty), parsed by pericomp_lib.parsing with
+{case_id: ['<zh short>_<轻|中|重|Null>']}, 无术后并发症 when empty), parsed by pericomp_lib.result_files with
 the paper's rules; unreadable answers are counted in parse_report.json and count as "absent", never fatal.
 side_by_side.csv puts, for each case and complication, the gold answer next to each model's text, its
 parsed decision and grade, and whether each is right: the table to read when base and adapter disagree.
@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import parsing, records, taxonomy
+from . import parsing, records, result_files, taxonomy
 from .io import atomic_write_text, write_json
 
 Answers = Mapping[str, Mapping[str, Mapping[str, str]]]  # {model: {case_id: {item: text}}}
@@ -40,7 +40,7 @@ def write_predictions(out_dir: str | os.PathLike, answers: Answers, strategy: st
         raw = _raw_for_parsing(per_case, strategy_of(model, strategy))
         reports[model] = {}
         for mode, folder, strict in (("lenient", "predictions", False), ("strict", "predictions_strict", True)):
-            preds, report = parsing.format_results(raw, strategy_of(model, strategy), strict=strict, rules=True)
+            preds, report = result_files.format_results(raw, strategy_of(model, strategy), strict=strict, rules=True)
             write_json(out / folder / f"{model}.json", preds)
             reports[model][mode] = report
         log(f"{model}: " + reports[model]["lenient"].summary())

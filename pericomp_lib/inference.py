@@ -332,7 +332,7 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
 
     shared_prefix: a targeted case's questions share the head (chat start + record); comprehensive
     prompts of all cases share the head (instructions + definitions), the record being their tail."""
-    from . import prompts
+    from . import chat, prompts
 
     think = bool(params.get("enable_thinking", False))
     style = {"answer_layout": params.get("answer_layout", "paper"), "question_style": params.get("question_style", "criteria")}
@@ -343,23 +343,23 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
             cthink = params.get("comprehensive_think", True)
             asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
             if shared:
-                head, tail = prompts.chat_prefix_suffix(
+                head, tail = chat.chat_prefix_suffix(
                     tokenizer, prompts.comprehensive_prompt("", definitions, cthink, asked), case.record, think)
                 jobs.append(Job(case.case_id, "comprehensive", head, tail))
             else:
                 text = prompts.comprehensive_prompt(case.record, definitions, cthink, asked)
-                jobs.append(Job(case.case_id, "comprehensive", "", prompts.chat_text(tokenizer, text, think)))
+                jobs.append(Job(case.case_id, "comprehensive", "", chat.chat_text(tokenizer, text, think)))
         elif shared:
             prefix = prompts.targeted_prefix(case.record, definitions)
             for heading in prompts.targeted_prompts(case.record, definitions, "shared_prefix", params.get("complications"), **style):
                 cid = taxonomy.canonical_id(heading)
                 question = prompts.targeted_question(definitions, cid, **style)
-                head, tail = prompts.chat_prefix_suffix(tokenizer, prefix, question, think)
+                head, tail = chat.chat_prefix_suffix(tokenizer, prefix, question, think)
                 jobs.append(Job(case.case_id, cid, head, tail))
         else:
             for heading, text in prompts.targeted_prompts(case.record, definitions, "paper",
                                                           params.get("complications"), **style).items():
-                jobs.append(Job(case.case_id, taxonomy.canonical_id(heading), "", prompts.chat_text(tokenizer, text, think)))
+                jobs.append(Job(case.case_id, taxonomy.canonical_id(heading), "", chat.chat_text(tokenizer, text, think)))
     return jobs
 
 
@@ -581,14 +581,15 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
     """
     from pathlib import Path
 
-    from . import models, prompts
+    from . import models
+    from .definitions import load_definitions
 
     if not cases:
         raise ValueError("no cases to answer: the split is empty (check split / max_cases and the cohort's splits)")
     adapter = adapter if adapter is not None else params.get("adapter")
     if model is None:
         model, tokenizer = models.load_model(params, adapter=adapter)
-    defs = prompts.load_definitions(definitions if definitions is not None else params.get("definitions"),
+    defs = load_definitions(definitions if definitions is not None else params.get("definitions"),
                                     language=params.get("language", "en"))
     variants = ("base", "adapter") if adapter else ("base",)
     adapter_id = adapter_identity(adapter) if adapter else None

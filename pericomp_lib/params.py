@@ -20,6 +20,8 @@ from typing import Annotated, Any, Callable, Mapping, Optional
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from .taxonomy import STRATEGIES
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "params/smollm2-135m.yaml"  # what a notebook uses when it is given no params at all
 
@@ -178,7 +180,7 @@ class Params(BaseModel):
     save_total_limit: _t(_integer(1, special=(None,), hint=" >= 1, or null to keep every checkpoint"),
                          Optional[int]) = F(2, "03", "checkpoints kept (older ones are deleted)")
     # prompts and inference
-    strategy: _t(_choice("targeted", "comprehensive"), str) = F("targeted", "02", "one prompt per complication or one for all")
+    strategy: _t(_choice(*STRATEGIES), str) = F("targeted", "02", "one prompt per complication or one for all")
     prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F("paper", "02", "paper: record last; shared_prefix: record first")
     comprehensive_think: _t(_boolean, bool) = F(True, "02", "comprehensive answers carry a think field")
     comprehensive_scope: _t(_choice("all", "asked"), str) = F(

@@ -55,6 +55,10 @@ GRADES: tuple[str, ...] = ("mild", "moderate", "severe", "none")
 GRADE_TO_ZH: dict[str, str] = {"mild": "轻", "moderate": "中", "severe": "重", "none": "Null"}
 ZH_TO_GRADE: dict[str, str] = {v: k for k, v in GRADE_TO_ZH.items()}
 
+# How the paper asks about the 22: one question per complication, or one prompt for all of them. Prompts,
+# answer parsing and params all read this one tuple.
+STRATEGIES: tuple[str, ...] = ("targeted", "comprehensive")
+
 # Infections that make "infection, source uncertain" redundant when both are answered (paper rule).
 SPECIFIC_INFECTIONS: frozenset[str] = frozenset(
     {"bloodstream_infection", "pneumonia", "superficial_ssi", "deep_ssi", "organ_space_ssi", "urinary_tract_infection"}

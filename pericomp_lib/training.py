@@ -1,6 +1,6 @@
 """LoRA / QLoRA supervised fine-tuning on gold-label answers (the paper's SFT stage), through TRL.
 
-Examples come from `prompts.sft_examples` and become prompt/completion rows whose loss covers only the
+Examples come from `sft_data.sft_examples` and become prompt/completion rows whose loss covers only the
 answer tokens; `trl.SFTTrainer` (sft.py: our answer-only loss on top) trains them with a `trl.SFTConfig`
 built from the params (SFT_CONFIG_KEYS). Writes out_dir/adapter/ (peft adapter + training_params.json)
 and out_dir/train_log.jsonl, and resumes from out_dir/checkpoints/ when a run was interrupted
@@ -52,14 +52,14 @@ class TrainingError(ValueError):
 def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]:
     """(before, after): what the chat template writes around an assistant answer that follows the
     generation prompt, e.g. ("", "<|im_end|>"). Without a template the answer ends with EOS."""
-    from . import prompts
+    from . import chat
 
     if not getattr(tokenizer, "chat_template", None):
         return "", tokenizer.eos_token or ""
     marker = "\u2063ANSWER\u2063"
     user = [{"role": "user", "content": "x"}]
-    start = prompts.chat_text(tokenizer, "x", enable_thinking)
-    kwargs = {"enable_thinking": enable_thinking} if prompts._uses_thinking_switch(tokenizer) else {}
+    start = chat.chat_text(tokenizer, "x", enable_thinking)
+    kwargs = {"enable_thinking": enable_thinking} if chat.uses_thinking_switch(tokenizer) else {}
     full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": marker}], tokenize=False, **kwargs)
     if not full.startswith(start) or marker not in full:
         return "", tokenizer.eos_token or ""
@@ -70,18 +70,18 @@ def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]
 def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool = False) -> list[TokenizedExample]:
     """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
     hold identical tokens."""
-    from . import prompts
+    from . import chat
 
     before, after = answer_template(tokenizer, enable_thinking)
     out = []
     for i, ex in enumerate(examples):
         missing = [k for k in ("case_id", "prompt", "completion") if k not in ex]
         if missing:
-            raise TrainingError(f"example {i}: missing key(s) {missing}; examples come from prompts.sft_examples")
+            raise TrainingError(f"example {i}: missing key(s) {missing}; examples come from sft_data.sft_examples")
         if ex.get("prefix") is not None and ex.get("question") is not None:
-            head, tail = prompts.chat_prefix_suffix(tokenizer, ex["prefix"], ex["question"], enable_thinking)
+            head, tail = chat.chat_prefix_suffix(tokenizer, ex["prefix"], ex["question"], enable_thinking)
         else:
-            head, tail = prompts.chat_text(tokenizer, ex["prompt"], enable_thinking), ""
+            head, tail = chat.chat_text(tokenizer, ex["prompt"], enable_thinking), ""
 
         def enc(text: str) -> list[int]:
             return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
@@ -348,7 +348,8 @@ def _summary(params, examples, rows, skipped, trainer, log, result, wall: float,
 def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike,
           quantization: str | None = None) -> dict[str, Any]:
     """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
-    from . import prompts
+    from .definitions import load_definitions
+    from .sft_data import sft_examples
     from .records import calibration_split, load_cohort, split_cases
 
     cases, _held_out = calibration_split(split_cases(load_cohort(cohort_path), "train"),
@@ -358,8 +359,8 @@ def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLi
     layout = params["prompt_layout"]
     if params.get("packing") and (params["strategy"] != "targeted" or layout != "shared_prefix"):
         raise TrainingError("packing: true needs strategy: targeted and prompt_layout: shared_prefix")
-    definitions = prompts.load_definitions(params.get("definitions"), params.get("language", "en"))
-    examples = prompts.sft_examples(cases, params["strategy"], definitions, layout, params.get("complications"),
+    definitions = load_definitions(params.get("definitions"), params.get("language", "en"))
+    examples = sft_examples(cases, params["strategy"], definitions, layout, params.get("complications"),
                                     think=bool(params.get("comprehensive_think", True)),
                                     answer_layout=params.get("answer_layout", "paper"),
                                     question_style=params.get("question_style", "criteria"))

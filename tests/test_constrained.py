@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pericomp_lib import constrained, decisions, metrics, parsing, prompts
+from pericomp_lib import constrained, decisions, definitions, metrics, parsing, prompts
 from pericomp_lib import inference as inf
 from pericomp_lib import models
 from pericomp_lib.sources.synthetic import generate_cohort
@@ -36,7 +36,7 @@ def lively(tok):
 
 @pytest.fixture(scope="module")
 def defs():
-    return prompts.load_definitions(None, "en")
+    return definitions.load_definitions(None, "en")
 
 
 def _params(**kw):

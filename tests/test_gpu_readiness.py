@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from pericomp_lib import batch, models, training
+from pericomp_lib import batch, models, slurm, training
 from pericomp_lib.params import ParamsError, load_params, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,13 +224,13 @@ def test_training_imports_resource_lazily(monkeypatch):
 # ---------------------------------------------------------------------------------- Slurm and GPUs
 def test_slurm_script_time_comes_from_the_estimate_and_runs_offline(tmp_path):
     p32 = load_params(ROOT / "params/qwen3-32b.yaml")
-    assert batch.slurm_hours(p32) >= 30 and batch.slurm_hours(load_params(ROOT / "params/qwen3-4b.yaml")) < batch.slurm_hours(p32)
-    text = batch.slurm_script([str(ROOT / "params/qwen3-4b.yaml"), str(ROOT / "params/qwen3-32b.yaml")], [1, 2],
+    assert slurm.slurm_hours(p32) >= 30 and slurm.slurm_hours(load_params(ROOT / "params/qwen3-4b.yaml")) < slurm.slurm_hours(p32)
+    text = slurm.slurm_script([str(ROOT / "params/qwen3-4b.yaml"), str(ROOT / "params/qwen3-32b.yaml")], [1, 2],
                               ["01", "03"], "runs")
-    h = batch.slurm_hours(p32)
+    h = slurm.slurm_hours(p32)
     assert f"#SBATCH --time={h // 24}-{h % 24:02d}:00:00" in text
     assert "export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1" in text and "#SBATCH --array=0-3" in text
-    assert "--time=0-02:00:00" in batch.slurm_script([str(ROOT / "params/tiny-random.yaml")], [1], ["01"], "runs")
+    assert "--time=0-02:00:00" in slurm.slurm_script([str(ROOT / "params/tiny-random.yaml")], [1], ["01"], "runs")
 
 
 def test_gpus_deal_out_params_seed_pairs(tmp_path, monkeypatch):

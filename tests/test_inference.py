@@ -37,9 +37,9 @@ def lively(tok):
 
 
 def _head_tails(tok, record="Record: 67-year-old man, colectomy; creatinine 80 -> 190 umol/L on day 2.\n\n"):
-    from pericomp_lib import prompts
+    from pericomp_lib import chat
 
-    pairs = [prompts.chat_prefix_suffix(tok, record, q) for q in TAILS]
+    pairs = [chat.chat_prefix_suffix(tok, record, q) for q in TAILS]
     head = tok(pairs[0][0], add_special_tokens=False).input_ids
     assert all(p[0] == pairs[0][0] for p in pairs)
     return head, [tok(t, add_special_tokens=False).input_ids for _, t in pairs]

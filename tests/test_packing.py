@@ -149,13 +149,14 @@ def test_cross_block_leak_would_be_caught():
 def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
     """End to end through training.fit (trl.SFTTrainer + Collator + answer loss): one packed row and the
     same three examples as a batch of three rows give the same losses and the same trained adapter."""
-    from pericomp_lib import prompts, training
+    from pericomp_lib import sft_data, training
+    from pericomp_lib.definitions import load_definitions
     from pericomp_lib.params import validate
     from pericomp_lib.records import Case, GoldLabel
 
     case = Case("t0", "test", "train", "en", "Day 2: confused and agitated at night, CAM-ICU positive.",
                 [GoldLabel("delirium", "mild", ["CAM-ICU positive"])])
-    examples = prompts.sft_examples([case], "targeted", prompts.load_definitions(None), "shared_prefix",
+    examples = sft_data.sft_examples([case], "targeted", load_definitions(None), "shared_prefix",
                                     ["delirium", "pneumonia", "stroke"])
     losses, weights = {}, {}
     for packing in (True, False):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import NOTEBOOKS, ROOT
-from pericomp_lib import batch, params, runfolder
+from pericomp_lib import batch, notebook_runner, params, runfolder, stages
 from pericomp_lib.params import ParamsError, load_params, validate
 
 PY = sys.executable
@@ -70,7 +70,7 @@ def test_relative_paths_resolve_against_repository_root(tmp_path, monkeypatch):
 
 def test_every_stage_tag_is_a_stage():
     assert set(params.STAGE_OF.values()) <= {"", "01", "02", "03", "04"}
-    view = {k: batch.fingerprint_parameters(k, {**params.DEFAULTS, "run_dir": "r"}) for k in ("01", "03", "04")}
+    view = {k: stages.fingerprint_parameters(k, {**params.DEFAULTS, "run_dir": "r"}) for k in ("01", "03", "04")}
     assert "max_new_tokens" in view["04"] and "max_new_tokens" not in view["03"]
     assert "n_cases" in view["01"] and "lora_r" in view["03"] and "run_dir" in view["04"]
 
@@ -166,7 +166,7 @@ def test_stage_output_streams_prints_and_drops_noise():
     import io
 
     out = io.StringIO()
-    s = batch.StageOutput("[r 04] ", out=out, every=60)
+    s = notebook_runner.StageOutput("[r 04] ", out=out, every=60)
     s.write("/x.py:1: FutureWarning: old\n")
     s.write("  warnings.warn(\n")
     s.write("88 answers generated\n")

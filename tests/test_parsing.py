@@ -3,12 +3,11 @@ import json
 
 import pytest
 
-from pericomp_lib import parsing
+from pericomp_lib import labels
 from pericomp_lib.__main__ import main
-from pericomp_lib.parsing import (
-    ComprehensiveAnswer, format_results, parse_comprehensive, parse_targeted, targeted_to_labels,
-    comprehensive_to_labels,
-)
+from pericomp_lib.labels import comprehensive_to_labels, targeted_to_labels
+from pericomp_lib.parsing import ComprehensiveAnswer, parse_comprehensive, parse_targeted
+from pericomp_lib.result_files import format_results
 
 
 def _t(present, grading="Null", extra=""):
@@ -180,7 +179,7 @@ def test_published_targeted_case1_explained(pericomp_dir):
     raw = _load(pericomp_dir / "results" / "raw" / "deepseek_r1_targeted.json")
     published = set(_load(pericomp_dir / "results" / "center1" / "ds_r1_targeted.json")["1"])
     results, report = format_results(raw, "targeted", strict=False, rules=None)
-    truncated = {parsing.result_name(f.complication) for f in report.failures}
+    truncated = {labels.result_name(f.complication) for f in report.failures}
     assert len(report.failures) == 11 and all("not closed" in f.error for f in report.failures)
     assert results["1"] == ["肺栓塞"] and set(results["1"]) <= published
     unexplained = published - set(results["1"]) - truncated

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from pericomp_lib import prompts, records, taxonomy
+from pericomp_lib import chat, definitions, prompts, records, sft_data, targets, taxonomy, tokens
 from pericomp_lib.records import Case, GoldLabel
 
 RECORD = (
@@ -24,7 +24,7 @@ def _case(case_id="c1", gold=None, language="en", split="train"):
 
 @pytest.fixture(scope="module")
 def en():
-    return prompts.load_definitions(None)
+    return definitions.load_definitions(None)
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +43,7 @@ def tokenizer():
     ("comprehensive_prompts_modified.json", "defination_modified.md", "comprehensive", True),
 ])
 def test_published_prompt_files_rebuilt_byte_for_byte(pericomp_dir, published, definition, strategy, think):
-    defs = prompts.load_definitions(pericomp_dir / "prompt" / definition)
+    defs = definitions.load_definitions(pericomp_dir / "prompt" / definition)
     assert defs.language == "zh"
     records_ = json.loads((pericomp_dir / "data_source" / "medical_record.json").read_text(encoding="utf-8"))
     if strategy == "targeted":
@@ -56,7 +56,7 @@ def test_published_prompt_files_rebuilt_byte_for_byte(pericomp_dir, published, d
 
 
 def test_zh_definitions_parse_to_the_22_headings(pericomp_dir):
-    defs = prompts.load_definitions(pericomp_dir / "prompt" / "defination_modified.md")
+    defs = definitions.load_definitions(pericomp_dir / "prompt" / "defination_modified.md")
     assert list(defs.sections) == list(taxonomy.IDS)
     assert defs.headings == {c: taxonomy.zh_heading(c) for c in taxonomy.IDS}
     assert "84" in defs.sections["acute_kidney_injury"]  # the modified file's baseline-creatinine note
@@ -87,16 +87,16 @@ def test_bad_definitions_name_the_problem(tmp_path):
     bad = tmp_path / "defs.md"
     bad.write_text("## Postoperative complication categories\n1. Acute kidney injury\n- x\n2. Hiccups\n- y\n"
                    "## General grading\n- Mild: none\n", encoding="utf-8")
-    with pytest.raises(prompts.DefinitionsError, match=r"defs.md:4: heading 'Hiccups'"):
-        prompts.load_definitions(bad)
+    with pytest.raises(definitions.DefinitionsError, match=r"defs.md:4: heading 'Hiccups'"):
+        definitions.load_definitions(bad)
     bad.write_text("## Postoperative complication categories\n1. Acute kidney injury\n- x\n## General grading\n- M\n")
-    with pytest.raises(prompts.DefinitionsError, match="missing definitions for ards"):
-        prompts.load_definitions(bad)
+    with pytest.raises(definitions.DefinitionsError, match="missing definitions for ards"):
+        definitions.load_definitions(bad)
     with pytest.raises(FileNotFoundError, match="definitions file not found"):
-        prompts.load_definitions(tmp_path / "nope.md")
-    assert prompts.load_definitions("zh").language == "zh"  # packaged since issue 14
-    with pytest.raises(prompts.DefinitionsError, match="no packaged definitions for language 'fr'"):
-        prompts.packaged_definitions_path("fr")
+        definitions.load_definitions(tmp_path / "nope.md")
+    assert definitions.load_definitions("zh").language == "zh"  # packaged since issue 14
+    with pytest.raises(definitions.DefinitionsError, match="no packaged definitions for language 'fr'"):
+        definitions.packaged_definitions_path("fr")
 
 
 # ------------------------------------------------------------------------------------------ layouts
@@ -129,8 +129,8 @@ def test_comprehensive_prompt_both_languages(en, pericomp_dir):
 
 def test_chat_prefix_suffix_identity(tokenizer, en):
     prefix, question = prompts.targeted_prefix(RECORD, en), prompts.targeted_question(en, "delirium")
-    head, tail = prompts.chat_prefix_suffix(tokenizer, prefix, question)
-    assert head + tail == prompts.chat_text(tokenizer, prefix + question)
+    head, tail = chat.chat_prefix_suffix(tokenizer, prefix, question)
+    assert head + tail == chat.chat_text(tokenizer, prefix + question)
     assert head.endswith(prefix) and tail.startswith(question)
     assert "<|im_start|>assistant" in tail  # the generation prompt belongs to the tail
 
@@ -141,65 +141,65 @@ def test_chat_text_thinking_switch_and_plain_fallback(tokenizer):
         "{% for m in messages %}<|user|>{{ m['content'] }}{% endfor %}<|assistant|>"
         "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}"
     )
-    assert prompts.chat_text(qwen_like, "hi", enable_thinking=False).endswith("<think>\n\n</think>\n\n")
-    assert "<think>" not in prompts.chat_text(qwen_like, "hi", enable_thinking=True)
+    assert chat.chat_text(qwen_like, "hi", enable_thinking=False).endswith("<think>\n\n</think>\n\n")
+    assert "<think>" not in chat.chat_text(qwen_like, "hi", enable_thinking=True)
     plain = copy.deepcopy(tokenizer)
     plain.chat_template = None
-    assert prompts.chat_text(plain, "hi") == "hi"
-    assert prompts.chat_text(None, "hi") == "hi"
+    assert chat.chat_text(plain, "hi") == "hi"
+    assert chat.chat_text(None, "hi") == "hi"
     trimming = copy.deepcopy(tokenizer)
     trimming.chat_template = "{% for m in messages %}{{ m['content'][:5] }}{% endfor %}"
     with pytest.raises(ValueError, match="prompt_layout='paper'"):
-        prompts.chat_prefix_suffix(trimming, "record\n\n", "question")
+        chat.chat_prefix_suffix(trimming, "record\n\n", "question")
 
 
 # ------------------------------------------------------------------------------------------ targets
 def test_targeted_target_positive_negative_and_languages():
     case = _case()
-    pos = json.loads(prompts.targeted_target(case, "acute_kidney_injury"))
+    pos = json.loads(targets.targeted_target(case, "acute_kidney_injury"))
     assert set(pos) == {"think", "bool", "grading"}
     assert pos["bool"] == "True" and pos["grading"] == "moderate"
     assert "Creatinine 182 umol/L (baseline 84)" in pos["think"]
-    assert json.loads(prompts.targeted_target(case, "myocardial_injury"))["grading"] == "Null"
-    neg = json.loads(prompts.targeted_target(case, "delirium"))
+    assert json.loads(targets.targeted_target(case, "myocardial_injury"))["grading"] == "Null"
+    neg = json.loads(targets.targeted_target(case, "delirium"))
     assert neg["bool"] == "False" and neg["grading"] == "Null"
-    zh = json.loads(prompts.targeted_target(case, "急性肾损伤", "zh"))
+    zh = json.loads(targets.targeted_target(case, "急性肾损伤", "zh"))
     assert zh["grading"] == "中" and "急性肾损伤" in zh["think"] and "「Creatinine 182" in zh["think"]
 
 
 def test_comprehensive_target_shapes():
     case = _case()
-    obj = json.loads(prompts.comprehensive_target(case))
+    obj = json.loads(targets.comprehensive_target(case))
     assert [c["name"] for c in obj["complications"]] == ["Acute kidney injury", "Myocardial injury after non-cardiac surgery"]
     assert [c["grading"] for c in obj["complications"]] == ["moderate", "Null"] and len(obj["think"]) == 2
     assert all(taxonomy.lookup(c["name"]) for c in obj["complications"])
     empty = _case("c2", gold=[], language="zh")
-    assert json.loads(prompts.comprehensive_target(empty, think=False)) == [{"name": "无术后并发症", "grading": "Null"}]
-    assert json.loads(prompts.comprehensive_target(empty))["complications"][0]["name"] == "无术后并发症"
+    assert json.loads(targets.comprehensive_target(empty, think=False)) == [{"name": "无术后并发症", "grading": "Null"}]
+    assert json.loads(targets.comprehensive_target(empty))["complications"][0]["name"] == "无术后并发症"
 
 
 def test_sft_examples(en):
     cases = [_case("a"), _case("b", gold=[])]
-    rows = prompts.sft_examples(cases, "targeted", en, layout="shared_prefix", complications=["acute_kidney_injury", "delirium"])
+    rows = sft_data.sft_examples(cases, "targeted", en, layout="shared_prefix", complications=["acute_kidney_injury", "delirium"])
     assert len(rows) == 4 and {r["case_id"] for r in rows} == {"a", "b"}
     for r in rows:
         assert r["prompt"] == r["prefix"] + r["question"]
         json.loads(r["completion"])
     assert [json.loads(r["completion"])["bool"] for r in rows] == ["True", "False", "False", "False"]
-    paper = prompts.sft_examples(cases, "targeted", en)
+    paper = sft_data.sft_examples(cases, "targeted", en)
     assert len(paper) == 44 and paper[0]["prefix"] is None
-    comp = prompts.sft_examples(cases, "comprehensive", en, think=False)
+    comp = sft_data.sft_examples(cases, "comprehensive", en, think=False)
     assert [r["complication"] for r in comp] == [None, None]
     assert isinstance(json.loads(comp[0]["completion"]), list)
     with pytest.raises(ValueError, match="unknown strategy"):
-        prompts.sft_examples(cases, "all-at-once", en)
+        sft_data.sft_examples(cases, "all-at-once", en)
 
 
 def test_token_lengths_proxy(en):
-    assert prompts.proxy_tokens("急性肾损伤 is AKI") == 7
+    assert tokens.count_tokens("急性肾损伤 is AKI") == 7
     built = {"a": prompts.targeted_prompts(RECORD, en, complications=["ards", "stroke"])}
-    lengths = prompts.token_lengths(built)
-    stats = prompts.length_stats(lengths)
+    lengths = tokens.token_lengths(built)
+    stats = tokens.length_stats(lengths)
     assert len(lengths) == 2 and "50%" in stats.columns and "all" in stats.index
 
 
@@ -219,3 +219,12 @@ def test_notebook_02_writes_prompt_files(tmp_path, run_notebook):
                  complications=None)
     comp = json.loads((out / "comprehensive_prompts.json").read_text(encoding="utf-8"))
     assert comp["a"].endswith(RECORD)
+
+
+# ------------------------------------------------------------------------------------ one of each
+def test_one_token_count_and_one_strategies_tuple():
+    from pericomp_lib import cohort, params, result_files
+
+    assert cohort.count_tokens is tokens.count_tokens  # 01 (records) and 02 (prompts) count alike
+    assert prompts.STRATEGIES is result_files.STRATEGIES is taxonomy.STRATEGIES
+    assert params.Params.model_fields["strategy"].default in taxonomy.STRATEGIES

@@ -64,12 +64,12 @@ def test_bom_is_accepted_in_jsonl_as_in_csv(tmp_path):
 
 # ----------------------------------------------------------------------------------- zh definitions
 def test_packaged_zh_definitions_parse_in_the_authors_layout():
-    from pericomp_lib import prompts, taxonomy
+    from pericomp_lib import definitions, taxonomy
 
-    path = prompts.packaged_definitions_path("zh")
+    path = definitions.packaged_definitions_path("zh")
     text = path.read_text(encoding="utf-8")
     assert text.startswith("## 术后并发症类别") and "\n## 常规分级\n" in text
-    defs = prompts.load_definitions("zh")
+    defs = definitions.load_definitions("zh")
     assert defs.language == "zh" and list(defs.sections) == list(taxonomy.IDS)
     assert all(defs.headings[c] == taxonomy.zh_heading(c) for c in taxonomy.IDS)
     assert "常规分级" not in defs.criteria("arrhythmia") and "轻度" in defs.criteria("arrhythmia")
@@ -194,10 +194,10 @@ def test_editing_the_user_cohort_file_reruns_stage_01(tmp_path, monkeypatch):
 def test_editing_definitions_or_a_local_model_folder_reruns_what_reads_them(tmp_path, monkeypatch):
     fake = FakeNotebooks()
     monkeypatch.setattr(batch, "execute_notebook", fake)
-    from pericomp_lib import prompts
+    from pericomp_lib import definitions
 
     defs = tmp_path / "defs.md"
-    defs.write_text(prompts.packaged_definitions_path("en").read_text(encoding="utf-8"), encoding="utf-8")
+    defs.write_text(definitions.packaged_definitions_path("en").read_text(encoding="utf-8"), encoding="utf-8")
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text('{"a": 1}')

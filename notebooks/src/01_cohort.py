@@ -67,8 +67,9 @@ cohort.grade_mix(cases, pericomp_dir)
 # %% [markdown]
 # ## How long the records are
 # Token counts decide the context length for fine-tuning (`max_seq_len`). Without a tokenizer we count one
-# token per Chinese character, word, number or punctuation mark, a rough stand-in: the SmolLM2 tokenizer
-# splits every digit, so real counts run about 1.5x (English) to 2x (Chinese) higher.
+# token per Chinese character, word, number or punctuation mark (`tokens.count_tokens`, the count 02 uses
+# for prompts), a rough stand-in: the SmolLM2 tokenizer splits every digit, so real counts run about 1.5x
+# (English) to 2x (Chinese) higher.
 
 # %%
 cohort.record_lengths(cases)

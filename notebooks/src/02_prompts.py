@@ -15,7 +15,7 @@
 #
 # **Where the prompt files go.** This stage reads `RUN_DIR/cohort.jsonl` (01) and the run's params
 # (`RUN_DIR/params.json`) and writes the prompt files into the run folder. They are a **view**: 03 and 04 build
-# the very same prompts from the cohort and the params with the same builders (`prompts.sft_examples`,
+# the very same prompts from the cohort and the params with the same builders (`sft_data.sft_examples`,
 # `inference.build_jobs`), so you can read, count and share them here, and skipping this stage changes nothing.
 
 # %% tags=["parameters"]
@@ -24,12 +24,13 @@ run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile
 tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m"); None: a word-count proxy
 
 # %%
-from pericomp_lib import models, prompts, records
+from pericomp_lib import models, records, sft_data, tokens
+from pericomp_lib.definitions import load_definitions  # not `definitions`: that name is a params key
 from pericomp_lib.params import from_notebook
 
 params, run_dir = from_notebook(globals(), "02")
 cases = records.load_cohort(run_dir / "cohort.jsonl")
-defs = prompts.load_definitions(params["definitions"], language=params["language"])
+defs = load_definitions(params["definitions"], language=params["language"])
 print(f"{len(cases)} cases; definitions: {defs.source} ({defs.language}, {len(defs.sections)} complications)")
 
 # %% [markdown]
@@ -39,7 +40,7 @@ print(f"{len(cases)} cases; definitions: {defs.source} ({defs.language}, {len(de
 # shape with the gold answers in place of the prompts.
 
 # %%
-built = prompts.build_prompt_files(cases, defs, run_dir, strategy=params["strategy"], layout=params["prompt_layout"],
+built = sft_data.build_prompt_files(cases, defs, run_dir, strategy=params["strategy"], layout=params["prompt_layout"],
                                    think=params["comprehensive_think"], complications=params["complications"],
                                    answer_layout=params["answer_layout"], question_style=params["question_style"])
 print("wrote", built["prompts_path"], "and", built["targets_path"])
@@ -47,13 +48,13 @@ print("wrote", built["prompts_path"], "and", built["targets_path"])
 # %% [markdown]
 # ## How long are the prompts?
 # Prompt length drives memory and time in fine-tuning and inference. Without a tokenizer the counts
-# are a proxy (one per Chinese character plus one per other word); give `tokenizer_name` for real
-# token counts.
+# are the proxy 01 uses for records (`tokens.count_tokens`: one per Chinese character, word, number or
+# punctuation mark); give `tokenizer_name` for real token counts.
 
 # %%
 tokenizer = models.load_tokenizer(tokenizer_name) if tokenizer_name else None
-lengths = prompts.token_lengths(built["prompts"], tokenizer)
-prompts.length_stats(lengths)
+lengths = tokens.token_lengths(built["prompts"], tokenizer)
+tokens.length_stats(lengths)
 
 # %% [markdown]
 # ## One prompt and its target

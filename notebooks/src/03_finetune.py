@@ -11,7 +11,7 @@
 # What this notebook does:
 # 1. reads the run's params (`RUN_DIR/params.json` from 01, or a profile `params/*.yaml`) and the cohort
 #    made by 01_cohort (`RUN_DIR/cohort.jsonl`);
-# 2. builds one (prompt, gold answer) pair per training case × complication (`prompts.sft_examples`);
+# 2. builds one (prompt, gold answer) pair per training case × complication (`sft_data.sft_examples`);
 # 3. trains, with the loss on the answer tokens only, and writes `RUN_DIR/adapter/` (used by 04_inference)
 #    and `RUN_DIR/train_log.jsonl`;
 # 4. plots the training loss, like Figure 6A of the paper.

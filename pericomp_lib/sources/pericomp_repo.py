@@ -222,6 +222,36 @@ def _expert_labels(entry, where: str) -> list[dict]:
     return list(out.values())
 
 
+def _records_file(src: Path, records_file: str | os.PathLike | None) -> Path:
+    """The full records file when there, else the authors' public example."""
+    if records_file is not None:
+        return Path(records_file)
+    for name in ("medical_record.json", "medical_record_example.json"):
+        if (src / name).exists():
+            return src / name
+    raise FileNotFoundError(
+        f"{src}: no medical_record.json (the authors publish only medical_record_example.json); pass "
+        "records_file= pointing at a JSON {case_id: record text}"
+    )
+
+
+def _read_object(path: Path, shape: str) -> dict:
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise CohortError(f"{path}: expected a JSON object {shape}")
+    return obj
+
+
+def _warn_left_out(no_gold: list[str], no_record: list[str], no_split: list[str]) -> None:
+    for ids, what in ((no_gold, "records without a gold_standard entry (left out)"),
+                      (no_record, "gold_standard cases without a record (left out)"),
+                      (no_split, "cases in neither train nor val of train_val.json (split 'test')")):
+        if ids:
+            msg = f"{len(ids)} {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
+            warnings.warn(msg, stacklevel=3)
+            log.warning(msg)
+
+
 def load_cases(pericomp_dir: str | os.PathLike, records_file: str | os.PathLike | None = None) -> list[Case]:
     """The authors' center-1 cases as contract Cases (ids kept, language zh, center 'center1').
 
@@ -233,24 +263,10 @@ def load_cases(pericomp_dir: str | os.PathLike, records_file: str | os.PathLike 
     """
     root = Path(pericomp_dir)
     src = root / "data_source"
-    if records_file is None:
-        for name in ("medical_record.json", "medical_record_example.json"):
-            if (src / name).exists():
-                records_file = src / name
-                break
-        else:
-            raise FileNotFoundError(
-                f"{src}: no medical_record.json (the authors publish only medical_record_example.json); pass "
-                "records_file= pointing at a JSON {case_id: record text}"
-            )
-    records_path = Path(records_file)
-    records = read_json(records_path)
-    if not isinstance(records, dict):
-        raise CohortError(f"{records_path}: expected a JSON object {{case_id: record text}}")
+    records_path = _records_file(src, records_file)
+    records = _read_object(records_path, "{case_id: record text}")
     gold_path = src / "center1" / "gold_standard.json"
-    gold = read_json(gold_path)
-    if not isinstance(gold, dict):
-        raise CohortError(f"{gold_path}: expected a JSON object {{case_id: {{think, complications}}}}")
+    gold = _read_object(gold_path, "{case_id: {think, complications}}")
     human_path = src / "center1" / "human_expert.json"
     human = read_json(human_path) if human_path.exists() else {}
     try:
@@ -276,14 +292,7 @@ def load_cases(pericomp_dir: str | os.PathLike, records_file: str | os.PathLike 
             "human": _expert_labels(human[cid], f"{human_path}: case {cid!r}") if cid in human else None,
         }
         cases.append(case_from_dict(obj, f"{records_path}: case {cid!r}", check_evidence=False))
-    no_record = [k for k in gold if str(k) not in records]
-    for ids, what in ((no_gold, "records without a gold_standard entry (left out)"),
-                      (no_record, "gold_standard cases without a record (left out)"),
-                      (no_split, "cases in neither train nor val of train_val.json (split 'test')")):
-        if ids:
-            msg = f"{len(ids)} {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
-            warnings.warn(msg, stacklevel=2)
-            log.warning(msg)
+    _warn_left_out(no_gold, [k for k in gold if str(k) not in records], no_split)
     if not cases:
         raise CohortError(f"{records_path}: no case has both a record and a gold_standard entry")
     return cases
