@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONUNBUFFERED = 1
 
-.PHONY: env test reproduce reproduce-paper lab bench clean
+.PHONY: env test quality sync reproduce reproduce-paper lab bench clean
 
 env: $(VENV)/.installed
 
@@ -29,8 +29,18 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pericomp)" >/dev/null
 	touch $@
 
-test: env
+test: env quality
 	$(PY) -m pytest -q tests
+
+# Lint and format check (config: [tool.ruff] in pyproject.toml); `ruff format .` and `ruff check --fix .` repair most.
+quality: env
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# Notebooks and their scripts (notebooks/src/, paired by notebooks/jupytext.toml): the newer file of each pair
+# gives the cells to the other; outputs stay in the .ipynb. tests/test_notebooks_clean.py fails when a pair disagrees.
+sync: env
+	$(PY) -m jupytext --sync notebooks/*.ipynb
 
 # The paper's tables and figures from the authors' published predictions.
 reproduce-paper: env

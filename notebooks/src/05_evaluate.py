@@ -146,4 +146,3 @@ if published:
     per_label = pd.read_csv(output_dir / "per_complication_center2_strict.csv")
     first = next(iter(chosen), per_label.Models.iloc[0])
     display(per_label[per_label.Models == first].drop(columns="Models").round(3))
-
