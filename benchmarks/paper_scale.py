@@ -12,7 +12,7 @@ It reports, per model:
   answers/s, unpacked (one example per row, the paper) vs shared-prefix packed (one case per row), and
   the unpacked peak at the longest example; QLoRA NF4 (bitsandbytes) for 32B;
 - inference seconds per case (22 answers of 100 new tokens, greedy): one prompt at a time
-  (inference.generate_full) vs the shared prefix (inference.prefix_cache + generate_shared, 22 rows).
+  (decoding.generate_full) vs the shared prefix (decoding.prefix_cache + generate_shared, 22 rows).
 
     python benchmarks/paper_scale.py                 # GPU: all four sizes (~80 GB GPU)
     python benchmarks/paper_scale.py --models 4b 32b
@@ -179,7 +179,7 @@ def measure_inference(model, shape: Shape, vocab: int, device: str) -> dict:
     """Seconds per case: 22 full prompts one at a time vs one head prefill + 22 tails batched."""
     import torch
 
-    from pericomp_lib import inference as inf
+    from pericomp_lib import decoding as dec
 
     case = _case(shape, vocab, 2)
     head, tails = case[0].head, [ex.tail for ex in case]
@@ -195,9 +195,9 @@ def measure_inference(model, shape: Shape, vocab: int, device: str) -> dict:
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    inf.generate_full(model, tok, [head[:64] + tails[0]], 2, json_stop=False)  # warm-up
-    one = timed(lambda: [inf.generate_full(model, tok, [head + t], n_new, json_stop=False) for t in tails])
-    shared = timed(lambda: inf.generate_shared(model, tok, head, tails, n_new, json_stop=False))
+    dec.generate_full(model, tok, [head[:64] + tails[0]], 2, json_stop=False)  # warm-up
+    one = timed(lambda: [dec.generate_full(model, tok, [head + t], n_new, json_stop=False) for t in tails])
+    shared = timed(lambda: dec.generate_shared(model, tok, head, tails, n_new, json_stop=False))
     return {"one_at_a_time_s": one, "shared_prefix_s": shared, "speedup": one / shared}
 
 

@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     import torch
 
     from pericomp_lib import cohort, definitions, models, records
+    from pericomp_lib import decoding as dec
     from pericomp_lib import inference as inf
     from pericomp_lib.params import load_params
 
@@ -95,21 +96,21 @@ def main(argv=None) -> int:
         return on_done
 
     def mode_a(head, tails):
-        return [inf.generate_full(model, tok, [head + t], n_new, on_done=keep("a"), grammar=grammar)[0] for t in tails]
+        return [dec.generate_full(model, tok, [head + t], n_new, on_done=keep("a"), grammar=grammar)[0] for t in tails]
 
     def mode_b(head, tails):
         out = []
         for i in range(0, len(tails), args.full_batch_size):
-            out += inf.generate_full(model, tok, [head + t for t in tails[i:i + args.full_batch_size]], n_new,
+            out += dec.generate_full(model, tok, [head + t for t in tails[i:i + args.full_batch_size]], n_new,
                                      on_done=keep("b"), grammar=grammar)
         return out
 
     def shared(key, cascade_attention):
         def mode(head, tails):
-            cache = inf.prefix_cache(model, head)
+            cache = dec.prefix_cache(model, head)
             out = []
             for i in range(0, len(tails), args.batch_size):
-                out += inf.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache,
+                out += dec.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache,
                                            on_done=keep(key), grammar=grammar, cascade_attention=cascade_attention)
             return out
         return mode

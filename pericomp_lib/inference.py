@@ -1,299 +1,20 @@
-"""Greedy batched generation with a shared-prefix KV cache and an early stop at the closed JSON answer.
+"""Run orchestration of stage 04: which answers a run needs (jobs), which raw.jsonl already holds, and the
+batches handed to the decoding engine (decoding.py); answers are written to raw.jsonl the moment they exist.
 
-Why our own decoding loop instead of `model.generate`: the targeted strategy asks 22 questions about the
-same record, so the record's KV cache is computed once and copied into every row of a batch; rows that
-have closed their JSON answer leave the batch at once (the cache shrinks with them), and every answer is
-handed to the caller the moment it exists, so a run killed mid-batch loses as little as possible.
-`JsonAnswerStop` is a regular `transformers.StoppingCriteria`, so `model.generate` can use it too.
-
-Token ids of a prompt are always ids(head) + ids(tail), each part tokenized alone, in every mode; that
-makes "one full prompt at a time", "batched" and "batched with a shared prefix" feed the model exactly
-the same tokens, so their greedy answers can be compared one to one.
+A prompt_hash (settings + prompt) identifies each answer, so a resumed run redoes only what is missing or
+stale. `infer` is the whole stage: prompts -> raw.jsonl -> {model: {case: {item: text}}}.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
-import torch
-from transformers import DynamicCache, StoppingCriteria
-
-from . import cascade, constrained, runstore, taxonomy
-
-OnDone = Callable[[int, list[int], float, "float | None"], None]  # (row, answer ids, seconds, P(True) or None)
+from . import constrained, runstore, taxonomy
+from .decoding import OnDone, generate_full, generate_shared, prefix_cache, variant
 
 
-class JsonScanner:
-    """Tracks one answer's text and says when its first top-level JSON object is closed.
-
-    Braces inside JSON strings (and escaped quotes) do not count. With `after` set (e.g. "</think>"
-    for reasoning models) scanning starts only once that marker has appeared.
-    """
-
-    def __init__(self, after: str | None = None):
-        self.after = after
-        self.waiting = bool(after)
-        self.buf = ""  # only kept while waiting for `after`
-        self.depth = 0
-        self.started = False
-        self.in_string = False
-        self.escape = False
-        self.closed = False
-
-    def feed(self, piece: str) -> bool:
-        if self.closed:
-            return True
-        if self.waiting:
-            self.buf += piece
-            at = self.buf.find(self.after)
-            if at < 0:
-                self.buf = self.buf[-len(self.after):]
-                return False
-            self.waiting = False
-            piece, self.buf = self.buf[at + len(self.after):], ""
-        for ch in piece:
-            if not self.started:
-                if ch == "{":
-                    self.started, self.depth = True, 1
-                continue
-            if self.in_string:
-                if self.escape:
-                    self.escape = False
-                elif ch == "\\":
-                    self.escape = True
-                elif ch == '"':
-                    self.in_string = False
-            elif ch == '"':
-                self.in_string = True
-            elif ch == "{":
-                self.depth += 1
-            elif ch == "}":
-                self.depth -= 1
-                if self.depth == 0:
-                    self.closed = True
-                    return True
-        return False
-
-
-def json_closed(text: str, after: str | None = None) -> bool:
-    """True when `text` holds a complete top-level JSON object (after `after`, if given)."""
-    return JsonScanner(after).feed(text)
-
-
-class JsonAnswerStop(StoppingCriteria):
-    """Stops each sequence once its JSON answer object is closed (EOS is handled by the caller/generate).
-
-    Feed it the newest token of every row; `rows` maps batch rows to answer slots when finished rows
-    have been dropped from the batch (our loop); `model.generate` calls it without `rows`.
-    """
-
-    def __init__(self, tokenizer, n_rows: int, after: str | None = None):
-        self.tokenizer = tokenizer
-        self.scanners = [JsonScanner(after) for _ in range(n_rows)]
-        self._pieces: dict[int, str] = {}
-
-    def piece(self, token_id: int) -> str:
-        if token_id not in self._pieces:
-            self._pieces[token_id] = self.tokenizer.decode([token_id], skip_special_tokens=False)
-        return self._pieces[token_id]
-
-    def __call__(self, input_ids: torch.LongTensor, scores=None, rows: Sequence[int] | None = None, **kwargs):
-        rows = range(input_ids.shape[0]) if rows is None else rows
-        last = input_ids[:, -1].tolist()
-        done = [self.scanners[r].feed(self.piece(t)) for r, t in zip(rows, last)]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-def eos_ids(model, tokenizer) -> set[int]:
-    """Every id that ends an answer: the tokenizer's EOS and the model's generation-config EOS list."""
-    ids: set[int] = set()
-    for src in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
-        if src is None:
-            continue
-        ids.update(src if isinstance(src, (list, tuple)) else [src])
-    return ids
-
-
-@torch.no_grad()
-def greedy(model, input_ids, attention_mask, position_ids, cache, max_new_tokens: int, stop: JsonAnswerStop | None,
-           eos: set[int], on_done: OnDone | None = None, rows: "constrained.Rows | None" = None,
-           probe: "constrained.DecisionProbe | None" = None, forced: Sequence[Sequence[int]] | None = None
-           ) -> list[list[int]]:
-    """Greedy decoding of a batch whose cache already holds everything before `input_ids`.
-
-    attention_mask covers cache + input_ids; position_ids cover input_ids. Finished rows are dropped
-    from the batch (and the cache) so the remaining rows run faster. With `rows` (schema matchers) the
-    logits are masked by the schema and a row's forced tokens (jump-forward) are fed with its chosen
-    token in the same forward pass: rows then feed different numbers of tokens, left-padded and masked
-    like the prompt tails. `forced` are the tokens already fed at the end of each row's prompt (the
-    schema's opening span); they are part of the answer. `probe` records P(True) at each decision.
-    """
-    t0 = time.perf_counter()
-    n = input_ids.shape[0]
-    out: list[list[int]] = [list(f) for f in forced] if forced else [[] for _ in range(n)]
-    if probe is not None:
-        for row in range(n):
-            probe.feed(row, out[row])
-    active = list(range(n))
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-    next_pos = position_ids[:, -1:] + 1
-    while True:
-        if rows is not None:
-            rows.apply(logits, active)
-        if probe is not None:
-            for i, row in enumerate(active):
-                if probe.at_decision(row):
-                    probe.record(row, logits[i], masked=rows is not None)
-        tok_list = logits.argmax(dim=-1).tolist()
-        feeds: list[list[int]] = []
-        for row, tid in zip(active, tok_list):
-            feed = [tid]
-            if tid not in eos:
-                if rows is not None:
-                    feed += rows.advance(row, tid)
-                out[row].extend(feed)
-                if probe is not None:
-                    probe.feed(row, feed)
-            feeds.append(feed)
-        if stop is not None and rows is None:
-            stopped = stop(torch.tensor(tok_list)[:, None], None, rows=active).tolist()
-        else:
-            stopped = [False] * len(active)
-        keep: list[int] = []
-        for i, row in enumerate(active):
-            done = feeds[i][0] in eos or stopped[i] or len(out[row]) >= max_new_tokens or (
-                rows is not None and rows.finished(row))
-            if done:
-                if on_done is not None:
-                    on_done(row, out[row], time.perf_counter() - t0, probe.p_true[row] if probe is not None else None)
-            else:
-                keep.append(i)
-        if not keep:
-            return out
-        if len(keep) < len(active):
-            idx = torch.tensor(keep, device=attention_mask.device)
-            cache.batch_select_indices(idx)
-            attention_mask, next_pos = attention_mask[idx], next_pos[idx]
-            active = [active[i] for i in keep]
-        ids, step_mask = _right_aligned([feeds[i] for i in keep], 0, attention_mask.device)
-        attention_mask = torch.cat([attention_mask, step_mask], dim=1)
-        positions = _positions(step_mask, 0) + next_pos
-        logits = model(input_ids=ids, attention_mask=attention_mask, position_ids=positions,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-        next_pos = next_pos + step_mask.sum(dim=1, keepdim=True)
-
-
-def _right_aligned(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad to a common length (so every row's next token lands in the same column) with a 0 mask."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s):] = 1
-    return ids.to(device), mask.to(device)
-
-
-def _positions(mask: torch.Tensor, offset: int) -> torch.Tensor:
-    """Positions of real tokens count from `offset` (the cached prefix length); pads get any valid value."""
-    return (mask.cumsum(dim=1) - 1).clamp(min=0) + offset
-
-
-def _device(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _check(seqs: Sequence[Sequence[int]]) -> None:
-    for i, s in enumerate(seqs):
-        if not s:
-            raise ValueError(f"prompt {i} has no tokens; every prompt needs text to answer")
-
-
-def _start(tokenizer, n: int, grammar: "constrained.Grammar | None", answers: bool = True):
-    """Per-batch decoding state: schema matchers with the opening span they force, and the P(True) probe
-    (only for JSON answers: raw token streams, e.g. in benchmarks, have no decision to find)."""
-    rows = grammar.rows(n) if grammar is not None else None
-    forced = [rows.forced(i) for i in range(n)] if rows is not None else [[] for _ in range(n)]
-    probe = constrained.DecisionProbe(tokenizer, n) if answers or rows is not None else None
-    return rows, forced, probe
-
-
-def generate_full(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_tokens: int,
-                  stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
-                  grammar: "constrained.Grammar | None" = None):
-    """Answers for whole prompts batched together (left padding, positions from the mask)."""
-    _check(prompts)
-    device = _device(model)
-    rows, forced, probe = _start(tokenizer, len(prompts), grammar, json_stop)
-    ids, mask = _right_aligned([list(p) + f for p, f in zip(prompts, forced)], tokenizer.pad_token_id, device)
-    stop = JsonAnswerStop(tokenizer, len(prompts), stop_after) if json_stop else None
-    return greedy(model, ids, mask, _positions(mask, 0), DynamicCache(), max_new_tokens, stop,
-                  eos_ids(model, tokenizer), on_done, rows, probe, forced)
-
-
-@torch.no_grad()
-def prefix_cache(model, head: Sequence[int]) -> DynamicCache:
-    """KV cache of the shared head (chat start + record), computed once per (case, model variant)."""
-    device = _device(model)
-    ids = torch.tensor([list(head)], dtype=torch.long, device=device)
-    cache = DynamicCache()
-    model(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return cache
-
-
-def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Sequence[int]], max_new_tokens: int,
-                    stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
-                    cache: DynamicCache | None = None, grammar: "constrained.Grammar | None" = None,
-                    cascade_attention: bool = True):
-    """Answers for head + tail_i, the head's KV computed once (or passed in) and shared by the rows:
-    read once per step by cascade attention (`cascade.py`), or copied into every row (`cascade_attention=False`).
-
-    Tails are right-aligned: left padding inside the suffix is masked out and real tokens keep the
-    positions they have in the full prompt, so each answer equals the one the full prompt gets alone.
-    """
-    _check(tails)
-    if not head:
-        return generate_full(model, tokenizer, tails, max_new_tokens, stop_after, json_stop, on_done, grammar)
-    device = _device(model)
-    base = cache if cache is not None else prefix_cache(model, head)
-    rows, forced, probe = _start(tokenizer, len(tails), grammar, json_stop)
-    ids, tail_mask = _right_aligned([list(t) + f for t, f in zip(tails, forced)], tokenizer.pad_token_id, device)
-    mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
-    stop = JsonAnswerStop(tokenizer, len(tails), stop_after) if json_stop else None
-    if not cascade_attention:  # every row gets its own copy of the head's cache
-        batch_cache = copy.deepcopy(base)
-        batch_cache.batch_repeat_interleave(len(tails))
-        return greedy(model, ids, mask, _positions(tail_mask, len(head)), batch_cache, max_new_tokens, stop,
-                      eos_ids(model, tokenizer), on_done, rows, probe, forced)
-    with cascade.attention(model):  # one head for all rows, never copied
-        return greedy(model, ids, mask, _positions(tail_mask, len(head)), cascade.SharedPrefixCache(base),
-                      max_new_tokens, stop, eos_ids(model, tokenizer), on_done, rows, probe, forced)
-
-
-@contextmanager
-def variant(model, which: str) -> Iterator[None]:
-    """'base' or 'adapter' answers from ONE loaded model: a PeftModel with its adapter disabled is the base."""
-    if which not in ("base", "adapter"):
-        raise ValueError(f"model variant {which!r}: use 'base' or 'adapter'")
-    is_peft = hasattr(model, "disable_adapter") and hasattr(model, "peft_config")
-    if which == "adapter":
-        if not is_peft:
-            raise ValueError("variant 'adapter' needs a model loaded with an adapter (params adapter / adapter_dir)")
-        yield
-    elif is_peft:
-        with model.disable_adapter():
-            yield
-    else:
-        yield
-
-
-# ------------------------------------------------------------------------------------------ runs
 @dataclass
 class Job:
     """One answer to produce: the prompt is head + tail (head is "" unless the layout shares a prefix)."""
@@ -415,8 +136,6 @@ def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.Ru
     Jobs that share a head are answered from one KV cache of it. A failing batch (out of memory, a bad
     prompt) and a prompt longer than the model's context are counted and reported; the run goes on.
     """
-    from tqdm.auto import tqdm
-
     summary = RunSummary()
     t_start = time.perf_counter()
     batch_size = int(params.get("inference_batch_size", 8))
@@ -425,37 +144,12 @@ def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.Ru
     limit = context_limit(model)
     n_cases = len({j.case_id for j in jobs})
     for which in variants:
-        settings = settings_key(params, which, adapter_id)
-        groups: dict[str, list[tuple[Job, str]]] = {}
-        done_cases: set[str] = set()
-        for j in jobs:
-            h = job_hash(j, settings)
-            if store.get(j.case_id, j.item, which, h) is None:
-                groups.setdefault(j.head, []).append((j, h))
-            else:
-                summary.skipped += 1
-        todo_cases = {j.case_id for g in groups.values() for j, _ in g}
-        bar = tqdm(total=n_cases, initial=n_cases - len(todo_cases), unit="case", desc=f"{which:7s}",
-                   disable=not progress, dynamic_ncols=True)
-        left = {c: sum(1 for g in groups.values() for j, _ in g if j.case_id == c) for c in todo_cases}
-
-        def tick(chunk) -> None:
-            for j, _ in chunk:
-                left[j.case_id] -= 1
-                if left[j.case_id] == 0 and j.case_id not in done_cases:
-                    done_cases.add(j.case_id)
-                    bar.update(1)
-
+        groups = _pending(jobs, store, which, settings_key(params, which, adapter_id), summary)
+        bar, tick = _case_progress(groups, n_cases, which, progress)
         with variant(model, which):
             for head_text, pending in groups.items():
                 head = _ids(tokenizer, head_text)
-                fits, too_long = _check_lengths(tokenizer, head, pending, max_new, limit)
-                if too_long:
-                    _failed(too_long, which, ValueError(
-                        f"prompt longer than the model's context: {_ids_len(tokenizer, head, too_long[0][0])} "
-                        f"tokens + {max_new} new > {limit}; shorten the record or use a model with a longer context"),
-                        summary)
-                    tick(too_long)
+                fits = _drop_too_long(tokenizer, head, pending, which, max_new, limit, summary, tick)
                 if not fits:
                     continue
                 if head:
@@ -469,6 +163,52 @@ def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.Ru
         bar.close()
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _pending(jobs: Sequence[Job], store: "runstore.RunStore", which: str, settings: dict,
+             summary: RunSummary) -> dict[str, list[tuple[Job, str]]]:
+    """{head: [(job, prompt_hash)]} of the jobs raw.jsonl lacks for this variant (the others count as skipped)."""
+    groups: dict[str, list[tuple[Job, str]]] = {}
+    for j in jobs:
+        h = job_hash(j, settings)
+        if store.get(j.case_id, j.item, which, h) is None:
+            groups.setdefault(j.head, []).append((j, h))
+        else:
+            summary.skipped += 1
+    return groups
+
+
+def _case_progress(groups: dict[str, list[tuple[Job, str]]], n_cases: int, which: str, progress: bool):
+    """(progress bar over cases, tick): tick(chunk) advances the bar for each case whose last job is in chunk."""
+    from tqdm.auto import tqdm
+
+    todo_cases = {j.case_id for g in groups.values() for j, _ in g}
+    bar = tqdm(total=n_cases, initial=n_cases - len(todo_cases), unit="case", desc=f"{which:7s}",
+               disable=not progress, dynamic_ncols=True)
+    left = {c: sum(1 for g in groups.values() for j, _ in g if j.case_id == c) for c in todo_cases}
+    done_cases: set[str] = set()
+
+    def tick(chunk) -> None:
+        for j, _ in chunk:
+            left[j.case_id] -= 1
+            if left[j.case_id] == 0 and j.case_id not in done_cases:
+                done_cases.add(j.case_id)
+                bar.update(1)
+
+    return bar, tick
+
+
+def _drop_too_long(tokenizer, head: list[int], pending, which: str, max_new: int, limit: int | None,
+                   summary: RunSummary, tick) -> list:
+    """The jobs whose prompt + max_new_tokens fit the model's context; the others are counted as failed."""
+    fits, too_long = _check_lengths(tokenizer, head, pending, max_new, limit)
+    if too_long:
+        _failed(too_long, which, ValueError(
+            f"prompt longer than the model's context: {_ids_len(tokenizer, head, too_long[0][0])} "
+            f"tokens + {max_new} new > {limit}; shorten the record or use a model with a longer context"),
+            summary)
+        tick(too_long)
+    return fits
 
 
 def _ids(tokenizer, text: str) -> list[int]:
@@ -590,21 +330,14 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
     if model is None:
         model, tokenizer = models.load_model(params, adapter=adapter)
     defs = load_definitions(definitions if definitions is not None else params.get("definitions"),
-                                    language=params.get("language", "en"))
+                            language=params.get("language", "en"))
     variants = ("base", "adapter") if adapter else ("base",)
     adapter_id = adapter_identity(adapter) if adapter else None
     store = runstore.RunStore(Path(out_dir) / "raw.jsonl", log=log)
-    arms = [(params, variants, None)]
-    if params.get("comprehensive_arm") and params["strategy"] == "targeted":
-        comp = {**params, "strategy": "comprehensive"}
-        if params.get("constrained"):  # room for the longest list the schema allows: every answer closes
-            comp["max_new_tokens"] = max(int(params["max_new_tokens"]),
-                                         constrained.comprehensive_budget(tokenizer, comp, defs.language))
-        arms.append((comp, ("base",), "comprehensive"))
     total = RunSummary()
     answers: dict = {}
     p_true: dict = {}
-    for arm_params, arm_variants, name in arms:
+    for arm_params, arm_variants, name in _arms(params, variants, tokenizer, defs):
         jobs = build_jobs(cases, tokenizer, defs, arm_params)
         grammar = grammar_for(tokenizer, arm_params, defs)
         summary = run(model, tokenizer, jobs, arm_params, store, arm_variants, adapter_id, progress, grammar)
@@ -620,12 +353,31 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
             answers[name or which], p_true[name or which] = got[which], probs[which]
             total.incomplete[name or which] = incomplete[which]
     if calibration and params["strategy"] == "targeted":
-        cal_params = decision_only(params)
-        jobs = build_jobs(calibration, tokenizer, defs, cal_params)
-        summary = run(model, tokenizer, jobs, cal_params, store, variants, adapter_id, progress,
-                      grammar_for(tokenizer, cal_params, defs))
-        log(f"calibration ({len(calibration)} training cases): {summary}")
-        total.merge(summary)
-        total.calibration, _ = collect(store, jobs, cal_params, variants, adapter_id, key="p_true")
+        _calibrate(model, tokenizer, calibration, params, defs, store, variants, adapter_id, progress, total, log)
     total.p_true = p_true
     return answers, total
+
+
+def _arms(params: dict, variants: Sequence[str], tokenizer, defs) -> list[tuple[dict, Sequence[str], str | None]]:
+    """(params, model variants, name) of each arm: the run's own, and with `comprehensive_arm` (targeted runs)
+    the base model asked the comprehensive prompt, named "comprehensive"."""
+    arms = [(params, variants, None)]
+    if params.get("comprehensive_arm") and params["strategy"] == "targeted":
+        comp = {**params, "strategy": "comprehensive"}
+        if params.get("constrained"):  # room for the longest list the schema allows: every answer closes
+            comp["max_new_tokens"] = max(int(params["max_new_tokens"]),
+                                         constrained.comprehensive_budget(tokenizer, comp, defs.language))
+        arms.append((comp, ("base",), "comprehensive"))
+    return arms
+
+
+def _calibrate(model, tokenizer, calibration: Sequence, params: dict, defs, store, variants, adapter_id, progress,
+               total: RunSummary, log) -> None:
+    """Targeted decisions only for the calibration (training) cases: their P(True) go to total.calibration."""
+    cal_params = decision_only(params)
+    jobs = build_jobs(calibration, tokenizer, defs, cal_params)
+    summary = run(model, tokenizer, jobs, cal_params, store, variants, adapter_id, progress,
+                  grammar_for(tokenizer, cal_params, defs))
+    log(f"calibration ({len(calibration)} training cases): {summary}")
+    total.merge(summary)
+    total.calibration, _ = collect(store, jobs, cal_params, variants, adapter_id, key="p_true")

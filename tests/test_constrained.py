@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pericomp_lib import constrained, decisions, definitions, metrics, parsing, prompts
+from pericomp_lib import decoding as dec
 from pericomp_lib import inference as inf
 from pericomp_lib import models
 from pericomp_lib.sources.synthetic import generate_cohort
@@ -61,10 +62,10 @@ def _answers(model, tok, jobs, grammar, max_new, shared=True):
             out[(group[row].case_id, group[row].item)] = (tok.decode(ids, skip_special_tokens=True), p)
 
         if shared:
-            inf.generate_shared(model, tok, head, tails, max_new, on_done=keep, grammar=grammar)
+            dec.generate_shared(model, tok, head, tails, max_new, on_done=keep, grammar=grammar)
         else:
             for i, t in enumerate(tails):
-                inf.generate_full(model, tok, [head + t], max_new, grammar=grammar,
+                dec.generate_full(model, tok, [head + t], max_new, grammar=grammar,
                                   on_done=lambda r, ids, s, p, i=i, group=group: out.__setitem__(
                                       (group[i].case_id, group[i].item), (tok.decode(ids, skip_special_tokens=True), p)))
     return out

@@ -1,4 +1,4 @@
-"""The generation engine: JSON stop, shared-prefix == one prompt alone, base/adapter from one model, notebook 04."""
+"""decoding.py: JSON stop, shared-prefix == one prompt alone, base/adapter from one model; notebook 04."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pericomp_lib import inference as inf
+from pericomp_lib import decoding as dec
 from pericomp_lib import models
 
 TAILS = [
@@ -56,20 +56,20 @@ def _head_tails(tok, record="Record: 67-year-old man, colectomy; creatinine 80 -
     ('```json\n{"a": "{"}\n```', True),
 ])
 def test_json_closed(text, closed):
-    assert inf.json_closed(text) is closed
+    assert dec.json_closed(text) is closed
 
 
 def test_json_closed_after_think_marker():
-    assert not inf.json_closed('<think>{"draft": 1}</think>', after="</think>")
-    assert inf.json_closed('<think>{"draft": 1}</think>\n{"bool": true}', after="</think>")
+    assert not dec.json_closed('<think>{"draft": 1}</think>', after="</think>")
+    assert dec.json_closed('<think>{"draft": 1}</think>\n{"bool": true}', after="</think>")
     # the marker split over two pieces is still found
-    s = inf.JsonScanner("</think>")
+    s = dec.JsonScanner("</think>")
     assert not s.feed("<think>{}</th") and not s.feed("ink>{") and s.feed("}")
 
 
 def test_stopping_criteria_token_by_token(tok):
     ids = tok('{"think": "}{", "bool": true} trailing', add_special_tokens=False).input_ids
-    stop = inf.JsonAnswerStop(tok, 1)
+    stop = dec.JsonAnswerStop(tok, 1)
     flags = [bool(stop(torch.tensor([ids[: i + 1]]))[0]) for i in range(len(ids))]
     text_at_stop = tok.decode(ids[: flags.index(True) + 1])
     assert text_at_stop.rstrip().endswith("true}") and "trailing" not in text_at_stop
@@ -77,13 +77,13 @@ def test_stopping_criteria_token_by_token(tok):
 
 # --------------------------------------------------------------------------------- equivalence
 def _three_ways(model, tok, head, tails, n, batch=None):
-    alone = [inf.generate_full(model, tok, [head + t], n, json_stop=False)[0] for t in tails]
-    batched = inf.generate_full(model, tok, [head + t for t in tails], n, json_stop=False)
-    cache = inf.prefix_cache(model, head)
+    alone = [dec.generate_full(model, tok, [head + t], n, json_stop=False)[0] for t in tails]
+    batched = dec.generate_full(model, tok, [head + t for t in tails], n, json_stop=False)
+    cache = dec.prefix_cache(model, head)
     shared: list = []
     step = batch or len(tails)
     for i in range(0, len(tails), step):
-        shared += inf.generate_shared(model, tok, head, tails[i:i + step], n, json_stop=False, cache=cache)
+        shared += dec.generate_shared(model, tok, head, tails[i:i + step], n, json_stop=False, cache=cache)
     return alone, batched, shared
 
 
@@ -113,10 +113,10 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
     from pericomp_lib import cascade
 
     head, tails = _head_tails(tok)
-    cache = inf.prefix_cache(lively, head)
-    ids, tail_mask = inf._right_aligned(tails, tok.pad_token_id, "cpu")
+    cache = dec.prefix_cache(lively, head)
+    ids, tail_mask = dec._right_aligned(tails, tok.pad_token_id, "cpu")
     mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
-    positions = inf._positions(tail_mask, len(head))
+    positions = dec._positions(tail_mask, len(head))
     copied = copy.deepcopy(cache)
     copied.batch_repeat_interleave(len(tails))
     with torch.no_grad():
@@ -127,8 +127,8 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
     real = tail_mask.bool()  # padded positions carry no answer
     assert torch.allclose(got[real], want[real], atol=1e-4)
     assert lively.config._attn_implementation != cascade.NAME
-    copy_answers = inf.generate_shared(lively, tok, head, tails, 16, json_stop=False, cascade_attention=False)
-    assert inf.generate_shared(lively, tok, head, tails, 16, json_stop=False) == copy_answers
+    copy_answers = dec.generate_shared(lively, tok, head, tails, 16, json_stop=False, cascade_attention=False)
+    assert dec.generate_shared(lively, tok, head, tails, 16, json_stop=False) == copy_answers
     assert len(cache.layers[0].keys) == 1, "the shared prefix is never copied into the rows"
 
 
@@ -149,30 +149,30 @@ def test_cascade_attention_through_a_peft_adapter(lively, tok):
     peft_model = get_peft_model(lively, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     try:
         for which in ("base", "adapter"):
-            with inf.variant(peft_model, which):
-                alone = [inf.generate_full(peft_model, tok, [head + t], 10, json_stop=False)[0] for t in tails]
-                assert inf.generate_shared(peft_model, tok, head, tails, 10, json_stop=False) == alone
+            with dec.variant(peft_model, which):
+                alone = [dec.generate_full(peft_model, tok, [head + t], 10, json_stop=False)[0] for t in tails]
+                assert dec.generate_shared(peft_model, tok, head, tails, 10, json_stop=False) == alone
     finally:
         peft_model.unload()
 
 
 def test_rows_leave_the_batch_when_done(lively, tok):
     head, tails = _head_tails(tok)
-    eos = inf.eos_ids(lively, tok)
+    eos = dec.eos_ids(lively, tok)
     done = []
-    out = inf.generate_shared(lively, tok, head, tails, 6, json_stop=False,
+    out = dec.generate_shared(lively, tok, head, tails, 6, json_stop=False,
                               on_done=lambda row, ids, s, p_true: done.append((row, list(ids))))
     assert sorted(r for r, _ in done) == list(range(len(tails)))  # each answer handed over exactly once
     assert all(out[r] == ids for r, ids in done)
     assert all(len(o) <= 6 and not (set(o) & eos) for o in out)
     # a short limit for one row equals the prefix of a longer answer
-    longer = inf.generate_shared(lively, tok, head, tails, 10, json_stop=False)
+    longer = dec.generate_shared(lively, tok, head, tails, 10, json_stop=False)
     assert all(lg[:6] == o for lg, o in zip(longer, out))
 
 
 def test_empty_prompt_is_a_clear_error(lively, tok):
     with pytest.raises(ValueError, match="no tokens"):
-        inf.generate_full(lively, tok, [[1, 2], []], 4)
+        dec.generate_full(lively, tok, [[1, 2], []], 4)
 
 
 # --------------------------------------------------------------------------------- base / adapter
@@ -187,19 +187,19 @@ def test_adapter_switch_from_one_model(lively, tok):
                                                    init_lora_weights=False))
     try:
         with torch.no_grad():
-            with inf.variant(peft_model, "adapter"):
+            with dec.variant(peft_model, "adapter"):
                 adapted = peft_model(input_ids=ids).logits
-            with inf.variant(peft_model, "base"):
+            with dec.variant(peft_model, "base"):
                 based = peft_model(input_ids=ids).logits
         assert not torch.allclose(adapted, base_logits, atol=1e-4), "a non-zero adapter must change the logits"
         assert torch.allclose(based, base_logits, atol=1e-6), "disabled adapter must give the base logits"
         n_params = sum(p.numel() for p in peft_model.parameters())
         assert n_params < 1.1 * sum(p.numel() for p in peft_model.get_base_model().parameters())  # no second copy
         # generation through the switch: base answers equal those of the unwrapped model
-        with inf.variant(peft_model, "base"):
-            got = inf.generate_shared(peft_model, tok, head, tails[:2], 8, json_stop=False)
+        with dec.variant(peft_model, "base"):
+            got = dec.generate_shared(peft_model, tok, head, tails[:2], 8, json_stop=False)
         with peft_model.disable_adapter():
-            want = [inf.generate_full(peft_model.get_base_model(), tok, [head + t], 8, json_stop=False)[0]
+            want = [dec.generate_full(peft_model.get_base_model(), tok, [head + t], 8, json_stop=False)[0]
                     for t in tails[:2]]
         assert got == want
     finally:
@@ -208,10 +208,10 @@ def test_adapter_switch_from_one_model(lively, tok):
 
 def test_adapter_variant_needs_an_adapter(lively):
     with pytest.raises(ValueError, match="adapter"):
-        with inf.variant(lively, "adapter"):
+        with dec.variant(lively, "adapter"):
             pass
     with pytest.raises(ValueError, match="base"):
-        with inf.variant(lively, "finetuned"):
+        with dec.variant(lively, "finetuned"):
             pass
 
 
