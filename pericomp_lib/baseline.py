@@ -17,6 +17,7 @@ Outputs in --out DIR:
 """
 from __future__ import annotations
 
+import sys
 import argparse
 from collections import Counter
 from dataclasses import dataclass, field
@@ -170,6 +171,9 @@ def run(cases: Sequence[Case], out_dir: str | Path, seed: int = 0) -> pd.DataFra
 
 
 def cli(argv: list[str]) -> int:
+    from .logs import show_logs
+
+    show_logs()
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib baseline", description=__doc__.splitlines()[0])
     ap.add_argument("--cohort", required=True, help="cohort.jsonl (train split for fitting, eval split scored)")
     ap.add_argument("--out", required=True, help="output folder")
@@ -180,7 +184,7 @@ def cli(argv: list[str]) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after fitting
         table = run(cases, args.out, seed=args.seed)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"wrote {args.out}/predictions, predictions_strict, baseline_metrics.csv")

@@ -8,6 +8,7 @@ every failure and the exit code is non-zero if any run failed.
 """
 from __future__ import annotations
 
+import logging
 import argparse
 import os
 import shlex
@@ -24,9 +25,10 @@ from .slurm import slurm_script
 from .stages import (STAGES, IncompleteStage, RunContext, Stage, fingerprint, fingerprint_parameters, input_digests,
                      manifest_path, stale_reason, write_manifest)
 
+log = logging.getLogger(__name__)
 
-def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, pericomp_dir: str | None,
-            log=print) -> dict:
+
+def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, pericomp_dir: str | None) -> dict:
     """Run the stages of one (params, seed); never raises: failures come back in the result."""
     t0 = time.time()
     result = {"run": params_path.stem, "seed": seed, "stage_reached": None, "status": "ok", "error": "",
@@ -38,7 +40,7 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
         run_dir.mkdir(parents=True, exist_ok=True)
         result["run_dir"] = str(run_dir)
         ctx = RunContext(params_path.resolve(), seed, run_dir.resolve(), pericomp_dir)
-        _run_stages(p, ctx, stages, result, log)
+        _run_stages(p, ctx, stages, result)
     except KeyboardInterrupt:  # Ctrl-C: this run stops here; the batch prints its summary and stops
         result["status"] = "interrupted"
         result["error"] = f"stopped by Ctrl-C after stage {result['stage_reached'] or '(none)'}; run the same command to go on"
@@ -48,11 +50,11 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
     except Exception as e:  # one run's failure must not stop the batch
         _record_failure(result, e, runs_dir, seed)
     result["seconds"] = round(time.time() - t0, 1)
-    result.update(batch_report.run_scores(result, seed, log))
+    result.update(batch_report.run_scores(result, seed))
     return result
 
 
-def _run_stages(p: dict, ctx: RunContext, stages: list[str], result: dict, log) -> None:
+def _run_stages(p: dict, ctx: RunContext, stages: list[str], result: dict) -> None:
     """Each stage in order, skipped when up to date; a stage's fingerprint chains into the next one's."""
     upstream = ""
     for key in stages:
@@ -64,10 +66,10 @@ def _run_stages(p: dict, ctx: RunContext, stages: list[str], result: dict, log) 
         if why is None:
             result["skipped"].append(key)
             result["stage_reached"] = key
-            log(f"[{p['run_name']} seed {ctx.seed}] stage {key} up to date, skipped")
+            log.info("[%s seed %s] stage %s up to date, skipped", p["run_name"], ctx.seed, key)
             continue
-        log(f"[{p['run_name']} seed {ctx.seed}] stage {key}: {stage.notebook}"
-            + (f" ({why})" if why not in ("not run yet", "its inputs changed") else ""))
+        reason = f" ({why})" if why not in ("not run yet", "its inputs changed") else ""
+        log.info("[%s seed %s] stage %s: %s%s", p["run_name"], ctx.seed, key, stage.notebook, reason)
         _run_stage(stage, p, ctx, parameters, fp)
         result["stage_reached"] = key
 
@@ -126,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str]) -> int:
+    from .logs import show_logs
+
+    show_logs()
     args = _parser().parse_args(argv)
     runs_dir = Path(args.runs_dir)
     params = [Path(p) for p in args.params]

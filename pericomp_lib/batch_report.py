@@ -1,13 +1,16 @@
 """What a batch tells its user: each run's scores read back from its folder, and the summary at the end."""
 from __future__ import annotations
 
+import logging
 import json
 from pathlib import Path
 
 from .io import write_json
 
+log = logging.getLogger(__name__)
 
-def run_scores(result: dict, seed: int, log=print) -> dict:
+
+def run_scores(result: dict, seed: int) -> dict:
     """The numbers a finished (or failed) run left: summary.json's headline values, F1 and parse shares."""
     out: dict = {}
     run_dir = result["run_dir"]
@@ -18,7 +21,7 @@ def run_scores(result: dict, seed: int, log=print) -> dict:
             s = summary.write(run_dir)
             out.update({k: s.get(k) for k in ("f1_comprehensive", "auroc_adapter", "f1_delta_ci_low")})
         except Exception as e:  # noqa: BLE001 - a summary that cannot be made is said, never fatal
-            log(f"[{result['run']} seed {seed}] summary.json not written: {type(e).__name__}: {e}")
+            log.warning("[%s seed %s] summary.json not written: %s: %s", result["run"], seed, type(e).__name__, e)
     out["f1_base"], out["f1_adapter"] = _read_f1(Path(run_dir)) if run_dir else (None, None)
     out["parsed_base"], out["parsed_adapter"] = _read_parsed(Path(run_dir)) if run_dir else (None, None)
     return out
@@ -64,7 +67,7 @@ def report(results: list[dict], runs_dir: Path) -> int:
         runs_dir.mkdir(parents=True, exist_ok=True)
         write_json(runs_dir / "batch_summary.json", results)
     except OSError as e:
-        print(f"warning: could not write {runs_dir / 'batch_summary.json'}: {e.strerror or e}")
+        log.warning("could not write %s: %s", runs_dir / "batch_summary.json", e.strerror or e)
     print("\nBatch summary\n" + summary_table(results))
     failed = [r for r in results if r["status"] != "ok"]
     for r in failed:

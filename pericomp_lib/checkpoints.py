@@ -8,6 +8,7 @@ before any model loads.
 """
 from __future__ import annotations
 
+import logging
 import hashlib
 import json
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .io import write_json
+
+log = logging.getLogger(__name__)
 
 # Settings a checkpoint must share with the current run to be resumed (max_steps may grow: a longer run
 # continues; the examples enter through data_sha256). Inference-only keys never discard a checkpoint.
@@ -49,7 +52,7 @@ def checkpoint_step(path: str | None) -> int:
     return int(path.rsplit("-", 1)[1]) if path else 0
 
 
-def resumable_checkpoint(ckpt_dir: Path, key: str, max_steps: int, log=print) -> str | None:
+def resumable_checkpoint(ckpt_dir: Path, key: str, max_steps: int) -> str | None:
     """The last checkpoint of ckpt_dir when it belongs to this run (same resume_key) and lies within
     max_steps; otherwise the folder is cleared so training starts fresh and its log equals an
     uninterrupted run's. The key is recorded in ckpt_dir/resume_key.json."""
@@ -66,7 +69,7 @@ def resumable_checkpoint(ckpt_dir: Path, key: str, max_steps: int, log=print) ->
         elif max_steps > 0 and step > max_steps:
             why = f"it is at step {step}, past max_steps {max_steps}"
     if why:
-        log(f"not resuming from {last}: {why}; training from step 0")
+        log.info("not resuming from %s: %s; training from step 0", last, why)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         last = None
     ckpt_dir.mkdir(parents=True, exist_ok=True)

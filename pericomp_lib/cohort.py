@@ -73,6 +73,7 @@ def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "
 
     check_record_length(record_length)
     if source != "synthetic" and record_length != "full":
+        # a warning, not a log line: the user must act: a params key that has no effect here
         warnings.warn(f"record_length={record_length!r} only applies to cohort_source='synthetic'; "
                       f"{source!r} records are used as they are", stacklevel=2)
     if source not in LOADERS:

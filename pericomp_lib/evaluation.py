@@ -54,6 +54,7 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
         ids = _owed_ids(run_dir, gold, preds)
         for model, labels in raw.items():  # extra ids, unknown labels, empty answers: said, not passed over
             for issue in repo.prediction_issues(labels, gold):
+                # a warning, not a log line: the user must act: a prediction file holds answers that are not scored
                 warnings.warn(f"{run_dir / folder / (model + '.json')}: {issue}", stacklevel=2)
         if not ids:
             raise ValueError(f"{run_dir / folder}: no prediction file covers the evaluation cases of the cohort")

@@ -8,6 +8,7 @@ parsed decision and grade, and whether each is right: the table to read when bas
 """
 from __future__ import annotations
 
+import logging
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,8 @@ import pandas as pd
 
 from . import parsing, records, result_files, taxonomy
 from .io import atomic_write_text, write_json
+
+log = logging.getLogger(__name__)
 
 Answers = Mapping[str, Mapping[str, Mapping[str, str]]]  # {model: {case_id: {item: text}}}
 
@@ -32,7 +35,7 @@ def _raw_for_parsing(per_case: Mapping[str, Mapping[str, str]], strategy: str) -
     return {c: dict(items) for c, items in per_case.items()}
 
 
-def write_predictions(out_dir: str | os.PathLike, answers: Answers, strategy: str, log=print) -> dict:
+def write_predictions(out_dir: str | os.PathLike, answers: Answers, strategy: str) -> dict:
     """predictions{,_strict}/<model>.json and parse_report.json; returns {model: {mode: ParseReport}}."""
     out = Path(out_dir)
     reports: dict = {}
@@ -43,7 +46,7 @@ def write_predictions(out_dir: str | os.PathLike, answers: Answers, strategy: st
             preds, report = result_files.format_results(raw, strategy_of(model, strategy), strict=strict, rules=True)
             write_json(out / folder / f"{model}.json", preds)
             reports[model][mode] = report
-        log(f"{model}: " + reports[model]["lenient"].summary())
+        log.info("%s: %s", model, reports[model]["lenient"].summary())
     write_json(out / "parse_report.json", {m: {k: r.to_dict() for k, r in v.items()} for m, v in reports.items()})
     return reports
 
@@ -110,8 +113,8 @@ def write_side_by_side(out_dir: str | os.PathLike, cases, answers: Answers, stra
     return df
 
 
-def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, log=print,
-           complications=None, p_true: Mapping | None = None, calibration_cases: Sequence = (),
+def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, complications=None,
+           p_true: Mapping | None = None, calibration_cases: Sequence = (),
            calibration: Mapping | None = None) -> pd.DataFrame:
     """Everything 04_inference writes after generation; returns the side-by-side table.
 
@@ -123,7 +126,7 @@ def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, l
 
     write_json(Path(out_dir) / "scope.json", {"complications": list(complications) if complications else None,
                                               "case_ids": [c.case_id for c in cases], "strategy": strategy})
-    write_predictions(out_dir, answers, strategy, log)
+    write_predictions(out_dir, answers, strategy)
     if strategy == "targeted" and p_true:
         targeted = {m: v for m, v in p_true.items() if strategy_of(m, strategy) == "targeted"}
         decisions.write(out_dir, [decisions.frame(cases, targeted, "eval"),

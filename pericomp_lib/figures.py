@@ -299,6 +299,7 @@ def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | 
     frame = evaluation.runs_metric_frame(runs_dir, averaging, mode)
     other = frame[~frame["strategy"].isin(evaluation.RUN_HUES)]
     if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
+        # a warning, not a log line: the user must act: a run left out of the figure
         warnings.warn(f"{runs_dir}: not drawn (unknown set-up): "
                       + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))), stacklevel=2)
     frame = frame[frame["strategy"].isin(evaluation.RUN_HUES)]

@@ -6,6 +6,7 @@ stale. `infer` is the whole stage: prompts -> raw.jsonl -> {model: {case: {item:
 """
 from __future__ import annotations
 
+import logging
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Sequence
 
 from . import constrained, runstore, taxonomy
 from .decoding import OnDone, generate_full, generate_shared, prefix_cache, variant
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -309,8 +312,7 @@ def decision_only(params: dict) -> dict:
 
 
 def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, definitions=None,
-          model=None, tokenizer=None, progress: bool = True, log=print,
-          calibration: Sequence = ()) -> tuple[dict, RunSummary]:
+          model=None, tokenizer=None, progress: bool = True, calibration: Sequence = ()) -> tuple[dict, RunSummary]:
     """The whole of stage 04's generation: prompts -> raw.jsonl (resumable) -> {model: {case: {item: text}}}.
 
     Base and adapter answers come from one loaded model (the adapter is switched off for 'base'). With
@@ -333,7 +335,7 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
                             language=params.get("language", "en"))
     variants = ("base", "adapter") if adapter else ("base",)
     adapter_id = adapter_identity(adapter) if adapter else None
-    store = runstore.RunStore(Path(out_dir) / "raw.jsonl", log=log)
+    store = runstore.RunStore(Path(out_dir) / "raw.jsonl")
     total = RunSummary()
     answers: dict = {}
     p_true: dict = {}
@@ -341,19 +343,19 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
         jobs = build_jobs(cases, tokenizer, defs, arm_params)
         grammar = grammar_for(tokenizer, arm_params, defs)
         summary = run(model, tokenizer, jobs, arm_params, store, arm_variants, adapter_id, progress, grammar)
-        log(f"{name or arm_params['strategy']}: {summary}")
+        log.info("%s: %s", name or arm_params["strategy"], summary)
         total.merge(summary)
         got, incomplete = collect(store, jobs, arm_params, arm_variants, adapter_id)
         probs, _ = collect(store, jobs, arm_params, arm_variants, adapter_id, key="p_true")
         for which, ids in incomplete.items():
             if ids:
-                log(f"{name or which}: {len(ids)} case(s) lack answers and are left out of the predictions: "
-                    f"{ids[:10]} (re-run to retry them)")
+                log.warning("%s: %d case(s) lack answers and are left out of the predictions: %s (re-run to retry "
+                            "them)", name or which, len(ids), ids[:10])
         for which in arm_variants:
             answers[name or which], p_true[name or which] = got[which], probs[which]
             total.incomplete[name or which] = incomplete[which]
     if calibration and params["strategy"] == "targeted":
-        _calibrate(model, tokenizer, calibration, params, defs, store, variants, adapter_id, progress, total, log)
+        _calibrate(model, tokenizer, calibration, params, defs, store, variants, adapter_id, progress, total)
     total.p_true = p_true
     return answers, total
 
@@ -372,12 +374,12 @@ def _arms(params: dict, variants: Sequence[str], tokenizer, defs) -> list[tuple[
 
 
 def _calibrate(model, tokenizer, calibration: Sequence, params: dict, defs, store, variants, adapter_id, progress,
-               total: RunSummary, log) -> None:
+               total: RunSummary) -> None:
     """Targeted decisions only for the calibration (training) cases: their P(True) go to total.calibration."""
     cal_params = decision_only(params)
     jobs = build_jobs(calibration, tokenizer, defs, cal_params)
     summary = run(model, tokenizer, jobs, cal_params, store, variants, adapter_id, progress,
                   grammar_for(tokenizer, cal_params, defs))
-    log(f"calibration ({len(calibration)} training cases): {summary}")
+    log.info("calibration (%d training cases): %s", len(calibration), summary)
     total.merge(summary)
     total.calibration, _ = collect(store, jobs, cal_params, variants, adapter_id, key="p_true")

@@ -290,6 +290,9 @@ def load_model(params: dict, adapter: str | None = None, for_training: bool = Fa
 
 
 def cli(argv: list[str]) -> int:
+    from .logs import show_logs
+
+    show_logs()
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib prepare-model",
                                  description="build a built-in model into the cache (offline)")
     ap.add_argument("names", nargs="+", choices=BUILTINS)

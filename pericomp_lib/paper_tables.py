@@ -16,6 +16,7 @@ Which cases and which files, as the authors did it:
 """
 from __future__ import annotations
 
+import sys
 import argparse
 import logging
 import os
@@ -196,6 +197,9 @@ def paper_tables(
 
 
 def cli(argv: list[str]) -> int:
+    from .logs import show_logs
+
+    show_logs()
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
     ap.add_argument("--out", required=True, help="folder for the CSV tables")
@@ -209,7 +213,7 @@ def cli(argv: list[str]) -> int:
         try:
             table = write_runs_metrics(args.runs_dir, args.out)
         except FileNotFoundError as e:
-            print(f"error: {e}")
+            print(f"error: {e}", file=sys.stderr)
             return 2
         micro = table[table.averaging == "micro"].pivot_table(index=["run", "seed", "Models"], columns="mode",
                                                              values="F1_score", sort=False)
@@ -221,7 +225,7 @@ def cli(argv: list[str]) -> int:
     try:
         report = paper_tables(args.pericomp_dir, args.out, missing=args.missing)
     except (FileNotFoundError, ValueError) as e:  # missing gold, broken file: say which and stop cleanly
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     _print_report(report, Path(args.out))
     return 0

@@ -11,6 +11,7 @@ against the repository root, never against the working directory of a kernel or 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -21,6 +22,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .taxonomy import STRATEGIES
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "params/smollm2-135m.yaml"  # what a notebook uses when it is given no params at all
@@ -312,7 +315,7 @@ def default_run_dir(params: Mapping[str, Any]) -> Path:
 
 def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
             default_run_dir_: Callable[[Mapping], Path] = default_run_dir, write: bool | None = None,
-            log: Callable = print, **given: Any) -> tuple[dict[str, Any], Path]:
+            quiet: bool = False, **given: Any) -> tuple[dict[str, Any], Path]:
     """The params of one notebook stage and its run folder.
 
     Precedence, lowest first: DEFAULTS < the run's params.json (stages after 01, when it exists) < the params
@@ -320,7 +323,7 @@ def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: s
     params/smollm2-135m.yaml) < `given` (papermill's `-f FILE` / `-p key value`). A whole profile is given
     when both run_name and model_name_or_path are (every params file has them), so `-f params/x.yaml`
     replaces the default profile. Relative paths resolve against the repository root. Stages 01-04 write the
-    resolved params to RUN_DIR/params.json (the run's provenance) and say which keys changed.
+    resolved params to RUN_DIR/params.json (the run's provenance) and log which keys changed (`quiet`: not).
     """
     first = stage in ("01", "01b")
     whole_profile = all(k in given for k in REQUIRED_IN_FILE)
@@ -350,9 +353,10 @@ def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: s
 
         changed = sorted(k for k in params if stored is not None and stored.get(k) != params[k])
         write_json(stored_path, params)
-        if changed:
-            log(f"params: {', '.join(changed)} changed; {_short(stored_path)} updated")
-    log(f"params: {where}; run folder: {_short(rdir)}")
+        if changed and not quiet:
+            log.info("params: %s changed; %s updated", ", ".join(changed), _short(stored_path))
+    if not quiet:
+        log.info("params: %s; run folder: %s", where, _short(rdir))
     return params, rdir
 
 

@@ -130,6 +130,7 @@ def lenient_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENT
             rows += [{"model": "qwen3", "size": size, "strategy": strategy, "run": run, "center": center,
                       "metric": m, "value": float(scores[m]), "file": f"{center}/{path.name}"} for m in METRICS]
     if skipped:
+        # a warning, not a log line: the user must act: files left out of the scores
         warnings.warn(f"{len(skipped)} prediction file(s) not scored:\n  " + "\n  ".join(skipped), stacklevel=2)
     frame = pd.DataFrame(rows, columns=["model", "size", "strategy", "run", "center", "metric", "value", "file"])
     frame.attrs.update(skipped=skipped, notes=notes)
@@ -168,6 +169,7 @@ def strict_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENTE
             rows += [{"label": label, "group": group, "center": center, "metric": m, "value": float(scores[m]),
                       "file": f"strict/{center}/{path.name}"} for m in METRICS]
     if skipped:
+        # a warning, not a log line: the user must act: files left out of the scores
         warnings.warn(f"{len(skipped)} strict file(s) not scored:\n  " + "\n  ".join(skipped), stacklevel=2)
     frame = pd.DataFrame(rows, columns=["label", "group", "center", "metric", "value", "file"])
     frame.attrs["skipped"] = skipped

@@ -8,6 +8,7 @@ scored alike. Bad output never raises: every failure is recorded in a ParseRepor
 """
 from __future__ import annotations
 
+import sys
 import argparse
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -163,6 +164,9 @@ def infer_strategy(path: str | Path) -> str:
 
 
 def cli(argv: list[str]) -> int:
+    from .logs import show_logs
+
+    show_logs()
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib format-results", description=__doc__.splitlines()[0])
     ap.add_argument("raw", help="raw outputs JSON ({case_id: ...}, the authors' results/raw layout)")
     ap.add_argument("--strategy", choices=STRATEGIES, help="default: from the file name")
@@ -177,7 +181,7 @@ def cli(argv: list[str]) -> int:
         raw = read_json(args.raw)
         results, report = format_results(raw, strategy, args.strict, None if args.authors_exact else True)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     write_json(args.out, results)
     if args.report:

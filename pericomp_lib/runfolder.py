@@ -106,8 +106,7 @@ def mimic_setup(namespace: Mapping[str, Any]) -> tuple[dict, Path, Path]:
     params.json records cohort_source mimic and the folder as cohort_path, so 02-05 follow like any cohort."""
     from .sources import mimic
 
-    quiet = lambda *a, **k: None  # noqa: E731
-    params, run_dir = from_notebook(namespace, "01b", default_run_dir_=mimic_run_dir, write=False, log=quiet)
+    params, run_dir = from_notebook(namespace, "01b", default_run_dir_=mimic_run_dir, write=False, quiet=True)
     source = mimic.resolve_mimic_dir(repo_path(namespace.get("mimic_dir")), run_dir, seed=params["seed"])
     given = {**{k: v for k, v in params.items() if k in namespace}, "cohort_source": "mimic",
              "cohort_path": os.fspath(source)}

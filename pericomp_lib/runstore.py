@@ -8,6 +8,7 @@ a broken line anywhere is reported, dropped from the file and its answer generat
 """
 from __future__ import annotations
 
+import logging
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .io import atomic_write_text, read_json, write_json
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("case_id", "item", "model", "prompt_hash", "text", "n_tokens", "seconds", "batch", "p_true")
 
@@ -28,12 +31,11 @@ def prompt_hash(*parts: Any) -> str:
 class RunStore:
     """Append-only answers of one run folder, indexed by (case_id, item, model)."""
 
-    def __init__(self, path: str | os.PathLike, log=print, repair: bool = True):
+    def __init__(self, path: str | os.PathLike, repair: bool = True):
         self.path = Path(path)
         self.rows: dict[tuple[str, str, str], dict] = {}
         self.n_lines = 0
         self.problems: list[str] = []
-        self.log = log
         self.repair = repair  # False: only look (check()), never rewrite the file
         self._load()
 
@@ -56,7 +58,7 @@ class RunStore:
                                  "was interrupted while writing); its answer will be generated again")
         if self.problems and self.repair:
             for p in self.problems:
-                self.log(f"raw.jsonl repair: {p}")
+                log.warning("raw.jsonl repair: %s", p)
             atomic_write_text(self.path, "".join(g.decode("utf-8") + "\n" for g in good))
         self.n_lines = len(good)
 
@@ -104,7 +106,7 @@ class RunStore:
 
 def check(path: str | os.PathLike) -> list[str]:
     """Problems of a raw.jsonl (broken or cut-off lines, with file:line), without touching the file."""
-    return RunStore(path, log=lambda *_: None, repair=False).problems
+    return RunStore(path, repair=False).problems
 
 
 # ------------------------------------------------------------------- what a run folder owes and holds
@@ -138,7 +140,7 @@ def path_digest(path: str | os.PathLike) -> str | dict | None:
     return None
 
 
-def write_inference_report(out_dir: str | os.PathLike, cases, answers: dict, summary, log=print) -> dict:
+def write_inference_report(out_dir: str | os.PathLike, cases, answers: dict, summary) -> dict:
     """Stage 04's account of what it owes: every case x model must have all its answers.
 
     Writes out_dir/inference_report.json: n_cases, case_ids (the cases owed, in order), n_failed (answers
@@ -158,7 +160,7 @@ def write_inference_report(out_dir: str | os.PathLike, cases, answers: dict, sum
               "complete": n_failed == 0 and not lacking}
     write_json(Path(out_dir) / REPORT, report)
     if not report["complete"]:
-        log(incomplete_message(report))
+        log.warning(incomplete_message(report))
     return report
 
 

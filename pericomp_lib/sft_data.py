@@ -57,6 +57,7 @@ def sft_examples(cases: Iterable[Case], strategy: str, definitions: Definitions 
         except (ValueError, KeyError, TypeError) as e:
             failed.append(f"{case.case_id} ({e})")
     if failed:
+        # a warning, not a log line: the user must act: cases left out of training
         warnings.warn(f"sft_examples: {len(failed)} case(s) skipped: {'; '.join(failed[:10])}", stacklevel=2)
     return rows
 
@@ -72,6 +73,7 @@ def build_prompt_files(cases: Sequence[Case], definitions: Definitions | str | P
     definitions = as_definitions(definitions)
     mismatched = [c.case_id for c in cases if c.language != definitions.language]
     if mismatched:
+        # a warning, not a log line: the user must act: records and definitions differ in language
         warnings.warn(f"{len(mismatched)} case(s) are language != {definitions.language!r} definitions "
                       f"(e.g. {mismatched[:3]}); prompts follow the definitions' language", stacklevel=2)
     prompts: dict[str, Any] = {}

@@ -50,6 +50,7 @@ def read_train_log(path: str | os.PathLike) -> pd.DataFrame:
             except (TypeError, ValueError) as e:
                 bad.append(f"{path}:{lineno}: {e}")
     if bad:
+        # a warning, not a log line: the user must act: a damaged train log
         warnings.warn(f"{path}: {len(bad)} unreadable line(s) skipped, first: {bad[0]}", stacklevel=2)
     if not rows:
         raise ValueError(f"{path}: no training-loss rows (lines with a 'loss' field); is this a train log?")

@@ -251,6 +251,7 @@ def _run_params(params: dict, examples: Sequence[dict], quantization: str | None
     if quantization is not None:
         params["quantization"] = quantization
     if params.get("adapter"):  # a published adapter is for inference: never train a second LoRA on top of it
+        # a warning, not a log line: the user must act: the adapter key does not apply to training
         warnings.warn(f"params adapter={params['adapter']!r} is not used for training: a fresh LoRA is trained on "
                       f"the base model {params['model_name_or_path']!r} (the paper's setting); the adapter key "
                       "applies to inference (04)", stacklevel=4)
@@ -268,6 +269,7 @@ def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list
     tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
     if skipped:
+        # a warning, not a log line: the user must act: training data left out
         warnings.warn(f"{len(skipped)} example(s) longer than max_seq_len={params['max_seq_len']} skipped: "
                       f"{'; '.join(skipped[:5])}; raise max_seq_len to keep them", stacklevel=4)
     if not rows:
@@ -370,7 +372,10 @@ def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLi
 
 # --------------------------------------------------------------------------------------------- cli
 def cli(argv: list[str] | None = None) -> int:
+    from .logs import show_logs
     from .params import load_params
+
+    show_logs()
 
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib.training", description="LoRA/QLoRA fine-tuning")
     ap.add_argument("--params", required=True, help="params YAML (params/*.yaml)")

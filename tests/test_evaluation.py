@@ -90,7 +90,7 @@ def test_ci_table(layout):
 
 def test_cli(layout, tmp_path, capsys):
     assert paper_tables.cli(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
-    assert "batch runner" in capsys.readouterr().out
+    assert "batch runner" in capsys.readouterr().err
     assert paper_tables.cli(["--pericomp-dir", str(layout), "--out", str(tmp_path / "cli")]) == 0
     out = capsys.readouterr().out
     assert "skipped in center2" in out and (tmp_path / "cli" / "evaluation_macro_center2_strict.csv").exists()

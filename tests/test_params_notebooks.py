@@ -3,6 +3,7 @@ working directory, the run folder contract (params.json), clean CLI errors, dupl
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -76,27 +77,26 @@ def test_every_stage_tag_is_a_stage():
 
 
 # ------------------------------------------------------------------------------------------ resolution
-def test_resolve_precedence_and_params_json(tmp_path):
-    log = []
+def test_resolve_precedence_and_params_json(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pericomp_lib.params")
     run = tmp_path / "run"
-    p, rdir = params.resolve("01", params_path="params/tiny-random.yaml", run_dir=str(run), n_cases=5,
-                             log=log.append)
+    p, rdir = params.resolve("01", params_path="params/tiny-random.yaml", run_dir=str(run), n_cases=5)
     assert rdir == run and p["n_cases"] == 5 and p["model_name_or_path"] == "tiny-random"
     assert json.loads((run / "params.json").read_text())["run_name"] == "tiny-random"
     # a later stage starts from the run's params.json, not from the default profile
-    p2, _ = params.resolve("03", run_dir=str(run), max_steps=2, log=log.append)
+    p2, _ = params.resolve("03", run_dir=str(run), max_steps=2)
     assert (p2["n_cases"], p2["max_steps"], p2["run_name"]) == (5, 2, "tiny-random")
     assert json.loads((run / "params.json").read_text())["max_steps"] == 2
-    assert any("max_steps changed" in line for line in log)
+    assert any("max_steps changed" in r.getMessage() for r in caplog.records)
     # 05 reads and never writes
-    params.resolve("05", run_dir=str(run), max_steps=3, log=log.append)
+    params.resolve("05", run_dir=str(run), max_steps=3)
     assert json.loads((run / "params.json").read_text())["max_steps"] == 2
     # no params at all: the CPU default profile and its run folder in the repository
-    p3, rdir3 = params.resolve("05", log=log.append)
+    p3, rdir3 = params.resolve("05")
     assert p3["run_name"] == "smollm2-135m" and rdir3 == ROOT / "runs" / "smollm2-135m" / "seed-1"
     # a whole profile (what -f injects) replaces the default profile
     whole = yaml.safe_load(TINY.read_text())
-    p4, _ = params.resolve("05", run_dir=str(tmp_path / "other"), log=log.append, **whole)
+    p4, _ = params.resolve("05", run_dir=str(tmp_path / "other"), **whole)
     assert p4["complications"] is None and p4["record_length"] == "full"
 
 
@@ -107,7 +107,7 @@ def test_from_notebook_refuses_injected_typos(tmp_path):
     with pytest.raises(ParamsError, match="unknown parameter.*lora_rank"):
         params.from_notebook(ns, "02")
     ns["In"][2] = "# Parameters\nrun_dir = 'x'\nsplit = 'test'\nlora_r = 8\n"
-    p, _ = params.from_notebook({**ns, "lora_r": 8}, "02", log=lambda *a: None)
+    p, _ = params.from_notebook({**ns, "lora_r": 8}, "02", quiet=True)
     assert p["lora_r"] == 8
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -24,7 +25,7 @@ def test_append_get_and_hash_mismatch(tmp_path):
     assert runstore.prompt_hash({"m": 1}, "a", "b") != runstore.prompt_hash({"m": 1}, "ab", "")
 
 
-def test_cut_last_line_and_broken_line_are_reported_and_dropped(tmp_path):
+def test_cut_last_line_and_broken_line_are_reported_and_dropped(tmp_path, caplog):
     path = tmp_path / "raw.jsonl"
     store = runstore.RunStore(path)
     for i in range(4):
@@ -32,8 +33,9 @@ def test_cut_last_line_and_broken_line_are_reported_and_dropped(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[1] = "{not json\n"
     path.write_text("".join(lines) + lines[3][:17], encoding="utf-8")
-    messages = []
-    again = runstore.RunStore(path, log=messages.append)
+    with caplog.at_level(logging.WARNING, logger="pericomp_lib.runstore"):
+        again = runstore.RunStore(path)
+    messages = [r.getMessage() for r in caplog.records if r.name == "pericomp_lib.runstore"]
     assert len(messages) == 2 and "cut off" in messages[1] and ":2:" in messages[0]
     assert set(k[0] for k in again.rows) == {"c0", "c2", "c3"}
     assert path.read_text(encoding="utf-8").endswith("\n") and again.n_lines == 3
@@ -60,9 +62,8 @@ def models_root():
 
 def _infer(setup, out, **kw):
     cases, p, model, tok = setup
-    answers, summary = inference.infer({**p, **kw}, cases, out, model=model, tokenizer=tok, progress=False,
-                                       log=lambda *a: None)
-    exports.write_predictions(out, answers, p["strategy"], log=lambda *a: None)
+    answers, summary = inference.infer({**p, **kw}, cases, out, model=model, tokenizer=tok, progress=False)
+    exports.write_predictions(out, answers, p["strategy"])
     preds = {f: json.loads((out / f / "base.json").read_text(encoding="utf-8")) for f in ("predictions", "predictions_strict")}
     return answers, summary, preds
 
@@ -137,7 +138,7 @@ def _case():
 def test_exports_parse_back_and_count_failures(tmp_path):
     case = _case()
     answers = {"base": {"k1": BAD}, "adapter": {"k1": {k: '{"bool": false, "grading": "Null"}' for k in BAD}}}
-    reports = exports.write_predictions(tmp_path, answers, "targeted", log=lambda *a: None)
+    reports = exports.write_predictions(tmp_path, answers, "targeted")
     lenient = json.loads((tmp_path / "predictions" / "base.json").read_text(encoding="utf-8"))
     strict = json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8"))
     assert sorted(lenient["k1"]) == ["急性肾损伤", "肺炎"]
@@ -167,7 +168,7 @@ def test_comprehensive_exports(tmp_path):
     case = _case()
     text = '{"think": ["x"], "complications": [{"name": "肺炎", "grading": "中"}, {"name": "贫血", "grading": "轻"}]}'
     answers = {"base": {"k1": {"comprehensive": text}}}
-    reports = exports.write_predictions(tmp_path, answers, "comprehensive", log=lambda *a: None)
+    reports = exports.write_predictions(tmp_path, answers, "comprehensive")
     assert json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8")) == {"k1": ["肺炎_中", "贫血_轻"]}
     assert reports["base"]["lenient"].unknown_names["贫血"] == 1
     df = exports.side_by_side([case], answers, "comprehensive").set_index("complication")

@@ -30,10 +30,12 @@ pericomp_dir = None  # a PeriComp clone: needed by cohort_source pericomp_repo; 
 # %%
 import pandas as pd
 
+from pericomp_lib import show_logs
 from pericomp_lib import cohort
 from pericomp_lib.params import from_notebook, repo_path
 
 pd.set_option("display.width", 160)
+show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "01")
 pericomp_dir = repo_path(pericomp_dir)
 cases = cohort.make_cohort(params["cohort_source"], params["n_cases"], params["language"], params["seed"], pericomp_dir,

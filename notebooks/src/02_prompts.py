@@ -24,10 +24,12 @@ run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile
 tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m"); None: a word-count proxy
 
 # %%
+from pericomp_lib import show_logs
 from pericomp_lib import models, records, sft_data, tokens
 from pericomp_lib.definitions import load_definitions  # not `definitions`: that name is a params key
 from pericomp_lib.params import from_notebook
 
+show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "02")
 cases = records.load_cohort(run_dir / "cohort.jsonl")
 defs = load_definitions(params["definitions"], language=params["language"])

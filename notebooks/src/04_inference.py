@@ -23,10 +23,12 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
+from pericomp_lib import show_logs
 from pericomp_lib import exports, inference, records, runstore
 from pericomp_lib.params import from_notebook
 from pericomp_lib.runfolder import adapter_for
 
+show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "04")
 set_seed(params["seed"])
 out_dir, definitions = run_dir, params["definitions"]

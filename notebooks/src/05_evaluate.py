@@ -38,11 +38,13 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
+from pericomp_lib import show_logs
 from pericomp_lib import baseline, evaluation, paper_tables, records, summary
 from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
 
+show_logs()  # the library's messages (INFO and up) in this notebook's output
 mode, run_dir, runs_dir, pericomp_dir, output_dir = evaluate_setup(globals())
 published = mode == "paper"  # which mode this notebook runs in
 print("mode:", {"paper": "published predictions", "run": f"one run ({run_dir})", "runs": f"all runs under {runs_dir}"}[mode])

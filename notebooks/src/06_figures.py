@@ -27,10 +27,12 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
+from pericomp_lib import show_logs
 from pericomp_lib import figures
 from pericomp_lib.runfolder import figures_setup
 
 pd.set_option("display.width", 160)
+show_logs()  # the library's messages (INFO and up) in this notebook's output
 mode, runs_dir, pericomp_dir, figures_dir = figures_setup(mode, runs_dir, pericomp_dir, figures_dir)
 published = mode in ("paper", "both")  # which parts this notebook draws
 print("published results:", pericomp_dir if published else "not drawn (mode runs)")

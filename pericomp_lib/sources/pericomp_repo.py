@@ -12,7 +12,6 @@ Every loader names the file and the case when something is off, and says what to
 """
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -24,7 +23,6 @@ from .. import taxonomy
 from ..io import read_json
 from ..records import Case, CohortError, case_from_dict
 
-log = logging.getLogger(__name__)
 
 CENTERS = ("center1", "center2")
 STRICT_NONE = f"{taxonomy.NONE_ZH}_Null"
@@ -126,8 +124,8 @@ def load_predictions(
             strict = is_strict(x for v in labels.values() for x in v) or "strict" in path.parts
         none = [STRICT_NONE if strict else taxonomy.NONE_ZH]
         msg = f"{path}: {len(absent)} of {len(ids)} cases missing, counted as {none}"
+        # a warning, not a log line: the user must act: cases scored as no complication
         warnings.warn(msg, stacklevel=2)
-        log.warning(msg)
     kept = {i: (labels[i] if i in labels else [STRICT_NONE if strict else taxonomy.NONE_ZH]) for i in ids}
     return PredictionFile(path.stem, path, kept, absent, extra)
 
@@ -248,8 +246,8 @@ def _warn_left_out(no_gold: list[str], no_record: list[str], no_split: list[str]
                       (no_split, "cases in neither train nor val of train_val.json (split 'test')")):
         if ids:
             msg = f"{len(ids)} {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
+            # a warning, not a log line: the user must act: cases left out of the cohort
             warnings.warn(msg, stacklevel=3)
-            log.warning(msg)
 
 
 def load_cases(pericomp_dir: str | os.PathLike, records_file: str | os.PathLike | None = None) -> list[Case]:

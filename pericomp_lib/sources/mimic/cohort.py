@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from . import features as feats
 from .icd import IcdMap, load_icd_map
 from .ingest import ingest
 from .cases import admission_labs, case_meta, dx_text, index_operation, render_record, silver_labels, split_labs, subject_split
+
+log = logging.getLogger(__name__)
 
 CENTER = "mimic-iv"
 
@@ -106,8 +109,8 @@ def build_cohort(subjects_path: str | os.PathLike, out_dir: str | os.PathLike, t
         "problems": problems})
     ranking.to_csv(out_dir / "lab_ranking.csv", index=False)
     if problems:
-        print(f"WARNING: {len(problems)} problem(s) while building the MIMIC cohort (listed in {out_dir / 'mimic_build.json'}); "
-              f"first: {problems[0]}")
+        log.warning("%d problem(s) while building the MIMIC cohort (listed in %s); first: %s", len(problems),
+                    out_dir / "mimic_build.json", problems[0])
     return MimicCohort(str(cohort_path), str(subjects_path), n_cases, admissions, ranking, top_items or [], problems)
 
 
@@ -213,8 +216,8 @@ def resolve_mimic_dir(mimic_dir: str | os.PathLike | None, out_dir: str | os.Pat
     if mimic_dir:
         return Path(mimic_dir)
     fx = Path(out_dir) / "fixture"
-    print("=" * 78 + "\nNO mimic_dir GIVEN: generating a FAKE MIMIC-shaped demo fixture in " + str(fx) +
-          "\nEverything below is made-up data for demonstration; set mimic_dir to your MIMIC-IV v3.1 folder.\n" + "=" * 78)
+    log.warning("%s\nNO mimic_dir GIVEN: generating a FAKE MIMIC-shaped demo fixture in %s\nEverything below is "
+                "made-up data for demonstration; set mimic_dir to your MIMIC-IV v3.1 folder.\n%s", "=" * 78, fx, "=" * 78)
     return make_fixture(fx, n_subjects=n_subjects, seed=seed)
 
 
@@ -302,12 +305,15 @@ def show_subject(subjects_path: str | os.PathLike, cohort_path: str | os.PathLik
         text = c["record"] if len(c["record"]) <= max_record_chars else c["record"][:max_record_chars] + "\n[...]"
         out += [f"--- {c['case_id']} (split {c['split']}); silver labels: {labels}", text]
     text = "\n".join(out)
-    print(text)
+    print(text)  # a display function (notebook 01b): the text is its result, not a report
     return text
 
 
 def cli(argv: list[str]) -> int:
     """python -m pericomp_lib.sources.mimic --mimic-dir DIR --out-dir runs/mimic [--top-k-labs 20]"""
+    from ...logs import show_logs
+
+    show_logs()
     ap = argparse.ArgumentParser(prog="pericomp mimic", description="MIMIC-IV hosp(+note) -> subjects.jsonl -> cohort.jsonl")
     ap.add_argument("--mimic-dir", help="folder holding hosp/ (and note/); omit to use a generated FAKE fixture")
     ap.add_argument("--out-dir", default="runs/mimic")
