@@ -18,6 +18,7 @@ It reports, per model:
     python benchmarks/paper_scale.py --models 4b 32b
     python benchmarks/paper_scale.py --tiny          # CPU, scaled-down config and lengths (tests)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,24 +35,64 @@ sys.path.insert(0, str(ROOT))
 
 # Published config.json values of Qwen/Qwen3-{4B,8B,14B,32B} (head_dim 128 for all).
 QWEN3 = {
-    "4b": dict(hidden_size=2560, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
-               intermediate_size=9728, tie_word_embeddings=True),
-    "8b": dict(hidden_size=4096, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
-               intermediate_size=12288, tie_word_embeddings=False),
-    "14b": dict(hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=8,
-                intermediate_size=17408, tie_word_embeddings=False),
-    "32b": dict(hidden_size=5120, num_hidden_layers=64, num_attention_heads=64, num_key_value_heads=8,
-                intermediate_size=25600, tie_word_embeddings=False),
+    "4b": dict(
+        hidden_size=2560,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=9728,
+        tie_word_embeddings=True,
+    ),
+    "8b": dict(
+        hidden_size=4096,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=12288,
+        tie_word_embeddings=False,
+    ),
+    "14b": dict(
+        hidden_size=5120,
+        num_hidden_layers=40,
+        num_attention_heads=40,
+        num_key_value_heads=8,
+        intermediate_size=17408,
+        tie_word_embeddings=False,
+    ),
+    "32b": dict(
+        hidden_size=5120,
+        num_hidden_layers=64,
+        num_attention_heads=64,
+        num_key_value_heads=8,
+        intermediate_size=25600,
+        tie_word_embeddings=False,
+    ),
 }
-COMMON = dict(vocab_size=151936, head_dim=128, rope_theta=1_000_000.0, max_position_embeddings=40960,
-              rms_norm_eps=1e-6, hidden_act="silu", attention_bias=False)
-TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
-            tie_word_embeddings=True, vocab_size=2048, head_dim=16)
+COMMON = dict(
+    vocab_size=151936,
+    head_dim=128,
+    rope_theta=1_000_000.0,
+    max_position_embeddings=40960,
+    rms_norm_eps=1e-6,
+    hidden_act="silu",
+    attention_bias=False,
+)
+TINY = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=128,
+    tie_word_embeddings=True,
+    vocab_size=2048,
+    head_dim=16,
+)
 
 
 @dataclass
 class Shape:
     """Token counts of one targeted case."""
+
     head: int = 4200
     tail: int = 300
     answer: int = 100
@@ -86,10 +127,18 @@ def build_model(size: str, tiny: bool, device: str, dtype, quantized: bool):
             for parent in list(layer.modules()):
                 for name, child in list(parent.named_children()):
                     if isinstance(child, torch.nn.Linear):
-                        q = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=False, compute_dtype=dtype,
-                                              quant_type="nf4", compress_statistics=True, device="meta")
-                        q.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4",
-                                                     compress_statistics=True).to(device)
+                        q = bnb.nn.Linear4bit(
+                            child.in_features,
+                            child.out_features,
+                            bias=False,
+                            compute_dtype=dtype,
+                            quant_type="nf4",
+                            compress_statistics=True,
+                            device="meta",
+                        )
+                        q.weight = bnb.nn.Params4bit(
+                            child.weight.data, requires_grad=False, quant_type="nf4", compress_statistics=True
+                        ).to(device)
                         setattr(parent, name, q)
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
@@ -125,8 +174,10 @@ def _case(shape: Shape, vocab: int, seed: int):
     rng = random.Random(seed)
     ids = lambda n: [rng.randrange(10, vocab) for _ in range(n)]  # noqa: E731
     head = ids(shape.head)
-    return [TokenizedExample(f"case{seed}", f"q{i}", head, ids(shape.tail), ids(shape.answer))
-            for i in range(shape.questions)]
+    return [
+        TokenizedExample(f"case{seed}", f"q{i}", head, ids(shape.tail), ids(shape.answer))
+        for i in range(shape.questions)
+    ]
 
 
 def train_rows(shape: Shape, vocab: int) -> dict[str, list[dict]]:
@@ -136,8 +187,11 @@ def train_rows(shape: Shape, vocab: int) -> dict[str, list[dict]]:
     case = _case(shape, vocab, 1)
     n_long = shape.longest - shape.answer
     longest = TokenizedExample("long", "q", case[0].head[:1] * n_long, [], case[0].answer)
-    return {"unpacked": [unpacked_row(ex) for ex in case], "packed": packed_rows(case, shape.max_seq_len),
-            "unpacked, longest example": [unpacked_row(longest)]}
+    return {
+        "unpacked": [unpacked_row(ex) for ex in case],
+        "packed": packed_rows(case, shape.max_seq_len),
+        "unpacked, longest example": [unpacked_row(longest)],
+    }
 
 
 def measure_training(model, rows: list[dict], device: str, dtype, micro_steps: int) -> dict:
@@ -171,8 +225,12 @@ def measure_training(model, rows: list[dict], device: str, dtype, micro_steps: i
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
     del opt
-    return {"tokens_per_row": len(rows[0]["input_ids"]), "peak_gib": _peak_gib(device),
-            "tokens_per_s": tokens / wall, "answers_per_s": answers / wall}
+    return {
+        "tokens_per_row": len(rows[0]["input_ids"]),
+        "peak_gib": _peak_gib(device),
+        "tokens_per_s": tokens / wall,
+        "answers_per_s": answers / wall,
+    }
 
 
 def measure_inference(model, shape: Shape, vocab: int, device: str) -> dict:
@@ -214,8 +272,13 @@ def run_model(size: str, tiny: bool, device: str, quantized: bool, micro_steps: 
     model = build_model(size, tiny, device, dtype, quantized)
     vocab = model.config.vocab_size
     model.config.use_cache = False
-    params = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "gradient_checkpointing": True,
-              "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+    params = {
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "gradient_checkpointing": True,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    }
     lora = training._lora(model, params, quantized)  # QLoRA: prepare_model_for_kbit_training, as in training
     if not quantized:
         lora.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -243,24 +306,33 @@ def run_model(size: str, tiny: bool, device: str, quantized: bool, micro_steps: 
 
 def table(results: list[dict], device: str) -> str:
     mem = "peak GiB (GPU)" if device.startswith("cuda") else "peak GiB (RSS)"
-    lines = [f"{'model':20s} {'method':10s} {'training rows':26s} {'tokens/row':>10s} {mem:>15s} "
-             f"{'tokens/s':>10s} {'answers/s':>10s}"]
+    lines = [
+        f"{'model':20s} {'method':10s} {'training rows':26s} {'tokens/row':>10s} {mem:>15s} "
+        f"{'tokens/s':>10s} {'answers/s':>10s}"
+    ]
     for r in results:
         for mode, m in r["train"].items():
             if "error" in m:
                 lines.append(f"{r['model']:20s} {r['method']:10s} {mode:26s} {m['error']}")
                 continue
-            lines.append(f"{r['model']:20s} {r['method']:10s} {mode:26s} {m['tokens_per_row']:10d} "
-                         f"{m['peak_gib']:15.2f} {m['tokens_per_s']:10.1f} {m['answers_per_s']:10.3f}")
-    lines += ["", f"{'model':20s} {'method':10s} {'inference s/case: one at a time':>32s} {'shared prefix':>14s} "
-                  f"{'speed-up':>9s}"]
+            lines.append(
+                f"{r['model']:20s} {r['method']:10s} {mode:26s} {m['tokens_per_row']:10d} "
+                f"{m['peak_gib']:15.2f} {m['tokens_per_s']:10.1f} {m['answers_per_s']:10.3f}"
+            )
+    lines += [
+        "",
+        f"{'model':20s} {'method':10s} {'inference s/case: one at a time':>32s} {'shared prefix':>14s} "
+        f"{'speed-up':>9s}",
+    ]
     for r in results:
         i = r["inference"]
         if "error" in i:
             lines.append(f"{r['model']:20s} {r['method']:10s} {i['error']}")
         else:
-            lines.append(f"{r['model']:20s} {r['method']:10s} {i['one_at_a_time_s']:32.2f} "
-                         f"{i['shared_prefix_s']:14.2f} {i['speedup']:8.1f}x")
+            lines.append(
+                f"{r['model']:20s} {r['method']:10s} {i['one_at_a_time_s']:32.2f} "
+                f"{i['shared_prefix_s']:14.2f} {i['speedup']:8.1f}x"
+            )
     return "\n".join(lines)
 
 
@@ -276,8 +348,10 @@ def goals(results: list[dict]) -> list[str]:
     if r32:
         peaks = [m["peak_gib"] for m in r32["train"].values() if "peak_gib" in m]
         ok = len(peaks) == len(r32["train"]) and max(peaks) <= 78
-        out.append(f"Qwen3-32B QLoRA on one 80 GB GPU: peak {max(peaks, default=float('nan')):.1f} GiB -> "
-                   f"{'met' if ok else 'NOT met'}")
+        out.append(
+            f"Qwen3-32B QLoRA on one 80 GB GPU: peak {max(peaks, default=float('nan')):.1f} GiB -> "
+            f"{'met' if ok else 'NOT met'}"
+        )
     for r in results:
         if "speedup" in r["inference"]:
             s = r["inference"]["speedup"]
@@ -305,11 +379,15 @@ def main(argv=None) -> int:
             return 2
         device = "cuda"
         runs = [(m, m == "32b") for m in args.models]  # 32B: QLoRA NF4 (bf16 weights alone are ~61 GiB)
-    print(f"device {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} | torch {torch.__version__} | "
-          f"shape {TINY_SHAPE if args.tiny else PAPER}", flush=True)
+    print(
+        f"device {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'} | torch {torch.__version__} | "
+        f"shape {TINY_SHAPE if args.tiny else PAPER}",
+        flush=True,
+    )
     t0 = time.perf_counter()
-    results = [run_model(size, args.tiny, device, q, args.micro_steps, lambda s: print(s, flush=True))
-               for size, q in runs]
+    results = [
+        run_model(size, args.tiny, device, q, args.micro_steps, lambda s: print(s, flush=True)) for size, q in runs
+    ]
     print("\n" + table(results, device))
     if not args.tiny:
         print("\n" + "\n".join(goals(results)))

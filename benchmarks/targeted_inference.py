@@ -15,6 +15,7 @@ usage: python benchmarks/targeted_inference.py [--params params/smollm2-135m.yam
        [--batch-size 22] [--max-new-tokens N] [--threads N] [--cohort path/to/cohort.jsonl]
        [--constrained] [--record-length full|compact] [--params-override key=value ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,25 @@ def main(argv=None) -> int:
     ap.add_argument("--cohort", default=None, help="cohort.jsonl (default: a fresh synthetic cohort)")
     ap.add_argument("--cases", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=22, help="questions per batch in (c)")
-    ap.add_argument("--full-batch-size", type=int, default=4,
-                    help="prompts per batch in (b): 22 full ~3k-token prompts at once need several GB on CPU")
+    ap.add_argument(
+        "--full-batch-size",
+        type=int,
+        default=4,
+        help="prompts per batch in (b): 22 full ~3k-token prompts at once need several GB on CPU",
+    )
     ap.add_argument("--questions", type=int, default=22, help="first N complications only (quick runs)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--modes", default="abc", help="subset of abc to run")
     ap.add_argument("--constrained", action="store_true", help="decode under the answer schema (params constrained)")
     ap.add_argument("--record-length", default="full", choices=("full", "compact"), help="synthetic records")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="params overrides, e.g. answer_layout=decision_first question_style=brief")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params overrides, e.g. answer_layout=decision_first question_style=brief",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -55,20 +65,27 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from pericomp_lib import taxonomy
-
     import yaml
 
+    from pericomp_lib import taxonomy
+
     extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    p = load_params(args.params, prompt_layout="shared_prefix", strategy="targeted",
-                    max_new_tokens=args.max_new_tokens, complications=list(taxonomy.IDS[: args.questions]),
-                    constrained=args.constrained or None, **extra)
+    p = load_params(
+        args.params,
+        prompt_layout="shared_prefix",
+        strategy="targeted",
+        max_new_tokens=args.max_new_tokens,
+        complications=list(taxonomy.IDS[: args.questions]),
+        constrained=args.constrained or None,
+        **extra,
+    )
     if args.cohort:
         cases = records.load_cohort(args.cohort, check_evidence=False)
     else:
         with tempfile.TemporaryDirectory() as d:
-            cases = cohort.make_cohort("synthetic", n_cases=max(20, 4 * args.cases), out_dir=d,
-                                       record_length=args.record_length)
+            cases = cohort.make_cohort(
+                "synthetic", n_cases=max(20, 4 * args.cases), out_dir=d, record_length=args.record_length
+            )
     cases = records.split_cases(cases, "eval")[: args.cases]
     model, tok = models.load_model(p)
     defs = definitions.load_definitions(p.get("definitions"), language=p["language"])
@@ -83,16 +100,20 @@ def main(argv=None) -> int:
     n_q = [len(t) for _, t in by_case.values()]
     head_len = sum(len(h) for h, _ in by_case.values()) / len(by_case)
     tail_len = sum(len(x) for _, t in by_case.values() for x in t) / sum(n_q)
-    print(f"model {p['model_name_or_path']} | {len(by_case)} cases x {n_q[0]} questions | head {head_len:.0f} "
-          f"tokens, tail {tail_len:.0f} tokens (mean) | max_new_tokens {n_new} | batch (b) {args.full_batch_size}, (c) {args.batch_size} | "
-          f"torch threads {torch.get_num_threads()} | cpu count {os.cpu_count()} | "
-          f"{'constrained (llguidance, jump-forward)' if grammar else 'free generation'} | "
-          f"{p['answer_layout']} / {p['question_style']}")
+    print(
+        f"model {p['model_name_or_path']} | {len(by_case)} cases x {n_q[0]} questions | head {head_len:.0f} "
+        f"tokens, tail {tail_len:.0f} tokens (mean) | max_new_tokens {n_new} | "
+        f"batch (b) {args.full_batch_size}, (c) {args.batch_size} | "
+        f"torch threads {torch.get_num_threads()} | cpu count {os.cpu_count()} | "
+        f"{'constrained (llguidance, jump-forward)' if grammar else 'free generation'} | "
+        f"{p['answer_layout']} / {p['question_style']}"
+    )
     probs: dict[str, list] = {}
 
     def keep(key):
         def on_done(row, ids, seconds, p_true):
             probs.setdefault(key, []).append(p_true)
+
         return on_done
 
     def mode_a(head, tails):
@@ -101,8 +122,14 @@ def main(argv=None) -> int:
     def mode_b(head, tails):
         out = []
         for i in range(0, len(tails), args.full_batch_size):
-            out += dec.generate_full(model, tok, [head + t for t in tails[i:i + args.full_batch_size]], n_new,
-                                     on_done=keep("b"), grammar=grammar)
+            out += dec.generate_full(
+                model,
+                tok,
+                [head + t for t in tails[i : i + args.full_batch_size]],
+                n_new,
+                on_done=keep("b"),
+                grammar=grammar,
+            )
         return out
 
     def shared(key, cascade_attention):
@@ -110,14 +137,27 @@ def main(argv=None) -> int:
             cache = dec.prefix_cache(model, head)
             out = []
             for i in range(0, len(tails), args.batch_size):
-                out += dec.generate_shared(model, tok, head, tails[i:i + args.batch_size], n_new, cache=cache,
-                                           on_done=keep(key), grammar=grammar, cascade_attention=cascade_attention)
+                out += dec.generate_shared(
+                    model,
+                    tok,
+                    head,
+                    tails[i : i + args.batch_size],
+                    n_new,
+                    cache=cache,
+                    on_done=keep(key),
+                    grammar=grammar,
+                    cascade_attention=cascade_attention,
+                )
             return out
+
         return mode
 
-    modes = {"a": ("(a) one full prompt at a time", mode_a), "b": ("(b) batched full prompts", mode_b),
-             "c": ("(c) batched + shared prefix", shared("c", True)),
-             "p": ("(p) shared prefix copied per row", shared("p", False))}
+    modes = {
+        "a": ("(a) one full prompt at a time", mode_a),
+        "b": ("(b) batched full prompts", mode_b),
+        "c": ("(c) batched + shared prefix", shared("c", True)),
+        "p": ("(p) shared prefix copied per row", shared("p", False)),
+    }
     results: dict[str, tuple[float, list]] = {}
     for key in args.modes:
         name, fn = modes[key]

@@ -1,4 +1,5 @@
 """`python -m pericomp_lib <command>`: thin entry points; each command lives in its module's `cli`."""
+
 from __future__ import annotations
 
 import importlib
@@ -36,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as e:  # an unwritable or vanished output folder, a full disk: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
-        print(f"error: {where}{e.strerror or e}; check that the output folder exists, is writable and has space",
-              file=sys.stderr)
+        print(
+            f"error: {where}{e.strerror or e}; check that the output folder exists, is writable and has space",
+            file=sys.stderr,
+        )
         return 2
 
 

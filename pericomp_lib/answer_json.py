@@ -4,6 +4,7 @@ The authors parsed the body of a single ```json fence, else the text from the fi
 two fences are an error (their `clean_json_text`). We also ignore a <think> block and repair near-JSON
 (raw newlines in strings, single quotes, trailing commas, Python True/False/None, unescaped inner quotes).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,12 +40,12 @@ def _candidate(body: str) -> str:
         return inner.split("```", 1)[0].strip()
     first, last = body.find("{"), body.rfind("}")
     if body.lstrip().startswith("[") and body.rfind("]") > 0:  # comprehensive without think: a bare list
-        return body[body.find("["):body.rfind("]") + 1]
+        return body[body.find("[") : body.rfind("]") + 1]
     if first == -1:
         raise ValueError("no JSON object in the output")
     if last < first:
         raise ValueError("JSON object is not closed (output truncated?)")
-    return body[first:last + 1]
+    return body[first : last + 1]
 
 
 def _next_nonspace(s: str, i: int) -> str:
@@ -94,7 +95,7 @@ def repair_json(s: str) -> str:
         elif ch == "," and _next_nonspace(s, i + 1) in {"}", "]"}:
             pass
         else:
-            m = re.match(r"(True|False|None)\b", s[i:i + 6]) if ch in "TFN" else None
+            m = re.match(r"(True|False|None)\b", s[i : i + 6]) if ch in "TFN" else None
             if m and (i == 0 or not (s[i - 1].isalnum() or s[i - 1] == "_")):
                 out.append({"True": "true", "False": "false", "None": "null"}[m.group(1)])
                 i += len(m.group(1))

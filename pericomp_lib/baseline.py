@@ -15,20 +15,21 @@ Outputs in --out DIR:
                                                     (lenient | strict)
 `most_frequent` always answers the most frequent label set of the training split.
 """
+
 from __future__ import annotations
 
-import sys
 import argparse
+import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
-from sklearn.feature_extraction.text import TfidfVectorizer
 from tqdm.auto import tqdm
 
 from . import metrics, taxonomy
@@ -43,12 +44,27 @@ COLUMNS = ["Models", "Precision", "Recall", "F1_score"]
 
 def make_vectorizer(max_features: int = 200_000) -> FeatureUnion:
     """Word 1-2-grams + character 2-4-grams, sublinear TF."""
-    return FeatureUnion([
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=1,
-                                 max_features=max_features, token_pattern=r"(?u)\b\w+\b")),
-        ("char", TfidfVectorizer(analyzer="char", ngram_range=(2, 4), sublinear_tf=True, min_df=1,
-                                 max_features=max_features)),
-    ])
+    return FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(
+                    analyzer="word",
+                    ngram_range=(1, 2),
+                    sublinear_tf=True,
+                    min_df=1,
+                    max_features=max_features,
+                    token_pattern=r"(?u)\b\w+\b",
+                ),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char", ngram_range=(2, 4), sublinear_tf=True, min_df=1, max_features=max_features
+                ),
+            ),
+        ]
+    )
 
 
 def _fit_or_constant(X, y, seed: int, C: float):
@@ -76,7 +92,7 @@ class TfidfBaseline:
     grades: dict[str, object] = field(default_factory=dict)
     train_counts: Counter = field(default_factory=Counter)
 
-    def fit(self, cases: Sequence[Case]) -> "TfidfBaseline":
+    def fit(self, cases: Sequence[Case]) -> TfidfBaseline:
         if not cases:
             raise ValueError("the training split is empty: the cohort needs cases with split 'train'")
         self.vectorizer = make_vectorizer()
@@ -89,8 +105,9 @@ class TfidfBaseline:
             y = np.array([cid in g for g in gold])
             self.presence[cid] = _fit_or_constant(X, y, self.seed, self.C)
             pos = np.flatnonzero(y)
-            self.grades[cid] = _fit_or_constant(X[pos], np.array([gold[i][cid] for i in pos], dtype=object),
-                                                self.seed, self.C)
+            self.grades[cid] = _fit_or_constant(
+                X[pos], np.array([gold[i][cid] for i in pos], dtype=object), self.seed, self.C
+            )
         return self
 
     def predict(self, cases: Sequence[Case]) -> dict[str, list[tuple[str, str]]]:
@@ -131,10 +148,14 @@ def predict_files(model: TfidfBaseline, train: Sequence[Case], evaluate: Sequenc
     lenient_mf, strict_mf = most_frequent_sets(train)
     ids = [c.case_id for c in evaluate]
     return {
-        "lenient": {"tfidf_baseline": {i: apply_rules(raw[i], strict=False) for i in ids},
-                    "most_frequent": {i: list(lenient_mf) for i in ids}},
-        "strict": {"tfidf_baseline": {i: apply_rules(raw[i], strict=True) for i in ids},
-                   "most_frequent": {i: list(strict_mf) for i in ids}},
+        "lenient": {
+            "tfidf_baseline": {i: apply_rules(raw[i], strict=False) for i in ids},
+            "most_frequent": {i: list(lenient_mf) for i in ids},
+        },
+        "strict": {
+            "tfidf_baseline": {i: apply_rules(raw[i], strict=True) for i in ids},
+            "most_frequent": {i: list(strict_mf) for i in ids},
+        },
     }
 
 
@@ -145,8 +166,15 @@ def score(preds: dict[str, dict], evaluate: Sequence[Case]) -> pd.DataFrame:
     for mode, gold in (("lenient", gold_lenient), ("strict", gold_strict)):
         for name in MODELS:
             m = metrics.micro_prf(gold, preds[mode][name])
-            rows.append({"Evaluation": mode, "Models": name, "Precision": m["precision"], "Recall": m["recall"],
-                         "F1_score": m["f1"]})
+            rows.append(
+                {
+                    "Evaluation": mode,
+                    "Models": name,
+                    "Precision": m["precision"],
+                    "Recall": m["recall"],
+                    "F1_score": m["f1"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -165,8 +193,9 @@ def run(cases: Sequence[Case], out_dir: str | Path, seed: int = 0) -> pd.DataFra
     table = score(preds, evaluate)
     atomic_write_text(out / "baseline_metrics.csv", table.to_csv(index=False))
     atomic_write_text(out / "baseline_micro.csv", table[table.Evaluation == "lenient"][COLUMNS].to_csv(index=False))
-    atomic_write_text(out / "baseline_micro_strict.csv",
-                      table[table.Evaluation == "strict"][COLUMNS].to_csv(index=False))
+    atomic_write_text(
+        out / "baseline_micro_strict.csv", table[table.Evaluation == "strict"][COLUMNS].to_csv(index=False)
+    )
     return table
 
 

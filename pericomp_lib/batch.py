@@ -6,10 +6,11 @@ fingerprint (its parameters, the params file, the upstream stages' fingerprints)
 crashed batch is simply started again. One failing run never stops the others; the summary names
 every failure and the exit code is non-zero if any run failed.
 """
+
 from __future__ import annotations
 
-import logging
 import argparse
+import logging
 import os
 import shlex
 import subprocess
@@ -22,8 +23,18 @@ from . import batch_report
 from .notebook_runner import execute_notebook
 from .params import ParamsError, load_params
 from .slurm import slurm_script
-from .stages import (STAGES, IncompleteStage, RunContext, Stage, fingerprint, fingerprint_parameters, input_digests,
-                     manifest_path, stale_reason, write_manifest)
+from .stages import (
+    STAGES,
+    IncompleteStage,
+    RunContext,
+    Stage,
+    fingerprint,
+    fingerprint_parameters,
+    input_digests,
+    manifest_path,
+    stale_reason,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +42,16 @@ log = logging.getLogger(__name__)
 def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, pericomp_dir: str | None) -> dict:
     """Run the stages of one (params, seed); never raises: failures come back in the result."""
     t0 = time.time()
-    result = {"run": params_path.stem, "seed": seed, "stage_reached": None, "status": "ok", "error": "",
-              "seconds": 0.0, "skipped": [], "run_dir": ""}
+    result = {
+        "run": params_path.stem,
+        "seed": seed,
+        "stage_reached": None,
+        "status": "ok",
+        "error": "",
+        "seconds": 0.0,
+        "skipped": [],
+        "run_dir": "",
+    }
     try:
         p = load_params(params_path, seed=seed)
         result["run"] = p["run_name"]
@@ -43,7 +62,9 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
         _run_stages(p, ctx, stages, result)
     except KeyboardInterrupt:  # Ctrl-C: this run stops here; the batch prints its summary and stops
         result["status"] = "interrupted"
-        result["error"] = f"stopped by Ctrl-C after stage {result['stage_reached'] or '(none)'}; run the same command to go on"
+        result["error"] = (
+            f"stopped by Ctrl-C after stage {result['stage_reached'] or '(none)'}; run the same command to go on"
+        )
     except IncompleteStage as e:  # ran, but answers are owed: not done, retried by the next run
         result["status"] = "incomplete"
         result["error"] = str(e)[:500]
@@ -113,16 +134,20 @@ def _short_error(e: Exception) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m pericomp_lib batch", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m pericomp_lib batch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--params", nargs="+", required=True, help="params YAML files (one run_name each)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1])
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     ap.add_argument("--runs-dir", default="runs")
     ap.add_argument("--pericomp-dir", default=None, help="authors' repo, for cohort_source: pericomp_repo")
-    ap.add_argument("--gpus", nargs="+", default=None,
-                    help="run the (params, seed) pairs in parallel, dealt out to one worker per GPU id "
-                         "(CUDA_VISIBLE_DEVICES)")
+    ap.add_argument(
+        "--gpus",
+        nargs="+",
+        default=None,
+        help="run the (params, seed) pairs in parallel, dealt out to one worker per GPU id (CUDA_VISIBLE_DEVICES)",
+    )
     ap.add_argument("--emit-slurm", default=None, metavar="FILE", help="write a Slurm job-array script and exit")
     return ap
 
@@ -161,8 +186,10 @@ def _run_pairs(args, params: list[Path], run_name: dict, runs_dir: Path) -> list
     for i, (path, seed) in enumerate(pairs):
         results.append(run_one(path, seed, args.stages, runs_dir, args.pericomp_dir))
         if results[-1]["status"] == "interrupted":
-            results += [{"run": run_name[pp], "seed": s, "status": "not started", "stage_reached": None, "error": ""}
-                        for pp, s in pairs[i + 1:]]
+            results += [
+                {"run": run_name[pp], "seed": s, "status": "not started", "stage_reached": None, "error": ""}
+                for pp, s in pairs[i + 1 :]
+            ]
             break
     return results
 
@@ -175,8 +202,11 @@ def duplicate_run_names(names: list[tuple[Path, str]]) -> str | None:
     clashes = {n: ps for n, ps in seen.items() if len(ps) > 1}
     if not clashes:
         return None
-    return "; ".join(f"{' and '.join(ps)} have the same run_name {n!r}: they would share runs/{n}/ and overwrite "
-                     "each other; give each params file its own run_name" for n, ps in clashes.items())
+    return "; ".join(
+        f"{' and '.join(ps)} have the same run_name {n!r}: they would share runs/{n}/ and overwrite "
+        "each other; give each params file its own run_name"
+        for n, ps in clashes.items()
+    )
 
 
 def deal_pairs(params: list, seeds: list[int], gpus: list[str]) -> dict[str, list[tuple[str, int]]]:
@@ -196,14 +226,29 @@ def _run_on_gpus(args, params: list[Path]) -> int:
 
     def worker(gpu: str, pairs: list[tuple[str, int]]) -> None:
         for path, seed in pairs:
-            cmd = [sys.executable, "-m", "pericomp_lib", "batch", "--params", path, "--seeds", str(seed),
-                   "--stages", *args.stages, "--runs-dir", args.runs_dir]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pericomp_lib",
+                "batch",
+                "--params",
+                path,
+                "--seeds",
+                str(seed),
+                "--stages",
+                *args.stages,
+                "--runs-dir",
+                args.runs_dir,
+            ]
             if args.pericomp_dir:
                 cmd += ["--pericomp-dir", args.pericomp_dir]
             codes.append(subprocess.run(cmd, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu}).returncode)
 
-    threads = [threading.Thread(target=worker, args=(gpu, pairs))
-               for gpu, pairs in deal_pairs(params, args.seeds, args.gpus).items() if pairs]
+    threads = [
+        threading.Thread(target=worker, args=(gpu, pairs))
+        for gpu, pairs in deal_pairs(params, args.seeds, args.gpus).items()
+        if pairs
+    ]
     for t in threads:
         t.start()
     for t in threads:

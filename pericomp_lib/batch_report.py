@@ -1,8 +1,9 @@
 """What a batch tells its user: each run's scores read back from its folder, and the summary at the end."""
+
 from __future__ import annotations
 
-import logging
 import json
+import logging
 from pathlib import Path
 
 from .io import write_json
@@ -55,8 +56,21 @@ def _read_f1(run_dir: Path) -> tuple[float | None, float | None]:
 def summary_table(results: list[dict]) -> str:
     import pandas as pd
 
-    cols = ["run", "seed", "status", "stage_reached", "seconds", "f1_comprehensive", "f1_base", "f1_adapter",
-            "f1_delta_ci_low", "auroc_adapter", "parsed_base", "parsed_adapter", "error"]
+    cols = [
+        "run",
+        "seed",
+        "status",
+        "stage_reached",
+        "seconds",
+        "f1_comprehensive",
+        "f1_base",
+        "f1_adapter",
+        "f1_delta_ci_low",
+        "auroc_adapter",
+        "parsed_base",
+        "parsed_adapter",
+        "error",
+    ]
     df = pd.DataFrame(results).reindex(columns=cols)
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
@@ -76,10 +90,14 @@ def report(results: list[dict], runs_dir: Path) -> int:
         if r["status"] == "incomplete":
             print(f"INCOMPLETE {r['run']} seed {r['seed']} after stage {r['stage_reached']}: {r['error']}")
         else:
-            print(f"FAILED {r['run']} seed {r['seed']} at stage after {r['stage_reached']}: {r['error']} "
-                  f"(traceback in {runs_dir / '_errors'})")
+            print(
+                f"FAILED {r['run']} seed {r['seed']} at stage after {r['stage_reached']}: {r['error']} "
+                f"(traceback in {runs_dir / '_errors'})"
+            )
     if any(r["status"] == "interrupted" for r in results):
-        print("STOPPED by Ctrl-C: runs marked 'interrupted' or 'not started' go on when you run the same command "
-              "again (finished stages are kept)")
+        print(
+            "STOPPED by Ctrl-C: runs marked 'interrupted' or 'not started' go on when you run the same command "
+            "again (finished stages are kept)"
+        )
         return 130
     return 1 if failed else 0

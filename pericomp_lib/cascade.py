@@ -15,10 +15,11 @@ attention function is registered as "pericomp_cascade" (with the sdpa mask build
 switches a model to it for the duration of a decoding call. Layers without a prefix (an ordinary cache)
 fall back to sdpa, so the switch is harmless for anything else run inside it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from transformers import AttentionInterface, Cache
@@ -77,7 +78,7 @@ def _chunked(query, keys, values, scaling, budget: int = 1 << 26):
     """`_attend` without a mask, over slices of the stacked queries so the score matrix stays under `budget`
     elements (a 300-token tail x 22 rows x a 4k-token record would otherwise need GBs at once)."""
     step = max(1, budget // max(1, query.shape[1] * keys.shape[-2]))
-    parts = [_attend(query[:, :, i:i + step], keys, values, None, scaling) for i in range(0, query.shape[2], step)]
+    parts = [_attend(query[:, :, i : i + step], keys, values, None, scaling) for i in range(0, query.shape[2], step)]
     return tuple(torch.cat(t, dim=2) for t in zip(*parts))
 
 
@@ -86,14 +87,15 @@ def cascade_attention(module, query, key, value, attention_mask, dropout: float 
     global _pending
     pending, _pending = _pending, None
     if pending is None:  # an ordinary cache (or none): nothing shared
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     prefix_k, prefix_v = pending
     b, h, q, d = query.shape
     hkv = key.shape[1]
     g = h // hkv
     dtype = query.dtype
-    scaling = scaling if scaling is not None else d ** -0.5
+    scaling = scaling if scaling is not None else d**-0.5
     query, key, value = query.float(), key.float(), value.float()
     grouped = query.reshape(b, hkv, g * q, d)
     # prefix: every row's queries against the one prefix (never padded, always before the suffix)
@@ -103,7 +105,7 @@ def cascade_attention(module, query, key, value, attention_mask, dropout: float 
     # suffix: each row against its own keys, with its mask (True = may attend)
     allowed = None
     if attention_mask is not None:
-        mask = attention_mask[..., prefix_k.shape[-2]:]
+        mask = attention_mask[..., prefix_k.shape[-2] :]
         if mask.shape[-1] != key.shape[-2]:
             raise ValueError(f"cascade attention: mask covers {mask.shape[-1]} suffix positions, cache {key.shape[-2]}")
         allowed = mask if mask.dtype == torch.bool else mask > torch.finfo(mask.dtype).min / 2

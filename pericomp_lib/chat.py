@@ -3,6 +3,7 @@
 Training and inference must render a prompt identically, or the fine-tuned model sees at inference a
 text it never saw in training; both therefore come here.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,10 @@ def chat_prefix_suffix(tokenizer, prefix: str, question: str, enable_thinking: b
     full = chat_text(tokenizer, prefix + question, enable_thinking)
     marked = chat_text(tokenizer, prefix + _SENTINEL + question, enable_thinking)
     if marked.count(_SENTINEL) != 1:
-        raise ValueError("the chat template rewrites the prompt text, so it cannot be split after the record; "
-                         "use prompt_layout='paper' with this model")
+        raise ValueError(
+            "the chat template rewrites the prompt text, so it cannot be split after the record; "
+            "use prompt_layout='paper' with this model"
+        )
     head, tail = marked.split(_SENTINEL)
     if head + tail != full:
         raise ValueError(

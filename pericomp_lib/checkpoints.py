@@ -6,14 +6,15 @@ training settings) and it lies within max_steps; otherwise the folder is cleared
 a resumed run always equals an uninterrupted run's. Light on imports: the resume decision is made
 before any model loads.
 """
+
 from __future__ import annotations
 
-import logging
 import hashlib
 import json
+import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .io import write_json
 
@@ -21,9 +22,24 @@ log = logging.getLogger(__name__)
 
 # Settings a checkpoint must share with the current run to be resumed (max_steps may grow: a longer run
 # continues; the examples enter through data_sha256). Inference-only keys never discard a checkpoint.
-RESUME_KEYS = ("model_name_or_path", "adapter", "quantization", "dtype", "lora_r", "lora_alpha", "lora_dropout",
-               "target_modules", "learning_rate", "num_epochs", "batch_size", "grad_accum", "max_seq_len", "packing",
-               "seed", "enable_thinking")
+RESUME_KEYS = (
+    "model_name_or_path",
+    "adapter",
+    "quantization",
+    "dtype",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "learning_rate",
+    "num_epochs",
+    "batch_size",
+    "grad_accum",
+    "max_seq_len",
+    "packing",
+    "seed",
+    "enable_thinking",
+)
 # Optimiser and schedule keys that came later: they enter the key only when set away from their default,
 # so checkpoints written before they existed still resume.
 RESUME_KEYS_IF_SET = ("lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm")
@@ -33,8 +49,13 @@ def data_sha256(examples: Sequence[dict]) -> str:
     """Digest of the training examples (what a checkpoint and an adapter were trained on)."""
     h = hashlib.sha256()
     for ex in examples:
-        h.update(json.dumps({k: ex.get(k) for k in ("case_id", "complication", "prompt", "completion")},
-                            ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        h.update(
+            json.dumps(
+                {k: ex.get(k) for k in ("case_id", "complication", "prompt", "completion")},
+                ensure_ascii=False,
+                sort_keys=True,
+            ).encode("utf-8")
+        )
     return h.hexdigest()
 
 

@@ -3,13 +3,15 @@
 One entry point (`make_cohort`) so notebooks and the batch runner never branch on where cases come
 from; the summary helpers return pandas frames the notebook shows as they are.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -21,8 +23,16 @@ from .tokens import count_tokens
 def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_length, **_) -> list[Case]:
     from .sources.synthetic import generate_cohort
 
-    return generate_cohort(int(n_cases), language, int(seed), float(difficulty), n_val=n_val,
-                           n_external=int(n_external or 0), progress=True, record_length=record_length)
+    return generate_cohort(
+        int(n_cases),
+        language,
+        int(seed),
+        float(difficulty),
+        n_val=n_val,
+        n_external=int(n_external or 0),
+        progress=True,
+        record_length=record_length,
+    )
 
 
 def _pericomp_repo(pericomp_dir, **_) -> list[Case]:
@@ -58,15 +68,28 @@ def _mimic(cohort_path, out_dir, seed, **_) -> list[Case]:
 
 # One loader per cohort_source; each takes the settings it needs from make_cohort's keywords.
 LOADERS: dict[str, Callable[..., list[Case]]] = {
-    "synthetic": _synthetic, "pericomp_repo": _pericomp_repo, "jsonl": _jsonl, "csv": _csv, "mimic": _mimic,
+    "synthetic": _synthetic,
+    "pericomp_repo": _pericomp_repo,
+    "jsonl": _jsonl,
+    "csv": _csv,
+    "mimic": _mimic,
 }
 SOURCES = tuple(LOADERS)
 
 
-def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "en", seed: int = 1,
-                pericomp_dir: str | os.PathLike | None = None, cohort_path: str | os.PathLike | None = None,
-                out_dir: str | os.PathLike = "runs/default/seed-1", difficulty: float = 0.5,
-                n_external: int = 0, n_val: int | None = None, record_length: str = "full") -> list[Case]:
+def make_cohort(
+    source: str = "synthetic",
+    n_cases: int = 300,
+    language: str = "en",
+    seed: int = 1,
+    pericomp_dir: str | os.PathLike | None = None,
+    cohort_path: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike = "runs/default/seed-1",
+    difficulty: float = 0.5,
+    n_external: int = 0,
+    n_val: int | None = None,
+    record_length: str = "full",
+) -> list[Case]:
     """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases.
     record_length ("full" | "compact") shapes synthetic records only; other sources keep their text."""
     from .sources.synthetic import check_record_length
@@ -74,13 +97,25 @@ def make_cohort(source: str = "synthetic", n_cases: int = 300, language: str = "
     check_record_length(record_length)
     if source != "synthetic" and record_length != "full":
         # a warning, not a log line: the user must act: a params key that has no effect here
-        warnings.warn(f"record_length={record_length!r} only applies to cohort_source='synthetic'; "
-                      f"{source!r} records are used as they are", stacklevel=2)
+        warnings.warn(
+            f"record_length={record_length!r} only applies to cohort_source='synthetic'; "
+            f"{source!r} records are used as they are",
+            stacklevel=2,
+        )
     if source not in LOADERS:
         raise ValueError(f"cohort_source={source!r}: use one of {', '.join(SOURCES)}")
-    cases = LOADERS[source](n_cases=n_cases, language=language, seed=seed, pericomp_dir=pericomp_dir,
-                            cohort_path=cohort_path, out_dir=out_dir, difficulty=difficulty, n_external=n_external,
-                            n_val=n_val, record_length=record_length)
+    cases = LOADERS[source](
+        n_cases=n_cases,
+        language=language,
+        seed=seed,
+        pericomp_dir=pericomp_dir,
+        cohort_path=cohort_path,
+        out_dir=out_dir,
+        difficulty=difficulty,
+        n_external=n_external,
+        n_val=n_val,
+        record_length=record_length,
+    )
     if not cases:
         raise ValueError(f"cohort_source={source!r} produced no cases")
     records.write_cohort(Path(out_dir) / "cohort.jsonl", cases)
@@ -98,8 +133,13 @@ def published_stats(pericomp_dir: str | os.PathLike | None = None, center: str =
         return targets.stats_from_strict_gold(load_gold(pericomp_dir, center, strict=True))
     t = {"center1": targets.CENTER1, "center2": targets.CENTER2}[center]
     n = t["n_cases"]
-    return {"n_cases": n, "none_share": t["per_case"][0] / n, "per_case": {k: v / n for k, v in t["per_case"].items()},
-            "freq": dict(t["freq"]), "grades": {cid: dict(t["grades"].get(cid, {})) for cid in taxonomy.IDS}}
+    return {
+        "n_cases": n,
+        "none_share": t["per_case"][0] / n,
+        "per_case": {k: v / n for k, v in t["per_case"].items()},
+        "freq": dict(t["freq"]),
+        "grades": {cid: dict(t["grades"].get(cid, {})) for cid in taxonomy.IDS},
+    }
 
 
 def _cases(cases: Iterable[Case], split: str | None) -> list[Case]:
@@ -107,18 +147,36 @@ def _cases(cases: Iterable[Case], split: str | None) -> list[Case]:
     return records.split_cases(cases, split) if split else cases
 
 
-def label_frequencies(cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None) -> pd.DataFrame:
+def label_frequencies(
+    cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None
+) -> pd.DataFrame:
     """Share of cases with each complication, next to the published share (no-complication row included)."""
     cases = _cases(cases, split)
     pub = published_stats(pericomp_dir, center)
     n = len(cases)
     freq = Counter(g.complication for c in cases for g in c.gold)
-    rows = [{"complication": cid, "zh": taxonomy.zh_short(cid), "cases": freq[cid], "share": freq[cid] / n,
-             "published_cases": pub["freq"][cid], "published_share": pub["freq"][cid] / pub["n_cases"]}
-            for cid in taxonomy.IDS]
+    rows = [
+        {
+            "complication": cid,
+            "zh": taxonomy.zh_short(cid),
+            "cases": freq[cid],
+            "share": freq[cid] / n,
+            "published_cases": pub["freq"][cid],
+            "published_share": pub["freq"][cid] / pub["n_cases"],
+        }
+        for cid in taxonomy.IDS
+    ]
     none = sum(1 for c in cases if not c.gold)
-    rows.append({"complication": taxonomy.NONE_ID, "zh": taxonomy.NONE_ZH, "cases": none, "share": none / n,
-                 "published_cases": round(pub["none_share"] * pub["n_cases"]), "published_share": pub["none_share"]})
+    rows.append(
+        {
+            "complication": taxonomy.NONE_ID,
+            "zh": taxonomy.NONE_ZH,
+            "cases": none,
+            "share": none / n,
+            "published_cases": round(pub["none_share"] * pub["n_cases"]),
+            "published_share": pub["none_share"],
+        }
+    )
     return pd.DataFrame(rows).sort_values("published_share", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -129,7 +187,9 @@ def rank_correlation(cases: Iterable[Case], pericomp_dir=None, center: str = "ce
     return float(df["cases"].corr(df["published_cases"], method="spearman"))
 
 
-def grade_mix(cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None) -> pd.DataFrame:
+def grade_mix(
+    cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None
+) -> pd.DataFrame:
     """Grade counts per complication, synthetic next to published."""
     cases = _cases(cases, split)
     pub = published_stats(pericomp_dir, center)["grades"]
@@ -147,25 +207,34 @@ def grade_mix(cases: Iterable[Case], pericomp_dir=None, center: str = "center1",
     return pd.DataFrame(rows)
 
 
-def labels_per_case(cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None) -> pd.DataFrame:
+def labels_per_case(
+    cases: Iterable[Case], pericomp_dir=None, center: str = "center1", split: str | None = None
+) -> pd.DataFrame:
     cases = _cases(cases, split)
     pub = published_stats(pericomp_dir, center)["per_case"]
     ours = Counter(len(c.gold) for c in cases)
     ks = sorted(set(ours) | set(pub))
-    return pd.DataFrame({"labels": ks, "share": [ours[k] / len(cases) for k in ks],
-                         "published_share": [pub.get(k, 0.0) for k in ks]})
+    return pd.DataFrame(
+        {"labels": ks, "share": [ours[k] / len(cases) for k in ks], "published_share": [pub.get(k, 0.0) for k in ks]}
+    )
 
 
 def record_lengths(cases: Iterable[Case], tokenizer=None) -> pd.DataFrame:
     """Record length in tokens (tokens.count_tokens) by split and language: count, mean and quartiles."""
-    df = pd.DataFrame([{"split": c.split, "language": c.language, "tokens": count_tokens(c.record, tokenizer)} for c in cases])
+    df = pd.DataFrame(
+        [{"split": c.split, "language": c.language, "tokens": count_tokens(c.record, tokenizer)} for c in cases]
+    )
     out = df.groupby(["split", "language"])["tokens"].describe()[["count", "mean", "min", "25%", "50%", "75%", "max"]]
     return out.round(1).reset_index()
 
 
 def split_counts(cases: Iterable[Case]) -> pd.DataFrame:
     df = pd.DataFrame([{"center": c.center, "split": c.split, "no_complication": not c.gold} for c in cases])
-    return df.groupby(["center", "split"]).agg(cases=("split", "size"), no_complication=("no_complication", "mean")).reset_index()
+    return (
+        df.groupby(["center", "split"])
+        .agg(cases=("split", "size"), no_complication=("no_complication", "mean"))
+        .reset_index()
+    )
 
 
 def show_record(cases: Iterable[Case], case_id: str | None = None, index: int = 0) -> str:

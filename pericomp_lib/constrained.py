@@ -18,11 +18,12 @@ over the tokens that may start it (those the schema allows; without a schema, th
 prefix of "True" or "False"), summed over those that start "True". Recorded with every answer, in
 constrained and free generation alike.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -52,12 +53,21 @@ def targeted_schema(language: str = "en", answer_layout: str = "paper", think_ma
         think["maxLength"] = int(think_max_chars)
     fields = {"think": think, "bool": {"enum": ["True", "False"]}, "grading": {"enum": list(GRADES[language])}}
     keys = ANSWER_KEYS[answer_layout]
-    return {"type": "object", "properties": {k: fields[k] for k in keys}, "required": list(keys),
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {k: fields[k] for k in keys},
+        "required": list(keys),
+        "additionalProperties": False,
+    }
 
 
-def comprehensive_schema(language: str = "en", think: bool = True, complications: Sequence[str] | None = None,
-                         think_max_chars: int | None = None, max_items: int | None = None) -> dict:
+def comprehensive_schema(
+    language: str = "en",
+    think: bool = True,
+    complications: Sequence[str] | None = None,
+    think_max_chars: int | None = None,
+    max_items: int | None = None,
+) -> dict:
     """A list of {name, grading} (names: the asked complications or all 22, plus "no complication"),
     wrapped in {"think": [...], "complications": [...]} when `think`."""
     cids = [taxonomy.canonical_id(c) for c in complications] if complications else list(taxonomy.IDS)
@@ -65,17 +75,29 @@ def comprehensive_schema(language: str = "en", think: bool = True, complications
         names = [taxonomy.zh_heading(c) for c in cids] + [taxonomy.NONE_ZH]
     else:
         names = [taxonomy.english(c) for c in cids] + [taxonomy.NONE_EN]
-    item = {"type": "object", "properties": {"name": {"enum": names}, "grading": {"enum": list(GRADES[language])}},
-            "required": ["name", "grading"], "additionalProperties": False}
-    items: dict = {"type": "array", "items": item, "minItems": 1, "maxItems": int(max_items or min(len(names), MAX_ITEMS))}
+    item = {
+        "type": "object",
+        "properties": {"name": {"enum": names}, "grading": {"enum": list(GRADES[language])}},
+        "required": ["name", "grading"],
+        "additionalProperties": False,
+    }
+    items: dict = {
+        "type": "array",
+        "items": item,
+        "minItems": 1,
+        "maxItems": int(max_items or min(len(names), MAX_ITEMS)),
+    }
     if not think:
         return items
     step: dict = {"type": "string"}
     if think_max_chars:
         step["maxLength"] = int(think_max_chars)
-    return {"type": "object", "properties": {"think": {"type": "array", "items": step, "minItems": 1, "maxItems": 4},
-                                             "complications": items},
-            "required": ["think", "complications"], "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": {"think": {"type": "array", "items": step, "minItems": 1, "maxItems": 4}, "complications": items},
+        "required": ["think", "complications"],
+        "additionalProperties": False,
+    }
 
 
 def schema_for(params: dict, language: str) -> dict:
@@ -95,7 +117,9 @@ def comprehensive_budget(tokenizer, params: dict, language: str) -> int:
     it to maxItems), so that the schema, not max_new_tokens, ends it and the answer always parses."""
     schema = schema_for({**params, "strategy": "comprehensive"}, language)
     items = schema if schema.get("type") == "array" else schema["properties"]["complications"]
-    longest = max(len(tokenizer(n, add_special_tokens=False).input_ids) for n in items["items"]["properties"]["name"]["enum"])
+    longest = max(
+        len(tokenizer(n, add_special_tokens=False).input_ids) for n in items["items"]["properties"]["name"]["enum"]
+    )
     per_item = longest + len(tokenizer('{"name": "", "grading": "moderate"}, ', add_special_tokens=False).input_ids)
     think = 0
     if schema.get("type") == "object":  # think: at most 4 steps of think_max_chars (or 64 tokens) each
@@ -121,7 +145,7 @@ class Grammar:
         if error:
             raise ConstraintError(f"answer schema rejected by llguidance: {error}")
 
-    def rows(self, n: int) -> "Rows":
+    def rows(self, n: int) -> Rows:
         return Rows(self, n)
 
 
@@ -161,7 +185,7 @@ class Rows:
         for i, row in enumerate(rows):
             lt.fill_next_token_bitmask(self.matchers[row], mask, i)
         if vocab > self.g.lltok.vocab_size:  # padded embedding rows are never valid
-            logits[:, self.g.lltok.vocab_size:] = float("-inf")
+            logits[:, self.g.lltok.vocab_size :] = float("-inf")
         lt.apply_token_bitmask_inplace(logits[:, : self.g.lltok.vocab_size], mask.to(logits.device))
 
     @staticmethod

@@ -7,11 +7,12 @@ no evaluation case informs the number reported for it. The greedy F1 stays the h
 
 decisions.csv (written by 04): split, case_id, complication, model, gold (0/1), p_true.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,14 +37,23 @@ def frame(cases: Sequence, p_true: Mapping[str, Mapping[str, Mapping[str, float 
             gold = {g.complication for g in case.gold}
             for cid, p in items.items():
                 if cid in taxonomy.IDS:
-                    rows.append({"split": split, "case_id": case_id, "complication": cid, "model": model,
-                                 "gold": int(cid in gold), "p_true": p})
+                    rows.append(
+                        {
+                            "split": split,
+                            "case_id": case_id,
+                            "complication": cid,
+                            "model": model,
+                            "gold": int(cid in gold),
+                            "p_true": p,
+                        }
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def write(out_dir: str | os.PathLike, frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    df = pd.concat([f for f in frames if f is not None and not f.empty] or [pd.DataFrame(columns=COLUMNS)],
-                   ignore_index=True)
+    df = pd.concat(
+        [f for f in frames if f is not None and not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
+    )
     atomic_write_text(Path(out_dir) / "decisions.csv", df.to_csv(index=False))
     return df
 
@@ -69,8 +79,16 @@ def ranking_table(df: pd.DataFrame, split: str = "eval") -> pd.DataFrame:
         groups = [("all", g)] + list(g.groupby("complication", sort=False))
         for cid, part in groups:
             auroc, ap = _ranking(part.gold.to_numpy(), part.p_true.to_numpy(dtype=float))
-            rows.append({"model": model, "complication": cid, "n": len(part), "positives": int(part.gold.sum()),
-                         "auroc": auroc, "average_precision": ap})
+            rows.append(
+                {
+                    "model": model,
+                    "complication": cid,
+                    "n": len(part),
+                    "positives": int(part.gold.sum()),
+                    "auroc": auroc,
+                    "average_precision": ap,
+                }
+            )
     return pd.DataFrame(rows, columns=["model", "complication", "n", "positives", "auroc", "average_precision"])
 
 
@@ -120,9 +138,12 @@ def _rates(d: pd.DataFrame, t: float) -> dict:
     y = d.gold.to_numpy() == 1
     tp, fp = int((said & y).sum()), int((said & ~y).sum())
     fn, tn = int((~said & y).sum()), int((~said & ~y).sum())
-    return {"sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
-            "specificity": tn / (tn + fp) if tn + fp else float("nan"),
-            "ppv": tp / (tp + fp) if tp + fp else float("nan"), "alerts_per_case": (tp + fp) / max(d.case_id.nunique(), 1)}
+    return {
+        "sensitivity": tp / (tp + fn) if tp + fn else float("nan"),
+        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+        "ppv": tp / (tp + fp) if tp + fp else float("nan"),
+        "alerts_per_case": (tp + fp) / max(d.case_id.nunique(), 1),
+    }
 
 
 def operating_points(df: pd.DataFrame, sensitivities: Sequence[float] = SENSITIVITIES) -> pd.DataFrame:
@@ -140,8 +161,16 @@ def operating_points(df: pd.DataFrame, sensitivities: Sequence[float] = SENSITIV
             if np.isnan(t):
                 continue
             f1 = metrics.micro_prf(*label_sets(ev, t))["f1"]
-            rows.append({"model": model, "chosen_by": name, "threshold": t, "train_sensitivity": _rates(train, t)["sensitivity"],
-                         **{f"eval_{k}": v for k, v in _rates(ev, t).items()}, "eval_micro_f1": f1})
+            rows.append(
+                {
+                    "model": model,
+                    "chosen_by": name,
+                    "threshold": t,
+                    "train_sensitivity": _rates(train, t)["sensitivity"],
+                    **{f"eval_{k}": v for k, v in _rates(ev, t).items()},
+                    "eval_micro_f1": f1,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,5 @@
-"""The decoding engine: greedy batched generation with a shared-prefix KV cache and an early stop at the closed JSON answer.
+"""The decoding engine: greedy batched generation with a shared-prefix KV cache and an early stop at the closed
+JSON answer.
 
 Why our own decoding loop instead of `model.generate`: the targeted strategy asks 22 questions about the
 same record, so the record's KV cache is computed once and copied into every row of a batch; rows that
@@ -11,12 +12,13 @@ makes "one full prompt at a time", "batched" and "batched with a shared prefix" 
 the same tokens, so their greedy answers can be compared one to one.
 What to answer, resumption and raw.jsonl are inference.py's (the run orchestration).
 """
+
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from transformers import DynamicCache, StoppingCriteria
@@ -50,10 +52,10 @@ class JsonScanner:
             self.buf += piece
             at = self.buf.find(self.after)
             if at < 0:
-                self.buf = self.buf[-len(self.after):]
+                self.buf = self.buf[-len(self.after) :]
                 return False
             self.waiting = False
-            piece, self.buf = self.buf[at + len(self.after):], ""
+            piece, self.buf = self.buf[at + len(self.after) :], ""
         for ch in piece:
             if not self.started:
                 if ch == "{":
@@ -118,10 +120,20 @@ def eos_ids(model, tokenizer) -> set[int]:
 
 
 @torch.no_grad()
-def greedy(model, input_ids, attention_mask, position_ids, cache, max_new_tokens: int, stop: JsonAnswerStop | None,
-           eos: set[int], on_done: OnDone | None = None, rows: "constrained.Rows | None" = None,
-           probe: "constrained.DecisionProbe | None" = None, forced: Sequence[Sequence[int]] | None = None
-           ) -> list[list[int]]:
+def greedy(
+    model,
+    input_ids,
+    attention_mask,
+    position_ids,
+    cache,
+    max_new_tokens: int,
+    stop: JsonAnswerStop | None,
+    eos: set[int],
+    on_done: OnDone | None = None,
+    rows: constrained.Rows | None = None,
+    probe: constrained.DecisionProbe | None = None,
+    forced: Sequence[Sequence[int]] | None = None,
+) -> list[list[int]]:
     """Greedy decoding of a batch whose cache already holds everything before `input_ids`.
 
     attention_mask covers cache + input_ids; position_ids cover input_ids. Finished rows are dropped
@@ -148,8 +160,12 @@ def greedy(model, input_ids, attention_mask, position_ids, cache, max_new_tokens
             stopped = [False] * len(active)
         keep: list[int] = []
         for i, row in enumerate(active):
-            done = feeds[i][0] in eos or stopped[i] or len(out[row]) >= max_new_tokens or (
-                rows is not None and rows.finished(row))
+            done = (
+                feeds[i][0] in eos
+                or stopped[i]
+                or len(out[row]) >= max_new_tokens
+                or (rows is not None and rows.finished(row))
+            )
             if not done:
                 keep.append(i)
             elif on_done is not None:
@@ -169,12 +185,24 @@ def greedy(model, input_ids, attention_mask, position_ids, cache, max_new_tokens
 
 def _last_logits(model, ids, attention_mask, positions, cache) -> torch.Tensor:
     """One forward pass over `ids` (appended to `cache`): the logits of each row's last position."""
-    return model(input_ids=ids, attention_mask=attention_mask, position_ids=positions,
-                 past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+    return model(
+        input_ids=ids,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits[:, -1, :]
 
 
-def _choose(logits, active: list[int], out: list[list[int]], eos: set[int], rows: "constrained.Rows | None",
-            probe: "constrained.DecisionProbe | None") -> tuple[list[int], list[list[int]]]:
+def _choose(
+    logits,
+    active: list[int],
+    out: list[list[int]],
+    eos: set[int],
+    rows: constrained.Rows | None,
+    probe: constrained.DecisionProbe | None,
+) -> tuple[list[int], list[list[int]]]:
     """The greedy token of each active row (schema-masked with `rows`, P(True) recorded at a decision) and the
     tokens each row feeds next: its token plus the schema's forced span. Answer tokens are added to `out`."""
     if rows is not None:
@@ -204,8 +232,8 @@ def _right_aligned(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if s:
-            ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, width - len(s) :] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -224,7 +252,7 @@ def _check(seqs: Sequence[Sequence[int]]) -> None:
             raise ValueError(f"prompt {i} has no tokens; every prompt needs text to answer")
 
 
-def _start(tokenizer, n: int, grammar: "constrained.Grammar | None", answers: bool = True):
+def _start(tokenizer, n: int, grammar: constrained.Grammar | None, answers: bool = True):
     """Per-batch decoding state: schema matchers with the opening span they force, and the P(True) probe
     (only for JSON answers: raw token streams, e.g. in benchmarks, have no decision to find)."""
     rows = grammar.rows(n) if grammar is not None else None
@@ -233,17 +261,36 @@ def _start(tokenizer, n: int, grammar: "constrained.Grammar | None", answers: bo
     return rows, forced, probe
 
 
-def generate_full(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_tokens: int,
-                  stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
-                  grammar: "constrained.Grammar | None" = None):
+def generate_full(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_after: str | None = None,
+    json_stop: bool = True,
+    on_done: OnDone | None = None,
+    grammar: constrained.Grammar | None = None,
+):
     """Answers for whole prompts batched together (left padding, positions from the mask)."""
     _check(prompts)
     device = _device(model)
     rows, forced, probe = _start(tokenizer, len(prompts), grammar, json_stop)
     ids, mask = _right_aligned([list(p) + f for p, f in zip(prompts, forced)], tokenizer.pad_token_id, device)
     stop = JsonAnswerStop(tokenizer, len(prompts), stop_after) if json_stop else None
-    return greedy(model, ids, mask, _positions(mask, 0), DynamicCache(), max_new_tokens, stop,
-                  eos_ids(model, tokenizer), on_done, rows, probe, forced)
+    return greedy(
+        model,
+        ids,
+        mask,
+        _positions(mask, 0),
+        DynamicCache(),
+        max_new_tokens,
+        stop,
+        eos_ids(model, tokenizer),
+        on_done,
+        rows,
+        probe,
+        forced,
+    )
 
 
 @torch.no_grad()
@@ -256,10 +303,19 @@ def prefix_cache(model, head: Sequence[int]) -> DynamicCache:
     return cache
 
 
-def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Sequence[int]], max_new_tokens: int,
-                    stop_after: str | None = None, json_stop: bool = True, on_done: OnDone | None = None,
-                    cache: DynamicCache | None = None, grammar: "constrained.Grammar | None" = None,
-                    cascade_attention: bool = True):
+def generate_shared(
+    model,
+    tokenizer,
+    head: Sequence[int],
+    tails: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_after: str | None = None,
+    json_stop: bool = True,
+    on_done: OnDone | None = None,
+    cache: DynamicCache | None = None,
+    grammar: constrained.Grammar | None = None,
+    cascade_attention: bool = True,
+):
     """Answers for head + tail_i, the head's KV computed once (or passed in) and shared by the rows:
     read once per step by cascade attention (`cascade.py`), or copied into every row (`cascade_attention=False`).
 
@@ -278,11 +334,35 @@ def generate_shared(model, tokenizer, head: Sequence[int], tails: Sequence[Seque
     if not cascade_attention:  # every row gets its own copy of the head's cache
         batch_cache = copy.deepcopy(base)
         batch_cache.batch_repeat_interleave(len(tails))
-        return greedy(model, ids, mask, _positions(tail_mask, len(head)), batch_cache, max_new_tokens, stop,
-                      eos_ids(model, tokenizer), on_done, rows, probe, forced)
+        return greedy(
+            model,
+            ids,
+            mask,
+            _positions(tail_mask, len(head)),
+            batch_cache,
+            max_new_tokens,
+            stop,
+            eos_ids(model, tokenizer),
+            on_done,
+            rows,
+            probe,
+            forced,
+        )
     with cascade.attention(model):  # one head for all rows, never copied
-        return greedy(model, ids, mask, _positions(tail_mask, len(head)), cascade.SharedPrefixCache(base),
-                      max_new_tokens, stop, eos_ids(model, tokenizer), on_done, rows, probe, forced)
+        return greedy(
+            model,
+            ids,
+            mask,
+            _positions(tail_mask, len(head)),
+            cascade.SharedPrefixCache(base),
+            max_new_tokens,
+            stop,
+            eos_ids(model, tokenizer),
+            on_done,
+            rows,
+            probe,
+            forced,
+        )
 
 
 @contextmanager

@@ -3,13 +3,14 @@
 A definitions file is read at run time, never copied into code, so that the authors' file reproduces their
 published prompts byte for byte. Its language is read from its section markers.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 from . import taxonomy
 
@@ -86,7 +87,7 @@ def _sections(categories: str, line0: int, source: str) -> tuple[dict[str, str],
         if cid in sections:
             raise DefinitionsError(f"{source}:{line}: complication {cid!r} defined twice")
         stop = matches[i + 1].start() if i + 1 < len(matches) else len(categories)
-        sections[cid] = categories[m.end(): stop]
+        sections[cid] = categories[m.end() : stop]
         headings[cid] = heading
     return sections, headings
 
@@ -101,12 +102,14 @@ def parse_definitions(text: str, source: str = "<definitions>") -> Definitions:
     start, end = text.find(cat_flag), text.find(grade_flag)
     if end < 0 or end < start:
         raise DefinitionsError(f"{source}: the general grading section {grade_flag!r} must follow {cat_flag!r}")
-    categories = text[start + len(cat_flag): end]
-    general = text[end + len(grade_flag):]
+    categories = text[start + len(cat_flag) : end]
+    general = text[end + len(grade_flag) :]
     sections, headings = _sections(categories, text.count("\n", 0, start), source)
     missing = [c for c in taxonomy.IDS if c not in sections]
     if missing:
-        raise DefinitionsError(f"{source}: missing definitions for {', '.join(missing)}; all 22 complications are needed")
+        raise DefinitionsError(
+            f"{source}: missing definitions for {', '.join(missing)}; all 22 complications are needed"
+        )
     return Definitions(text, language, source, categories, general, sections, headings)
 
 

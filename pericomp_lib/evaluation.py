@@ -4,13 +4,14 @@ Why here and not in paper_tables: a run is scored on the cases its LLM answered 
 asked (scope.json), with every model of the run (base, adapter, baselines) on exactly those cases; the
 paper's tables score fixed published files on fixed gold. Both use metrics.prf.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -62,16 +63,29 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
         for model, pred in preds.items():
             lacking = [c for c in ids if c not in pred]
             if lacking:
-                raise ValueError(f"{run_dir / folder / (model + '.json')}: lacks {len(lacking)} evaluation case(s), "
-                                 f"e.g. {lacking[:5]}; re-run 04_inference (it resumes) or remove the file")
+                raise ValueError(
+                    f"{run_dir / folder / (model + '.json')}: lacks {len(lacking)} evaluation case(s), "
+                    f"e.g. {lacking[:5]}; re-run 04_inference (it resumes) or remove the file"
+                )
             for average in AVERAGES:
                 m = metrics.prf(sub_gold, {c: pred[c] for c in ids}, average)
-                rows.append({"Models": model, "averaging": average, "mode": mode, "Precision": m["precision"],
-                             "Recall": m["recall"], "F1_score": m["f1"], "n_cases": len(ids),
-                             "complications": len(scope) if scope else 22})
+                rows.append(
+                    {
+                        "Models": model,
+                        "averaging": average,
+                        "mode": mode,
+                        "Precision": m["precision"],
+                        "Recall": m["recall"],
+                        "F1_score": m["f1"],
+                        "n_cases": len(ids),
+                        "complications": len(scope) if scope else 22,
+                    }
+                )
     order = {m: i for i, m in enumerate(RUN_MODELS_ORDER)}
     df = pd.DataFrame(rows)
-    df = df.sort_values(["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s)
+    df = df.sort_values(
+        ["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s
+    )
     return df.reset_index(drop=True)
 
 
@@ -86,8 +100,10 @@ def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, 
         return [c for c in gold if c in answered] if answered else list(gold)
     stray = [c for c in owed if c not in gold]
     if stray:
-        raise ValueError(f"{run_dir / runstore.REPORT}: {len(stray)} case(s) answered by 04 are not evaluation cases "
-                         f"of this cohort (e.g. {stray[:5]}); the cohort changed after 04: re-run 04_inference")
+        raise ValueError(
+            f"{run_dir / runstore.REPORT}: {len(stray)} case(s) answered by 04 are not evaluation cases "
+            f"of this cohort (e.g. {stray[:5]}); the cohort changed after 04: re-run 04_inference"
+        )
     owed_set = set(owed)
     return [c for c in gold if c in owed_set]
 
@@ -133,7 +149,14 @@ def write_runs_metrics(runs_dir: str | os.PathLike, out_dir: str | os.PathLike) 
 
 
 # --- every run x seed, shaped for the figures -----------------------------------------------------
-RUN_HUES: tuple[str, ...] = ("comprehensive", "comprehensive_sft", "targeted", "targeted_sft", "baseline", "most_frequent")
+RUN_HUES: tuple[str, ...] = (
+    "comprehensive",
+    "comprehensive_sft",
+    "targeted",
+    "targeted_sft",
+    "baseline",
+    "most_frequent",
+)
 _RUN_METRIC_COLS = {"F1_score": "f1", "Recall": "recall", "Precision": "precision"}
 # evaluate_run names a model by its prediction file stem; baseline.py writes the TF-IDF model as
 # baseline.json, while its tables call it tfidf_baseline: both mean the classical baseline.
@@ -162,20 +185,45 @@ def runs_metric_frame(runs_dir: str | os.PathLike, averaging: str = "micro", mod
     for run, seed in table[["run", "seed"]].drop_duplicates().itertuples(index=False):
         infos[(run, seed)] = run_info(Path(runs_dir) / run / f"seed-{seed}")
     per_run = {}  # a run's label comes from its first seed; seeds of one params file agree
-    for (run, seed), info in sorted(infos.items()):
+    for (run, _seed), info in sorted(infos.items()):
         per_run.setdefault(run, info)
-    runs = pd.DataFrame([{"run": r, "model_label": i["model_label"], "size_label": i["size_label"],
-                          "run_strategy": i["strategy"] or "unknown"} for r, i in per_run.items()])
+    runs = pd.DataFrame(
+        [
+            {
+                "run": r,
+                "model_label": i["model_label"],
+                "size_label": i["size_label"],
+                "run_strategy": i["strategy"] or "unknown",
+            }
+            for r, i in per_run.items()
+        ]
+    )
     clash = runs.duplicated(["model_label", "run_strategy"], keep=False)
     runs["x"] = np.where(clash, runs["model_label"] + " (" + runs["run"] + ")", runs["model_label"])
     frame = table.merge(runs, on="run", how="left")
     frame["strategy"] = [_run_hue(m, st) for m, st in zip(frame["Models"], frame["run_strategy"])]
     frame["center"] = f"Our runs ({mode}, {averaging})"
-    frame = frame.melt(id_vars=[c for c in frame.columns if c not in _RUN_METRIC_COLS], value_vars=list(_RUN_METRIC_COLS),
-                       var_name="metric", value_name="value")
+    frame = frame.melt(
+        id_vars=[c for c in frame.columns if c not in _RUN_METRIC_COLS],
+        value_vars=list(_RUN_METRIC_COLS),
+        var_name="metric",
+        value_name="value",
+    )
     frame["metric"] = frame["metric"].map(_RUN_METRIC_COLS)
-    cols = ["run", "seed", "Models", "model_label", "size_label", "run_strategy", "strategy", "x", "center", "metric",
-            "value", "n_cases"]
+    cols = [
+        "run",
+        "seed",
+        "Models",
+        "model_label",
+        "size_label",
+        "run_strategy",
+        "strategy",
+        "x",
+        "center",
+        "metric",
+        "value",
+        "n_cases",
+    ]
     frame = frame[cols].sort_values(["run", "seed", "Models", "metric"]).reset_index(drop=True)
     frame.attrs["run_info"] = {f"{r}/seed-{s}": i for (r, s), i in infos.items()}
     return frame
@@ -207,8 +255,9 @@ def runs_bar_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
     setup = d["x"].map(multi).gt(1)
     name = np.where(setup, d["x"] + " " + d["run_strategy"], d["x"])  # run strategies: targeted, comprehensive
     d["label"] = np.where(d["Models"] == "adapter", pd.Series(name, index=d.index) + " + LoRA", name)
-    d["group"] = np.where(d["Models"] == "adapter", "LoRA adapter",
-                          np.where(d["Models"] == "base", "Base model", "Classical baseline"))
+    d["group"] = np.where(
+        d["Models"] == "adapter", "LoRA adapter", np.where(d["Models"] == "base", "Base model", "Classical baseline")
+    )
     base = d["Models"].isin(BASELINE_MODELS)
     shared = d[base].drop_duplicates(["seed", "metric", "value"]).groupby(["seed", "metric"]).size().max() == 1
     if shared:
@@ -217,7 +266,10 @@ def runs_bar_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
     else:
         d.loc[base, "label"] = "Classical baseline · " + d.loc[base, "x"]
         d = pd.concat([d[~base], d[base].drop_duplicates(["x", "seed", "metric", "value"])])
-    bars = (d.groupby(["label", "group", "center", "metric"], sort=False)["value"]
-            .agg(value="mean", spread="std", n_seeds="count").reset_index())
+    bars = (
+        d.groupby(["label", "group", "center", "metric"], sort=False)["value"]
+        .agg(value="mean", spread="std", n_seeds="count")
+        .reset_index()
+    )
     bars["spread"] = bars["spread"].fillna(0.0)
     return bars

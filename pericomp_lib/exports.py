@@ -6,13 +6,14 @@ the paper's rules; unreadable answers are counted in parse_report.json and count
 side_by_side.csv puts, for each case and complication, the gold answer next to each model's text, its
 parsed decision and grade, and whether each is right: the table to read when base and adapter disagree.
 """
+
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -64,14 +65,17 @@ def _decision(text: str | None, cid: str, strategy: str, parsed_cache: dict) -> 
     a = parsed_cache[key]
     hits = [g for name, g in a.items if name == cid]
     if hits:
-        shown = json.dumps({"name": taxonomy.zh_heading(cid), "grading": taxonomy.GRADE_TO_ZH.get(hits[0], hits[0])},
-                           ensure_ascii=False)
+        shown = json.dumps(
+            {"name": taxonomy.zh_heading(cid), "grading": taxonomy.GRADE_TO_ZH.get(hits[0], hits[0])},
+            ensure_ascii=False,
+        )
         return shown, True, hits[0], a.error or ""
     return (text if a.error else ""), (None if a.error and not a.items else False), None, a.error or ""
 
 
-def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str,
-                 p_true: Mapping | None = None) -> pd.DataFrame:
+def side_by_side(
+    cases: Sequence[records.Case], answers: Answers, strategy: str, p_true: Mapping | None = None
+) -> pd.DataFrame:
     """One row per (case, complication asked): gold, each model's text / decision / grade / right, and
     P(True) at the decision for targeted answers."""
     models = list(answers)
@@ -89,33 +93,54 @@ def side_by_side(cases: Sequence[records.Case], answers: Answers, strategy: str,
             continue
         for cid in cids:
             present = cid in gold
-            row = {"case_id": case.case_id, "complication": cid, "zh": taxonomy.zh_short(cid),
-                   "gold": f"yes ({taxonomy.GRADE_TO_ZH[gold[cid]]})" if present else "no",
-                   "gold_present": present, "gold_grade": gold.get(cid)}
+            row = {
+                "case_id": case.case_id,
+                "complication": cid,
+                "zh": taxonomy.zh_short(cid),
+                "gold": f"yes ({taxonomy.GRADE_TO_ZH[gold[cid]]})" if present else "no",
+                "gold_present": present,
+                "gold_grade": gold.get(cid),
+            }
             for m in models:
                 m_strategy = strategy_of(m, strategy)
                 item = "comprehensive" if m_strategy == "comprehensive" else cid
                 text = answers[m].get(case.case_id, {}).get(item)
                 shown, said, grade, error = _decision(text, cid, m_strategy, cache)
                 right = bool(said) == present
-                row.update({f"{m}_text": shown, f"{m}_present": said, f"{m}_grade": grade, f"{m}_error": error,
-                            f"{m}_right": right, f"{m}_right_strict": right and (not present or grade == gold[cid])})
+                row.update(
+                    {
+                        f"{m}_text": shown,
+                        f"{m}_present": said,
+                        f"{m}_grade": grade,
+                        f"{m}_error": error,
+                        f"{m}_right": right,
+                        f"{m}_right_strict": right and (not present or grade == gold[cid]),
+                    }
+                )
                 if m_strategy == "targeted":
                     row[f"{m}_p_true"] = p_true.get(m, {}).get(case.case_id, {}).get(cid)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def write_side_by_side(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str,
-                       p_true: Mapping | None = None) -> pd.DataFrame:
+def write_side_by_side(
+    out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, p_true: Mapping | None = None
+) -> pd.DataFrame:
     df = side_by_side(cases, answers, strategy, p_true)
     atomic_write_text(Path(out_dir) / "side_by_side.csv", df.to_csv(index=False))
     return df
 
 
-def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, complications=None,
-           p_true: Mapping | None = None, calibration_cases: Sequence = (),
-           calibration: Mapping | None = None) -> pd.DataFrame:
+def export(
+    out_dir: str | os.PathLike,
+    cases,
+    answers: Answers,
+    strategy: str,
+    complications=None,
+    p_true: Mapping | None = None,
+    calibration_cases: Sequence = (),
+    calibration: Mapping | None = None,
+) -> pd.DataFrame:
     """Everything 04_inference writes after generation; returns the side-by-side table.
 
     scope.json records which complications were asked (None: all 22), so evaluation restricts gold alike.
@@ -124,13 +149,21 @@ def export(out_dir: str | os.PathLike, cases, answers: Answers, strategy: str, c
     from . import decisions
     from .io import write_json
 
-    write_json(Path(out_dir) / "scope.json", {"complications": list(complications) if complications else None,
-                                              "case_ids": [c.case_id for c in cases], "strategy": strategy})
+    write_json(
+        Path(out_dir) / "scope.json",
+        {
+            "complications": list(complications) if complications else None,
+            "case_ids": [c.case_id for c in cases],
+            "strategy": strategy,
+        },
+    )
     write_predictions(out_dir, answers, strategy)
     if strategy == "targeted" and p_true:
         targeted = {m: v for m, v in p_true.items() if strategy_of(m, strategy) == "targeted"}
-        decisions.write(out_dir, [decisions.frame(cases, targeted, "eval"),
-                                  decisions.frame(calibration_cases, calibration or {}, "train")])
+        decisions.write(
+            out_dir,
+            [decisions.frame(cases, targeted, "eval"), decisions.frame(calibration_cases, calibration or {}, "train")],
+        )
     return write_side_by_side(out_dir, cases, answers, strategy, p_true)
 
 
@@ -138,8 +171,15 @@ def metrics_table(out_dir: str | os.PathLike, cases: Sequence[records.Case]) -> 
     """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file (05's scoring)."""
     from .evaluation import score_run
 
-    df = score_run(out_dir, cases).rename(columns={"Models": "model", "averaging": "average", "Precision": "precision",
-                                                   "Recall": "recall", "F1_score": "f1"})
+    df = score_run(out_dir, cases).rename(
+        columns={
+            "Models": "model",
+            "averaging": "average",
+            "Precision": "precision",
+            "Recall": "recall",
+            "F1_score": "f1",
+        }
+    )
     return df[["model", "mode", "average", "precision", "recall", "f1", "n_cases"]]
 
 

@@ -5,6 +5,7 @@ Only drawing lives here: the frames come from published_scores (published predic
 (loss curves), evaluation (our runs' scores) and decisions (P(True) curves). Plotters take tidy frames only,
 so the same plot draws the published predictions and our seeds; colours and names are fixed per meaning.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,16 +35,33 @@ STRATEGY_LABELS: dict[str, str] = {
     "baseline": "Classical baseline",
     "most_frequent": "Most frequent label set",
 }
-GROUP_ORDER: tuple[str, ...] = ("PeriComp (LoRA)", "LoRA adapter", "Base model", "Commercial", "Human", "Classical baseline")
+GROUP_ORDER: tuple[str, ...] = (
+    "PeriComp (LoRA)",
+    "LoRA adapter",
+    "Base model",
+    "Commercial",
+    "Human",
+    "Classical baseline",
+)
 
 # Colour-blind-safe (seaborn "colorblind", Okabe-Ito-like) and fixed per meaning across figures.
 _CB = sns.color_palette("colorblind")
 STRATEGY_COLORS: dict[str, tuple] = {
-    "comprehensive": _CB[0], "targeted": _CB[2], "targeted_sft": _CB[3], "targeted_retrained": _CB[4], "baseline": _CB[7],
+    "comprehensive": _CB[0],
+    "targeted": _CB[2],
+    "targeted_sft": _CB[3],
+    "targeted_retrained": _CB[4],
+    "baseline": _CB[7],
     "comprehensive_sft": _CB[9],
 }
-GROUP_COLORS: dict[str, tuple] = {"PeriComp (LoRA)": _CB[3], "LoRA adapter": _CB[3], "Base model": _CB[2], "Commercial": _CB[0], "Human": "0.3",
-                                  "Classical baseline": _CB[7]}
+GROUP_COLORS: dict[str, tuple] = {
+    "PeriComp (LoRA)": _CB[3],
+    "LoRA adapter": _CB[3],
+    "Base model": _CB[2],
+    "Commercial": _CB[0],
+    "Human": "0.3",
+    "Classical baseline": _CB[7],
+}
 # The paper draws the human line orange; orange next to the vermillion LoRA boxes is hard to tell apart
 # (for colour-blind readers above all), so human is a near-black dashed line / dark grey bar here.
 HUMAN_COLOR = "0.15"
@@ -52,15 +70,27 @@ RAW_LOSS_COLOR, SMOOTH_LOSS_COLOR = _CB[0], _CB[1]  # paper: original loss blue,
 
 # ---------------------------------------------------------------------------------------- plotting
 
+
 def _style() -> None:
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.15,
-                  rc={"axes.spines.top": False, "axes.spines.right": False, "grid.linewidth": 0.6})
+    sns.set_theme(
+        context="paper",
+        style="whitegrid",
+        font_scale=1.15,
+        rc={"axes.spines.top": False, "axes.spines.right": False, "grid.linewidth": 0.6},
+    )
 
 
-def plot_f1_boxes(frame: pd.DataFrame, human: pd.DataFrame | None = None, x: str = "size",
-                  hue: str = "strategy", order: list[str] | None = None,
-                  hue_order: list[str] | None = None, centers: Iterable[str] | None = None,
-                  metrics: Iterable[str] = METRICS, xlabel: str = "Qwen3 model size") -> plt.Figure:
+def plot_f1_boxes(
+    frame: pd.DataFrame,
+    human: pd.DataFrame | None = None,
+    x: str = "size",
+    hue: str = "strategy",
+    order: list[str] | None = None,
+    hue_order: list[str] | None = None,
+    centers: Iterable[str] | None = None,
+    metrics: Iterable[str] = METRICS,
+    xlabel: str = "Qwen3 model size",
+) -> plt.Figure:
     """Figure 6b: box plots over runs (points overlaid), rows = centers, columns = metrics.
 
     `frame` needs columns center, metric, value, `x` and `hue`; `human` (center, metric, value)
@@ -70,24 +100,53 @@ def plot_f1_boxes(frame: pd.DataFrame, human: pd.DataFrame | None = None, x: str
     centers = [c for c in (centers or CENTERS) if c in set(frame["center"])] or sorted(frame["center"].unique())
     metrics = list(metrics)
     order = order or sorted(frame[x].unique(), key=size_key)
-    hue_order = hue_order or [s for s in STRATEGY_LABELS if s in set(frame[hue])] + sorted(set(frame[hue]) - set(STRATEGY_LABELS))
+    hue_order = hue_order or [s for s in STRATEGY_LABELS if s in set(frame[hue])] + sorted(
+        set(frame[hue]) - set(STRATEGY_LABELS)
+    )
     palette = {h: STRATEGY_COLORS.get(h, _CB[(i + 5) % len(_CB)]) for i, h in enumerate(hue_order)}
     _style()
-    fig, axes = plt.subplots(len(centers), len(metrics), figsize=(4.2 * len(metrics), 3.4 * len(centers)),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(centers), len(metrics), figsize=(4.2 * len(metrics), 3.4 * len(centers)), sharey=True, squeeze=False
+    )
     for r, center in enumerate(centers):
         for c, metric in enumerate(metrics):
             ax = axes[r][c]
             data = frame[(frame["center"] == center) & (frame["metric"] == metric)]
             with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated `vert`; harmless
                 warnings.filterwarnings("ignore", message=".*vert: bool was deprecated", category=DeprecationWarning)
-                sns.boxplot(data=data, x=x, y="value", hue=hue, order=order, hue_order=hue_order, palette=palette,
-                            ax=ax, width=0.75, linewidth=0.9, fliersize=0, legend=False)
+                sns.boxplot(
+                    data=data,
+                    x=x,
+                    y="value",
+                    hue=hue,
+                    order=order,
+                    hue_order=hue_order,
+                    palette=palette,
+                    ax=ax,
+                    width=0.75,
+                    linewidth=0.9,
+                    fliersize=0,
+                    legend=False,
+                )
             state = np.random.get_state()  # seaborn jitters with the global RNG: fix it so files are reproducible
             np.random.seed(r * len(metrics) + c)
             try:
-                sns.stripplot(data=data, x=x, y="value", hue=hue, order=order, hue_order=hue_order, palette=palette,
-                              dodge=True, ax=ax, size=2.6, jitter=0.12, edgecolor="0.2", linewidth=0.4, legend=False)
+                sns.stripplot(
+                    data=data,
+                    x=x,
+                    y="value",
+                    hue=hue,
+                    order=order,
+                    hue_order=hue_order,
+                    palette=palette,
+                    dodge=True,
+                    ax=ax,
+                    size=2.6,
+                    jitter=0.12,
+                    edgecolor="0.2",
+                    linewidth=0.4,
+                    legend=False,
+                )
             finally:
                 np.random.set_state(state)
             if human is not None:
@@ -109,9 +168,12 @@ def plot_f1_boxes(frame: pd.DataFrame, human: pd.DataFrame | None = None, x: str
     return fig
 
 
-def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
-                     metrics: Iterable[str] = METRICS,
-                     xlabel: str = "Strict micro score (type + grade)") -> plt.Figure:
+def plot_strict_bars(
+    frame: pd.DataFrame,
+    centers: Iterable[str] | None = None,
+    metrics: Iterable[str] = METRICS,
+    xlabel: str = "Strict micro score (type + grade)",
+) -> plt.Figure:
     """Figure 7: horizontal bars per model, sorted within each panel, values printed on the bars.
 
     `frame` needs columns label, group, center, metric, value; rows = centers, columns = metrics.
@@ -124,17 +186,36 @@ def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
     palette = {g: GROUP_COLORS.get(g, "0.6") for g in groups}
     n = frame.groupby(["center", "metric"]).size().max()
     _style()
-    fig, axes = plt.subplots(len(centers), len(metrics), figsize=(4.4 * len(metrics), 0.36 * n * len(centers) + 1.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(centers), len(metrics), figsize=(4.4 * len(metrics), 0.36 * n * len(centers) + 1.4), squeeze=False
+    )
     for r, center in enumerate(centers):
         for c, metric in enumerate(metrics):
             ax = axes[r][c]
-            data = frame[(frame["center"] == center) & (frame["metric"] == metric)].sort_values("value", ascending=False)
+            data = frame[(frame["center"] == center) & (frame["metric"] == metric)].sort_values(
+                "value", ascending=False
+            )
             ypos = np.arange(len(data))
-            ax.barh(ypos, data["value"], color=[palette[g] for g in data["group"]], edgecolor="0.25", linewidth=0.5, height=0.72)
+            ax.barh(
+                ypos,
+                data["value"],
+                color=[palette[g] for g in data["group"]],
+                edgecolor="0.25",
+                linewidth=0.5,
+                height=0.72,
+            )
             if "spread" in data and data["spread"].fillna(0).gt(0).any():
-                ax.errorbar(data["value"], ypos, xerr=data["spread"].fillna(0), fmt="none", ecolor="0.1",
-                            elinewidth=1.0, capsize=3, capthick=1.0, zorder=3)
+                ax.errorbar(
+                    data["value"],
+                    ypos,
+                    xerr=data["spread"].fillna(0),
+                    fmt="none",
+                    ecolor="0.1",
+                    elinewidth=1.0,
+                    capsize=3,
+                    capthick=1.0,
+                    zorder=3,
+                )
             spreads = data["spread"].fillna(0) if "spread" in data else pd.Series(0.0, index=data.index)
             for y, v, sd in zip(ypos, data["value"], spreads):
                 inside = v >= 0.15  # short bars get their value just outside, in dark text
@@ -144,8 +225,16 @@ def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
                     inside = not outside
                 else:
                     x_text, ha = (v - 0.015, "right") if inside else (v + 0.015, "left")
-                ax.text(x_text, y, f"{v:.3f}", va="center", ha=ha,
-                        fontsize=8.5, color="white" if inside else "0.15", fontweight="bold")
+                ax.text(
+                    x_text,
+                    y,
+                    f"{v:.3f}",
+                    va="center",
+                    ha=ha,
+                    fontsize=8.5,
+                    color="white" if inside else "0.15",
+                    fontweight="bold",
+                )
             ax.set_yticks(ypos, data["label"])
             ax.invert_yaxis()
             ax.set_xlim(0, 1)
@@ -162,8 +251,7 @@ def plot_strict_bars(frame: pd.DataFrame, centers: Iterable[str] | None = None,
     return fig
 
 
-def plot_loss_curves(frame: pd.DataFrame, x: str = "epoch", title_prefix: str = "Qwen3 ",
-                     ncols: int = 2) -> plt.Figure:
+def plot_loss_curves(frame: pd.DataFrame, x: str = "epoch", title_prefix: str = "Qwen3 ", ncols: int = 2) -> plt.Figure:
     """Figure 6A: raw loss (thin, transparent) and smoothed loss, one panel per label (model size)."""
     _require(frame, {"label", "loss", "smoothed", x}, "plot_loss_curves")
     labels = list(dict.fromkeys(frame["label"]))
@@ -194,8 +282,9 @@ def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, stem: str, dpi:
         path = Path(figures_dir) / f"{stem}.{ext}"
         with atomic_file(path, binary=True) as fh:
             # no creation date in the PDF: re-running gives byte-identical files, so git shows no churn
-            fig.savefig(fh, format=ext, dpi=dpi, bbox_inches="tight",
-                        metadata={"CreationDate": None} if ext == "pdf" else None)
+            fig.savefig(
+                fh, format=ext, dpi=dpi, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None
+            )
         out.append(path)
     return out
 
@@ -209,6 +298,7 @@ def _require(frame: pd.DataFrame, cols: set[str], who: str) -> None:
 
 
 # ------------------------------------------------------------------------------- paper's figures
+
 
 def figure6b(pericomp_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
     """Score the published runs and draw Figure 6b; returns (figure, runs frame, human frame)."""
@@ -282,14 +372,20 @@ def plot_runs_loss(frame: pd.DataFrame, x: str = "step", ncols: int = 2) -> plt.
 
 # ----------------------------------------------------------------------------------- our own runs
 
+
 def _x_order(frame: pd.DataFrame) -> list[str]:
     """Models by size (135M < 4B < 32B), then name."""
     pairs = frame[["x", "size_label"]].drop_duplicates("x")
     return [x for x, _ in sorted(pairs.itertuples(index=False), key=lambda p: (size_key(p[1]), p[0]))]
 
 
-def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None,
-                  averaging: str = "micro", mode: str = "lenient", metrics: Iterable[str] = METRICS):
+def runs_figure6b(
+    runs_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike | None = None,
+    averaging: str = "micro",
+    mode: str = "lenient",
+    metrics: Iterable[str] = METRICS,
+):
     """Figure 6b from our runs: boxes over seeds per model, hue = set-up; returns (figure, frame).
 
     Hues: Comprehensive / Targeted (the base model prompted that way), + LoRA (the run's adapter),
@@ -300,8 +396,10 @@ def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | 
     other = frame[~frame["strategy"].isin(evaluation.RUN_HUES)]
     if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
         # a warning, not a log line: the user must act: a run left out of the figure
-        warnings.warn(f"{runs_dir}: not drawn (unknown set-up): "
-                      + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))), stacklevel=2)
+        warnings.warn(
+            f"{runs_dir}: not drawn (unknown set-up): " + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))),
+            stacklevel=2,
+        )
     frame = frame[frame["strategy"].isin(evaluation.RUN_HUES)]
     if frame.empty:
         raise ValueError(f"{runs_dir}: no base/adapter/tfidf_baseline rows in run_metrics.csv")
@@ -309,22 +407,31 @@ def runs_figure6b(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | 
     dedup = frame[is_base].drop_duplicates(["x", "seed", "metric", "value"])
     frame = pd.concat([frame[~is_base], dedup]).reset_index(drop=True)
     hue_order = [h for h in evaluation.RUN_HUES if h in set(frame["strategy"])]
-    fig = plot_f1_boxes(frame, x="x", order=_x_order(frame), hue_order=hue_order, metrics=metrics,
-                        xlabel="Model (boxes and points: seeds)")
+    fig = plot_f1_boxes(
+        frame,
+        x="x",
+        order=_x_order(frame),
+        hue_order=hue_order,
+        metrics=metrics,
+        xlabel="Model (boxes and points: seeds)",
+    )
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_figure6b_f1")
     return fig, frame
 
 
-def runs_figure7(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None,
-                 averaging: str = "micro", metrics: Iterable[str] = METRICS):
+def runs_figure7(
+    runs_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike | None = None,
+    averaging: str = "micro",
+    metrics: Iterable[str] = METRICS,
+):
     """Figure 7 from our runs: strict bars (mean over seeds, SD as error bars); returns (figure, bars frame)."""
     bars = evaluation.runs_bar_frame(evaluation.runs_metric_frame(runs_dir, averaging, "strict"))
     if bars.empty:
         raise ValueError(f"{runs_dir}: no strict base/adapter/tfidf_baseline rows in run_metrics.csv")
     n = int(bars["n_seeds"].max())
-    fig = plot_strict_bars(bars, metrics=metrics,
-                           xlabel=f"Strict {averaging}, mean ± SD of {n} seed{'s' * (n > 1)}")
+    fig = plot_strict_bars(bars, metrics=metrics, xlabel=f"Strict {averaging}, mean ± SD of {n} seed{'s' * (n > 1)}")
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_figure7_strict")
     return fig, bars
@@ -332,8 +439,14 @@ def runs_figure7(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | N
 
 def summary_table(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Median / min / max per group and metric, wide, for printing next to a figure."""
-    return (frame.groupby(by + ["metric"])["value"].agg(["median", "min", "max", "count"]).round(3)
-            .unstack("metric").swaplevel(axis=1).sort_index(axis=1))
+    return (
+        frame.groupby(by + ["metric"])["value"]
+        .agg(["median", "min", "max", "count"])
+        .round(3)
+        .unstack("metric")
+        .swaplevel(axis=1)
+        .sort_index(axis=1)
+    )
 
 
 def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
@@ -353,12 +466,31 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
         styles = ["-", "--", ":", "-."]
         for (model, seed), g in frame[frame.run == run].groupby(["model", "seed"]):
             label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
-            ax.plot(g.recall, g.precision, color=colors.get(model, "0.5"), lw=1.3, alpha=0.85, label=label,
-                    drawstyle="steps-post", ls=styles[seeds.index(seed) % len(styles)])
-            ax.scatter(g.greedy_recall.iloc[0], g.greedy_precision.iloc[0], color=colors.get(model, "0.5"),
-                       edgecolor="0.2", zorder=3, s=22)
-        ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="Recall (sensitivity)", ylabel="Precision (PPV)",
-               title=f"{run}: targeted decisions")
+            ax.plot(
+                g.recall,
+                g.precision,
+                color=colors.get(model, "0.5"),
+                lw=1.3,
+                alpha=0.85,
+                label=label,
+                drawstyle="steps-post",
+                ls=styles[seeds.index(seed) % len(styles)],
+            )
+            ax.scatter(
+                g.greedy_recall.iloc[0],
+                g.greedy_precision.iloc[0],
+                color=colors.get(model, "0.5"),
+                edgecolor="0.2",
+                zorder=3,
+                s=22,
+            )
+        ax.set(
+            xlim=(0, 1.02),
+            ylim=(0, 1.02),
+            xlabel="Recall (sensitivity)",
+            ylabel="Precision (PPV)",
+            title=f"{run}: targeted decisions",
+        )
         ax.legend(fontsize=7, frameon=True, framealpha=0.85, loc="upper right")
     fig.tight_layout()
     if figures_dir is not None:

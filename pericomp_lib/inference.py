@@ -4,13 +4,14 @@ batches handed to the decoding engine (decoding.py); answers are written to raw.
 A prompt_hash (settings + prompt) identifies each answer, so a resumed run redoes only what is missing or
 stale. `infer` is the whole stage: prompts -> raw.jsonl -> {model: {case: {item: text}}}.
 """
+
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from . import constrained, runstore, taxonomy
 from .decoding import OnDone, generate_full, generate_shared, prefix_cache, variant
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Job:
     """One answer to produce: the prompt is head + tail (head is "" unless the layout shares a prefix)."""
+
     case_id: str
     item: str  # complication id (targeted) or "comprehensive"
     head: str
@@ -38,7 +40,7 @@ class RunSummary:
     p_true: dict = field(default_factory=dict)  # {model: {case_id: {item: P(True) or None}}}
     calibration: dict = field(default_factory=dict)  # the same for the calibration (training) cases
 
-    def merge(self, other: "RunSummary") -> None:
+    def merge(self, other: RunSummary) -> None:
         self.generated += other.generated
         self.skipped += other.skipped
         self.failed += other.failed
@@ -46,8 +48,10 @@ class RunSummary:
         self.errors += other.errors
 
     def __str__(self) -> str:
-        s = (f"{self.generated} answers generated, {self.skipped} already in raw.jsonl, {self.failed} failed "
-             f"in {self.seconds:.1f} s")
+        s = (
+            f"{self.generated} answers generated, {self.skipped} already in raw.jsonl, {self.failed} failed "
+            f"in {self.seconds:.1f} s"
+        )
         return s + "".join(f"\n  {e}" for e in self.errors[:10])
 
 
@@ -59,7 +63,10 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
     from . import chat, prompts
 
     think = bool(params.get("enable_thinking", False))
-    style = {"answer_layout": params.get("answer_layout", "paper"), "question_style": params.get("question_style", "criteria")}
+    style = {
+        "answer_layout": params.get("answer_layout", "paper"),
+        "question_style": params.get("question_style", "criteria"),
+    }
     shared = params["prompt_layout"] == "shared_prefix"
     jobs: list[Job] = []
     for case in cases:
@@ -68,36 +75,47 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
             asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
             if shared:
                 head, tail = chat.chat_prefix_suffix(
-                    tokenizer, prompts.comprehensive_prompt("", definitions, cthink, asked), case.record, think)
+                    tokenizer, prompts.comprehensive_prompt("", definitions, cthink, asked), case.record, think
+                )
                 jobs.append(Job(case.case_id, "comprehensive", head, tail))
             else:
                 text = prompts.comprehensive_prompt(case.record, definitions, cthink, asked)
                 jobs.append(Job(case.case_id, "comprehensive", "", chat.chat_text(tokenizer, text, think)))
         elif shared:
             prefix = prompts.targeted_prefix(case.record, definitions)
-            for heading in prompts.targeted_prompts(case.record, definitions, "shared_prefix", params.get("complications"), **style):
+            for heading in prompts.targeted_prompts(
+                case.record, definitions, "shared_prefix", params.get("complications"), **style
+            ):
                 cid = taxonomy.canonical_id(heading)
                 question = prompts.targeted_question(definitions, cid, **style)
                 head, tail = chat.chat_prefix_suffix(tokenizer, prefix, question, think)
                 jobs.append(Job(case.case_id, cid, head, tail))
         else:
-            for heading, text in prompts.targeted_prompts(case.record, definitions, "paper",
-                                                          params.get("complications"), **style).items():
-                jobs.append(Job(case.case_id, taxonomy.canonical_id(heading), "", chat.chat_text(tokenizer, text, think)))
+            for heading, text in prompts.targeted_prompts(
+                case.record, definitions, "paper", params.get("complications"), **style
+            ).items():
+                jobs.append(
+                    Job(case.case_id, taxonomy.canonical_id(heading), "", chat.chat_text(tokenizer, text, think))
+                )
     return jobs
 
 
 def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
     """What besides the prompt decides an answer; part of every prompt_hash so stale answers are redone."""
-    key = {"model": params["model_name_or_path"], "quantization": params.get("quantization"),
-           "dtype": params.get("dtype"), "adapter": adapter_id if which == "adapter" else None,
-           "max_new_tokens": int(params["max_new_tokens"]), "enable_thinking": bool(params.get("enable_thinking"))}
+    key = {
+        "model": params["model_name_or_path"],
+        "quantization": params.get("quantization"),
+        "dtype": params.get("dtype"),
+        "adapter": adapter_id if which == "adapter" else None,
+        "max_new_tokens": int(params["max_new_tokens"]),
+        "enable_thinking": bool(params.get("enable_thinking")),
+    }
     if params.get("constrained"):  # absent for free generation, so the answers of earlier runs keep their hash
         key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
     return key
 
 
-def grammar_for(tokenizer, params: dict, definitions) -> "constrained.Grammar | None":
+def grammar_for(tokenizer, params: dict, definitions) -> constrained.Grammar | None:
     """The answer schema of a run (None: the paper's free generation)."""
     if not params.get("constrained"):
         return None
@@ -131,9 +149,17 @@ def job_hash(job: Job, settings: dict) -> str:
     return runstore.prompt_hash(settings, job.head, job.tail)
 
 
-def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.RunStore",
-        variants: Sequence[str] = ("base",), adapter_id: str | None = None, progress: bool = True,
-        grammar: "constrained.Grammar | None" = None) -> RunSummary:
+def run(
+    model,
+    tokenizer,
+    jobs: Sequence[Job],
+    params: dict,
+    store: runstore.RunStore,
+    variants: Sequence[str] = ("base",),
+    adapter_id: str | None = None,
+    progress: bool = True,
+    grammar: constrained.Grammar | None = None,
+) -> RunSummary:
     """Answer every job for every model variant, skipping what raw.jsonl already holds.
 
     Jobs that share a head are answered from one KV cache of it. A failing batch (out of memory, a bad
@@ -156,11 +182,12 @@ def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.Ru
                 if not fits:
                     continue
                 if head:
-                    _answer_shared(model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary,
-                                   grammar, tick)
+                    _answer_shared(
+                        model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary, grammar, tick
+                    )
                 else:
                     for start in range(0, len(fits), batch_size):
-                        chunk = fits[start:start + batch_size]
+                        chunk = fits[start : start + batch_size]
                         _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar)
                         tick(chunk)
         bar.close()
@@ -168,8 +195,9 @@ def run(model, tokenizer, jobs: Sequence[Job], params: dict, store: "runstore.Ru
     return summary
 
 
-def _pending(jobs: Sequence[Job], store: "runstore.RunStore", which: str, settings: dict,
-             summary: RunSummary) -> dict[str, list[tuple[Job, str]]]:
+def _pending(
+    jobs: Sequence[Job], store: runstore.RunStore, which: str, settings: dict, summary: RunSummary
+) -> dict[str, list[tuple[Job, str]]]:
     """{head: [(job, prompt_hash)]} of the jobs raw.jsonl lacks for this variant (the others count as skipped)."""
     groups: dict[str, list[tuple[Job, str]]] = {}
     for j in jobs:
@@ -186,8 +214,14 @@ def _case_progress(groups: dict[str, list[tuple[Job, str]]], n_cases: int, which
     from tqdm.auto import tqdm
 
     todo_cases = {j.case_id for g in groups.values() for j, _ in g}
-    bar = tqdm(total=n_cases, initial=n_cases - len(todo_cases), unit="case", desc=f"{which:7s}",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=n_cases,
+        initial=n_cases - len(todo_cases),
+        unit="case",
+        desc=f"{which:7s}",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     left = {c: sum(1 for g in groups.values() for j, _ in g if j.case_id == c) for c in todo_cases}
     done_cases: set[str] = set()
 
@@ -201,15 +235,21 @@ def _case_progress(groups: dict[str, list[tuple[Job, str]]], n_cases: int, which
     return bar, tick
 
 
-def _drop_too_long(tokenizer, head: list[int], pending, which: str, max_new: int, limit: int | None,
-                   summary: RunSummary, tick) -> list:
+def _drop_too_long(
+    tokenizer, head: list[int], pending, which: str, max_new: int, limit: int | None, summary: RunSummary, tick
+) -> list:
     """The jobs whose prompt + max_new_tokens fit the model's context; the others are counted as failed."""
     fits, too_long = _check_lengths(tokenizer, head, pending, max_new, limit)
     if too_long:
-        _failed(too_long, which, ValueError(
-            f"prompt longer than the model's context: {_ids_len(tokenizer, head, too_long[0][0])} "
-            f"tokens + {max_new} new > {limit}; shorten the record or use a model with a longer context"),
-            summary)
+        _failed(
+            too_long,
+            which,
+            ValueError(
+                f"prompt longer than the model's context: {_ids_len(tokenizer, head, too_long[0][0])} "
+                f"tokens + {max_new} new > {limit}; shorten the record or use a model with a longer context"
+            ),
+            summary,
+        )
         tick(too_long)
     return fits
 
@@ -236,10 +276,21 @@ def _writer(tokenizer, chunk, which: str, store, summary: RunSummary, written: s
     def done(row: int, ids: list[int], seconds: float, p_true: float | None = None) -> None:
         job, h = chunk[row]
         written.add(row)
-        store.append({"case_id": job.case_id, "item": job.item, "model": which, "prompt_hash": h,
-                      "text": tokenizer.decode(ids, skip_special_tokens=True), "n_tokens": len(ids),
-                      "seconds": round(seconds, 3), "batch": len(chunk), "p_true": p_true})
+        store.append(
+            {
+                "case_id": job.case_id,
+                "item": job.item,
+                "model": which,
+                "prompt_hash": h,
+                "text": tokenizer.decode(ids, skip_special_tokens=True),
+                "n_tokens": len(ids),
+                "seconds": round(seconds, 3),
+                "batch": len(chunk),
+                "p_true": p_true,
+            }
+        )
         summary.generated += 1
+
     return done
 
 
@@ -250,8 +301,9 @@ def _failed(chunk, which: str, err: Exception, summary: RunSummary, written: set
     summary.errors.append(f"{which}: {len(lost)} answer(s) failed ({items}): {type(err).__name__}: {err}")
 
 
-def _answer_shared(model, tokenizer, head, pending, which, store, batch_size, max_new, after, summary,
-                   grammar=None, tick=None) -> None:
+def _answer_shared(
+    model, tokenizer, head, pending, which, store, batch_size, max_new, after, summary, grammar=None, tick=None
+) -> None:
     try:
         cache = prefix_cache(model, head)
     except Exception as e:  # noqa: BLE001 - one bad case must not end the run
@@ -260,12 +312,20 @@ def _answer_shared(model, tokenizer, head, pending, which, store, batch_size, ma
             tick(pending)
         return
     for start in range(0, len(pending), batch_size):
-        chunk = pending[start:start + batch_size]
+        chunk = pending[start : start + batch_size]
         written: set = set()
         try:
-            generate_shared(model, tokenizer, head, [_ids(tokenizer, j.tail) for j, _ in chunk], max_new,
-                            stop_after=after, on_done=_writer(tokenizer, chunk, which, store, summary, written),
-                            cache=cache, grammar=grammar)
+            generate_shared(
+                model,
+                tokenizer,
+                head,
+                [_ids(tokenizer, j.tail) for j, _ in chunk],
+                max_new,
+                stop_after=after,
+                on_done=_writer(tokenizer, chunk, which, store, summary, written),
+                cache=cache,
+                grammar=grammar,
+            )
         except Exception as e:  # noqa: BLE001
             _failed(chunk, which, e, summary, written)
         if tick:
@@ -275,15 +335,27 @@ def _answer_shared(model, tokenizer, head, pending, which, store, batch_size, ma
 def _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar=None) -> None:
     written: set = set()
     try:
-        generate_full(model, tokenizer, [_ids(tokenizer, j.head) + _ids(tokenizer, j.tail) for j, _ in chunk],
-                      max_new, stop_after=after, on_done=_writer(tokenizer, chunk, which, store, summary, written),
-                      grammar=grammar)
+        generate_full(
+            model,
+            tokenizer,
+            [_ids(tokenizer, j.head) + _ids(tokenizer, j.tail) for j, _ in chunk],
+            max_new,
+            stop_after=after,
+            on_done=_writer(tokenizer, chunk, which, store, summary, written),
+            grammar=grammar,
+        )
     except Exception as e:  # noqa: BLE001
         _failed(chunk, which, e, summary, written)
 
 
-def collect(store: "runstore.RunStore", jobs: Sequence[Job], params: dict, variants: Sequence[str],
-            adapter_id: str | None = None, key: str = "text") -> tuple[dict, dict]:
+def collect(
+    store: runstore.RunStore,
+    jobs: Sequence[Job],
+    params: dict,
+    variants: Sequence[str],
+    adapter_id: str | None = None,
+    key: str = "text",
+) -> tuple[dict, dict]:
     """({model: {case_id: {item: row[key]}}} of complete cases, {model: [incomplete case ids]});
     key "text" gives the answers, "p_true" the decision probabilities."""
     answers: dict = {}
@@ -311,8 +383,17 @@ def decision_only(params: dict) -> dict:
     return dict(params)
 
 
-def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, definitions=None,
-          model=None, tokenizer=None, progress: bool = True, calibration: Sequence = ()) -> tuple[dict, RunSummary]:
+def infer(
+    params: dict,
+    cases: Sequence,
+    out_dir,
+    adapter: str | None = None,
+    definitions=None,
+    model=None,
+    tokenizer=None,
+    progress: bool = True,
+    calibration: Sequence = (),
+) -> tuple[dict, RunSummary]:
     """The whole of stage 04's generation: prompts -> raw.jsonl (resumable) -> {model: {case: {item: text}}}.
 
     Base and adapter answers come from one loaded model (the adapter is switched off for 'base'). With
@@ -331,8 +412,9 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
     adapter = adapter if adapter is not None else params.get("adapter")
     if model is None:
         model, tokenizer = models.load_model(params, adapter=adapter)
-    defs = load_definitions(definitions if definitions is not None else params.get("definitions"),
-                            language=params.get("language", "en"))
+    defs = load_definitions(
+        definitions if definitions is not None else params.get("definitions"), language=params.get("language", "en")
+    )
     variants = ("base", "adapter") if adapter else ("base",)
     adapter_id = adapter_identity(adapter) if adapter else None
     store = runstore.RunStore(Path(out_dir) / "raw.jsonl")
@@ -349,8 +431,12 @@ def infer(params: dict, cases: Sequence, out_dir, adapter: str | None = None, de
         probs, _ = collect(store, jobs, arm_params, arm_variants, adapter_id, key="p_true")
         for which, ids in incomplete.items():
             if ids:
-                log.warning("%s: %d case(s) lack answers and are left out of the predictions: %s (re-run to retry "
-                            "them)", name or which, len(ids), ids[:10])
+                log.warning(
+                    "%s: %d case(s) lack answers and are left out of the predictions: %s (re-run to retry them)",
+                    name or which,
+                    len(ids),
+                    ids[:10],
+                )
         for which in arm_variants:
             answers[name or which], p_true[name or which] = got[which], probs[which]
             total.incomplete[name or which] = incomplete[which]
@@ -367,19 +453,39 @@ def _arms(params: dict, variants: Sequence[str], tokenizer, defs) -> list[tuple[
     if params.get("comprehensive_arm") and params["strategy"] == "targeted":
         comp = {**params, "strategy": "comprehensive"}
         if params.get("constrained"):  # room for the longest list the schema allows: every answer closes
-            comp["max_new_tokens"] = max(int(params["max_new_tokens"]),
-                                         constrained.comprehensive_budget(tokenizer, comp, defs.language))
+            comp["max_new_tokens"] = max(
+                int(params["max_new_tokens"]), constrained.comprehensive_budget(tokenizer, comp, defs.language)
+            )
         arms.append((comp, ("base",), "comprehensive"))
     return arms
 
 
-def _calibrate(model, tokenizer, calibration: Sequence, params: dict, defs, store, variants, adapter_id, progress,
-               total: RunSummary) -> None:
+def _calibrate(
+    model,
+    tokenizer,
+    calibration: Sequence,
+    params: dict,
+    defs,
+    store,
+    variants,
+    adapter_id,
+    progress,
+    total: RunSummary,
+) -> None:
     """Targeted decisions only for the calibration (training) cases: their P(True) go to total.calibration."""
     cal_params = decision_only(params)
     jobs = build_jobs(calibration, tokenizer, defs, cal_params)
-    summary = run(model, tokenizer, jobs, cal_params, store, variants, adapter_id, progress,
-                  grammar_for(tokenizer, cal_params, defs))
+    summary = run(
+        model,
+        tokenizer,
+        jobs,
+        cal_params,
+        store,
+        variants,
+        adapter_id,
+        progress,
+        grammar_for(tokenizer, cal_params, defs),
+    )
     log.info("calibration (%d training cases): %s", len(calibration), summary)
     total.merge(summary)
     total.calibration, _ = collect(store, jobs, cal_params, variants, adapter_id, key="p_true")

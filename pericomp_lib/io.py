@@ -1,12 +1,14 @@
 """Atomic writes: a crash never leaves a half-written cohort, table or prediction file behind."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 def _umask() -> int:
@@ -27,7 +29,7 @@ def atomic_file(path: str | os.PathLike, binary: bool = False) -> Iterator:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode open() would (0644 under umask 022)
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -68,8 +70,10 @@ def read_text(path: str | os.PathLike, error: type[Exception] = ValueError) -> s
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise error(f"{path}:{line}: byte {data[e.start:e.start + 1]!r} at column {column} is not UTF-8; save the file "
-                    "as UTF-8 (for example 'CSV UTF-8' in Excel, or iconv -f GB18030 -t UTF-8)") from None
+        raise error(
+            f"{path}:{line}: byte {data[e.start : e.start + 1]!r} at column {column} is not UTF-8; save the file "
+            "as UTF-8 (for example 'CSV UTF-8' in Excel, or iconv -f GB18030 -t UTF-8)"
+        ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 

@@ -5,9 +5,10 @@ false positives, as in the published files). Rules: an empty answer becomes 无�
 uncertain) is dropped when another infection or pneumonia is present; strict mode drops names containing
 其他 ("other") and appends the grade ("<zh short>_<轻|中|重|Null>").
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from . import taxonomy
 from .parsing import ComprehensiveAnswer, TargetedAnswer, strip_qualifiers
@@ -40,9 +41,8 @@ def apply_rules(items: list[tuple[str, str]], strict: bool, rules: bool = True) 
     """(name or id, grade) pairs -> result-file labels, deduplicated in answer order."""
     if strict:
         items = [(n, g) for n, g in items if "其他" not in result_name(n)]
-    if rules:
-        if any(_is_unknown_source(n) for n, _ in items) and any(_is_infection(n) for n, _ in items):
-            items = [(n, g) for n, g in items if not _is_unknown_source(n)]
+    if rules and any(_is_unknown_source(n) for n, _ in items) and any(_is_infection(n) for n, _ in items):
+        items = [(n, g) for n, g in items if not _is_unknown_source(n)]
     labels: list[str] = []
     for name, grade in items:
         short = result_name(name)

@@ -4,6 +4,7 @@
 `warnings.warn` is kept only for what the user must act on (a skipped example, a file not scored); CLIs print
 their results. Without show_logs the library is quiet below WARNING (Python's default handling).
 """
+
 from __future__ import annotations
 
 import logging

@@ -18,12 +18,13 @@ Semantics (all from the authors' code):
 - micro: P, R from summed counts, F1 = 2PR/(P+R); per-sample "macro": P, R, F1 per case (F1 from that
   case's P and R), then each averaged over cases (mean of F1s, not F1 of mean P and R).
 """
+
 from __future__ import annotations
 
 import functools
 import math
 from collections import abc
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -165,8 +166,14 @@ def per_label_prf(gold: LabelMap, pred: LabelMap, canonical: bool = True) -> pd.
     support, predicted = y_true.sum(axis=0), y_pred.sum(axis=0)
     p, r, f = prf_from_counts(tp, predicted - tp, support - tp)
     df = pd.DataFrame(
-        {"label": labels, "precision": p, "recall": r, "f1": f, "support": support.astype(int),
-         "predicted": predicted.astype(int)}
+        {
+            "label": labels,
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "support": support.astype(int),
+            "predicted": predicted.astype(int),
+        }
     )
     return df.sort_values(["support", "label"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
@@ -193,11 +200,14 @@ def bootstrap_ci(
     else:
         p, r, f = (per_case[idx].mean(axis=1) for per_case in prf_from_counts(*counts.T))
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    return {name: tuple(float(x) for x in np.percentile(v, q)) for name, v in (("precision", p), ("recall", r), ("f1", f))}
+    return {
+        name: tuple(float(x) for x in np.percentile(v, q)) for name, v in (("precision", p), ("recall", r), ("f1", f))
+    }
 
 
-def paired_delta_ci(gold: LabelMap, pred_a: LabelMap, pred_b: LabelMap, n_boot: int = 2000, seed: int = 0,
-                    alpha: float = 0.05) -> tuple[float, float, float]:
+def paired_delta_ci(
+    gold: LabelMap, pred_a: LabelMap, pred_b: LabelMap, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float, float]:
     """(micro F1(a) - micro F1(b), CI low, CI high): a percentile bootstrap over cases in which both models are
     rescored on the same resampled cases, so the interval is that of the difference, not of two F1s.
     The delta is exactly micro_prf(a)["f1"] - micro_prf(b)["f1"] (same formula, same bits)."""

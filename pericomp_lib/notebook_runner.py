@@ -1,4 +1,5 @@
 """One notebook run with papermill, its printed output streamed so that a long stage is never silent."""
+
 from __future__ import annotations
 
 import sys
@@ -6,7 +7,6 @@ import time
 from pathlib import Path
 
 from .stages import NOTEBOOKS
-
 
 QUIET = ("FutureWarning", "DeprecationWarning", "TqdmWarning", "warnings.warn(", "from .autonotebook import")
 
@@ -28,8 +28,12 @@ class StageOutput:
         if raw and self.quiet_next and raw[0].startswith(" "):  # the source line under a dropped warning
             raw = raw[1:]
         self.quiet_next = bool(raw) and any(q in raw[-1] for q in QUIET)
-        lines = [ln for i, ln in enumerate(raw) if not any(q in ln for q in QUIET)
-                 and not (i and ln.startswith(" ") and any(q in raw[i - 1] for q in QUIET))]
+        lines = [
+            ln
+            for i, ln in enumerate(raw)
+            if not any(q in ln for q in QUIET)
+            and not (i and ln.startswith(" ") and any(q in raw[i - 1] for q in QUIET))
+        ]
         bars = [ln for ln in lines if "%|" in ln]
         if bars:  # a progress bar's newest state, throttled per bar name
             name, now = bars[-1].split("%|")[0].rstrip("0123456789 ").rstrip(":"), time.time()
@@ -37,11 +41,14 @@ class StageOutput:
                 self.last_bar[name] = now
                 print(self.prefix + bars[-1].strip(), file=self.out, flush=True)
             lines = [ln for ln in lines if "%|" not in ln]
-        for ln in lines[:self.max_lines]:
+        for ln in lines[: self.max_lines]:
             print(self.prefix + ln, file=self.out, flush=True)
         if len(lines) > self.max_lines:
-            print(f"{self.prefix}... ({len(lines) - self.max_lines} more lines in the executed notebook)",
-                  file=self.out, flush=True)
+            print(
+                f"{self.prefix}... ({len(lines) - self.max_lines} more lines in the executed notebook)",
+                file=self.out,
+                flush=True,
+            )
         return len(text)
 
     def flush(self) -> None:
@@ -61,8 +68,17 @@ def execute_notebook(name: str, out_path: Path, parameters: dict, stream: bool =
     pm_log.setLevel(logging.ERROR)  # "Passed unknown parameter: <key>" for every params key
     sink = StageOutput(prefix) if stream else None
     try:
-        pm.execute_notebook(str(NOTEBOOKS / name), str(out_path), parameters=parameters, cwd=str(NOTEBOOKS),
-                            kernel_name="python3", progress_bar=False, log_output=False, stdout_file=sink,
-                            stderr_file=sink, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        pm.execute_notebook(
+            str(NOTEBOOKS / name),
+            str(out_path),
+            parameters=parameters,
+            cwd=str(NOTEBOOKS),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            stdout_file=sink,
+            stderr_file=sink,
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
     finally:
         pm_log.setLevel(level)

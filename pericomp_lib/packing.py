@@ -6,10 +6,12 @@ A block attention mask lets each block see the head and itself only, and positio
 the head for every block, so each answer's loss and gradient equal those of its unpacked example
 (tests/test_packing.py checks it) while the record is read once instead of 22 times.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, padding)
 
@@ -30,8 +32,13 @@ def unpacked_row(ex: TokenizedExample) -> dict[str, Any]:
     """head + tail + answer; loss on the answer only."""
     prompt = ex.head + ex.tail
     ids = prompt + ex.answer
-    return {"input_ids": ids, "labels": [IGNORE] * len(prompt) + list(ex.answer),
-            "position_ids": list(range(len(ids))), "segments": [0] * len(ids), "n_examples": 1}
+    return {
+        "input_ids": ids,
+        "labels": [IGNORE] * len(prompt) + list(ex.answer),
+        "position_ids": list(range(len(ids))),
+        "segments": [0] * len(ids),
+        "n_examples": 1,
+    }
 
 
 def packed_rows(examples: Sequence[TokenizedExample], max_len: int) -> list[dict[str, Any]]:
@@ -46,8 +53,13 @@ def packed_rows(examples: Sequence[TokenizedExample], max_len: int) -> list[dict
         for ex in members:
             block = ex.tail + ex.answer
             if row is None or len(row["input_ids"]) + len(block) > max_len:
-                row = {"input_ids": list(head), "labels": [IGNORE] * len(head),
-                       "position_ids": list(range(len(head))), "segments": [0] * len(head), "n_examples": 0}
+                row = {
+                    "input_ids": list(head),
+                    "labels": [IGNORE] * len(head),
+                    "position_ids": list(range(len(head))),
+                    "segments": [0] * len(head),
+                    "n_examples": 0,
+                }
                 rows.append(row)
             k = row["n_examples"] + 1
             row["input_ids"] += block
@@ -98,8 +110,11 @@ class Collator:
         def pad(key, value):
             return torch.tensor([r[key] + [value] * (L - len(r[key])) for r in rows], dtype=torch.long)
 
-        batch = {"input_ids": pad("input_ids", self.pad_id), "labels": pad("labels", IGNORE),
-                 "position_ids": pad("position_ids", 0)}
+        batch = {
+            "input_ids": pad("input_ids", self.pad_id),
+            "labels": pad("labels", IGNORE),
+            "position_ids": pad("position_ids", 0),
+        }
         segments = pad("segments", -1)
         if packed:
             batch["attention_mask"] = block_mask(segments, self.mask_dtype)
@@ -124,6 +139,7 @@ def answer_loss(model, batch: dict[str, Any]):
     out = model(**{k: batch[k] for k in MODEL_KEYS if k in batch})
     targets = batch["shift_labels"].to(out.logits.device)
     logits = out.logits.float()
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE,
-                           reduction="sum")
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
     return loss, int((targets != IGNORE).sum()), out

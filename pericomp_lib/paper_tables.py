@@ -14,15 +14,16 @@ Which cases and which files, as the authors did it:
   try/except); here it is skipped *and reported* (missing='skip'), or filled (missing='empty'), or it
   stops the run (missing='error').
 """
+
 from __future__ import annotations
 
-import sys
 import argparse
 import logging
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -148,8 +149,9 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
     loaded = LoadedTable(spec, gold, {})
     for path in repo.list_prediction_files(pericomp_dir, spec.center, spec.strict):
         try:
-            pf = repo.load_predictions(path, list(gold), missing="empty" if missing == "empty" else "error",
-                                       strict=spec.strict)
+            pf = repo.load_predictions(
+                path, list(gold), missing="empty" if missing == "empty" else "error", strict=spec.strict
+            )
         except (ValueError, OSError) as e:
             if missing == "error":
                 raise
@@ -157,8 +159,11 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
             log.warning("skipped %s: %s", path, e)
             continue
         loaded.predictions[pf.model] = pf
-        found = repo.prediction_issues({k: v for k, v in pf.labels.items() if k not in pf.missing}, gold,
-                                       [e for e in pf.extra if e not in center_ids])  # not the other split's
+        found = repo.prediction_issues(
+            {k: v for k, v in pf.labels.items() if k not in pf.missing},
+            gold,
+            [e for e in pf.extra if e not in center_ids],
+        )  # not the other split's
         if found:
             loaded.issues[str(path)] = found
         if pf.missing:
@@ -181,8 +186,9 @@ def paper_tables(
         t = load_table(pericomp_dir, spec, missing)
         report["n_models"][spec.name] = len(t.predictions)
         report["skipped"] += [{"table": spec.name, "file": f, "reason": r} for f, r in t.skipped]
-        report.setdefault("issues", []).extend({"table": spec.name, "file": f, "issue": i}
-                                               for f, found in t.issues.items() for i in found)
+        report.setdefault("issues", []).extend(
+            {"table": spec.name, "file": f, "issue": i} for f, found in t.issues.items() for i in found
+        )
         if t.filled:
             report["filled"][spec.name] = dict(t.filled)
         for average in AVERAGES:
@@ -204,8 +210,12 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
     ap.add_argument("--out", required=True, help="folder for the CSV tables")
     ap.add_argument("--runs-dir", help="collect the metrics of our own runs (runs/<run>/seed-<n>/tables)")
-    ap.add_argument("--missing", choices=("skip", "empty", "error"), default="skip",
-                    help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop")
+    ap.add_argument(
+        "--missing",
+        choices=("skip", "empty", "error"),
+        default="skip",
+        help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop",
+    )
     args = ap.parse_args(argv)
     if args.runs_dir:
         from .evaluation import write_runs_metrics
@@ -215,8 +225,9 @@ def cli(argv: list[str]) -> int:
         except FileNotFoundError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        micro = table[table.averaging == "micro"].pivot_table(index=["run", "seed", "Models"], columns="mode",
-                                                             values="F1_score", sort=False)
+        micro = table[table.averaging == "micro"].pivot_table(
+            index=["run", "seed", "Models"], columns="mode", values="F1_score", sort=False
+        )
         print(f"wrote {Path(args.out) / 'runs_metrics.csv'}\nmicro F1 per run, seed and model:")
         print(micro.round(3).to_string())
         return 0
@@ -233,7 +244,7 @@ def cli(argv: list[str]) -> int:
 
 def _print_report(report: dict, out: Path) -> None:
     """What paper_tables wrote, skipped and filled; issue counts here, every file and id in the notes file."""
-    for name, path in report["tables"].items():
+    for path in report["tables"].values():
         print(f"wrote {path}")
     for name, n in report["n_models"].items():
         print(f"{name}: {n} models")
@@ -244,9 +255,14 @@ def _print_report(report: dict, out: Path) -> None:
     issues = report.get("issues", [])
     if issues:  # hundreds in the published files: counts here, every file and id in the notes file
         notes = write_json(out / "evaluation_notes.json", issues)
-        kinds = (("not evaluation cases", "extra case ids"), ("naming none", "labels naming none of the 22"),
-                 ("no answer", "empty answers"))
+        kinds = (
+            ("not evaluation cases", "extra case ids"),
+            ("naming none", "labels naming none of the 22"),
+            ("no answer", "empty answers"),
+        )
         for table in dict.fromkeys(i["table"] for i in issues):
-            counts = [f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
-                      for key, what in kinds]
+            counts = [
+                f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
+                for key, what in kinds
+            ]
             print(f"{table}: prediction files {', '.join(counts)} (scored as the authors did; details in {notes})")

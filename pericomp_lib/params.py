@@ -8,6 +8,7 @@ Numbers written as YAML strings (`1e-4`, which YAML 1.1 reads as a string) are a
 Relative paths in params (cohort_path, definitions; model and adapter folders that exist there) resolve
 against the repository root, never against the working directory of a kernel or shell.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Callable, Mapping, Optional
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -45,11 +47,13 @@ def _integer(lo: int | None = None, hi: int | None = None, special: tuple = (), 
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ValueError(f"is out of range: use an integer{hint}")
         return v
+
     return check
 
 
-def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hint: str = "",
-            optional: bool = False) -> Callable:
+def _number(
+    lo: float | None = None, hi: float | None = None, lo_open: bool = False, hint: str = "", optional: bool = False
+) -> Callable:
     def check(v: Any) -> Any:
         if v is None and optional:
             return None
@@ -63,6 +67,7 @@ def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = Fa
         if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
             raise ValueError(f"is out of range: use a number{hint}")
         return v
+
     return check
 
 
@@ -77,6 +82,7 @@ def _choice(*allowed: str) -> Callable:
         if not isinstance(v, str) or v not in allowed:
             raise ValueError(f"is not allowed; use one of {', '.join(allowed)}")
         return v
+
     check.allowed = allowed
     return check
 
@@ -90,6 +96,7 @@ def _text(pattern: str | None = None, hint: str = "", optional: bool = False) ->
         if not isinstance(v, str) or not v.strip() or (pattern and not re.fullmatch(pattern, v)):
             raise ValueError(f"must be {hint}")
         return v
+
     return check
 
 
@@ -109,7 +116,7 @@ def _complications(v: Any) -> list[str] | None:
     if isinstance(v, tuple):
         v = list(v)
     if not (isinstance(v, list) and v and all(isinstance(c, str) for c in v)):
-        raise ValueError(f"must be null (all 22) or a non-empty list of ids, e.g. [pneumonia, delirium]")
+        raise ValueError("must be null (all 22) or a non-empty list of ids, e.g. [pneumonia, delirium]")
     bad = [c for c in v if c not in taxonomy.IDS]
     if bad:
         raise ValueError(f"has unknown id(s) {bad}; valid ids: {', '.join(taxonomy.IDS)}")
@@ -139,21 +146,31 @@ PosInt = _t(_integer(1, hint=" >= 1"), int)
 # ---------------------------------------------------------------------------------------------- the model
 class Params(BaseModel):
     """Every run parameter. Stage tags: the first stage that reads the key (batch fingerprints use them)."""
+
     model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=True)
 
     run_name: _t(_text(r"[A-Za-z0-9][A-Za-z0-9._-]*", "a folder name: letters, digits, '.', '_' or '-'"), str) = F(
-        "default", "", "names the run folder runs/<run_name>/seed-<seed>/")
+        "default", "", "names the run folder runs/<run_name>/seed-<seed>/"
+    )
     seed: _t(_integer(0, hint=" >= 0"), int) = F(1, "01", "cohort split, training and sampling seed")
     # model
-    model_name_or_path: _t(_text(hint="a hub id, a local folder or a built-in name (smollm2-135m, tiny-random)"),
-                           str) = F("smollm2-135m", "03", "base model")
-    adapter: _t(_text(hint="null, a trained adapter folder or a published one (hub id / local path)",
-                      optional=True), Optional[str]) = F(
-        None, "04", "a trained adapter folder or a published one (hub id / local path)")
+    model_name_or_path: _t(
+        _text(hint="a hub id, a local folder or a built-in name (smollm2-135m, tiny-random)"), str
+    ) = F("smollm2-135m", "03", "base model")
+    adapter: _t(
+        _text(hint="null, a trained adapter folder or a published one (hub id / local path)", optional=True),
+        str | None,
+    ) = F(None, "04", "a trained adapter folder or a published one (hub id / local path)")
     quantization: _t(_choice("none", "4bit", "8bit"), str) = F("none", "03", "4bit: QLoRA (bitsandbytes NF4)")
     dtype: _t(_choice("auto", "float32", "bfloat16", "float16"), str) = F("auto", "03", "weights dtype")
-    device: _t(_text(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps (cuda fails at load time when no GPU "
-                     "is visible; auto falls back to the CPU)"), str) = F("auto", "03", "where the model runs")
+    device: _t(
+        _text(
+            r"auto|cpu|mps|cuda(:\d+)?",
+            "auto, cpu, cuda, cuda:N or mps (cuda fails at load time when no GPU "
+            "is visible; auto falls back to the CPU)",
+        ),
+        str,
+    ) = F("auto", "03", "where the model runs")
     # LoRA, the paper's settings
     lora_r: PosInt = F(16, "03", "LoRA rank")
     lora_alpha: PosInt = F(32, "03", "LoRA alpha")
@@ -162,71 +179,104 @@ class Params(BaseModel):
     learning_rate: _t(_number(0.0, lo_open=True, hint=" > 0, e.g. 1e-4"), float) = F(1e-4, "03", "peak learning rate")
     num_epochs: _t(_number(0.0, lo_open=True, hint=" > 0, e.g. 10"), float) = F(1.0, "03", "epochs (max_steps -1)")
     max_steps: _t(_integer(1, special=(-1,), hint=" >= 1, or -1 to train num_epochs epochs"), int) = F(
-        -1, "03", "-1: train num_epochs epochs")
+        -1, "03", "-1: train num_epochs epochs"
+    )
     batch_size: PosInt = F(1, "03", "per-device training batch")
     grad_accum: PosInt = F(8, "03", "gradient accumulation steps")
     max_seq_len: PosInt = F(4096, "03", "longest training row in tokens")
     gradient_checkpointing: _t(_boolean, bool) = F(True, "03", "recompute activations (less memory, ~30% slower)")
     packing: _t(_boolean, bool) = F(False, "03", "one training row per case (targeted + shared_prefix)")
-    lora_layers: _t(_integer(1, special=(None,), hint=" >= 1, or null for every layer"), Optional[int]) = F(
-        None, "03", "None: LoRA on every layer (the paper); k: on the top k layers only")
-    negative_ratio: _t(_number(0.0, lo_open=True, hint=" > 0, or null for every question", optional=True),
-                       Optional[float]) = F(None, "03", "class balance: negative targeted examples kept per positive "
-                                            "one, per complication (None: every question, the paper)")
+    lora_layers: _t(_integer(1, special=(None,), hint=" >= 1, or null for every layer"), int | None) = F(
+        None, "03", "None: LoRA on every layer (the paper); k: on the top k layers only"
+    )
+    negative_ratio: _t(
+        _number(0.0, lo_open=True, hint=" > 0, or null for every question", optional=True), float | None
+    ) = F(
+        None,
+        "03",
+        "class balance: negative targeted examples kept per positive "
+        "one, per complication (None: every question, the paper)",
+    )
     # optimiser, schedule and checkpoints (training.SFT_CONFIG_KEYS maps them onto trl.SFTConfig)
-    lr_scheduler_type: _t(_choice("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts",
-                                  "polynomial", "inverse_sqrt"), str) = F("cosine", "03", "learning-rate schedule")
+    lr_scheduler_type: _t(
+        _choice(
+            "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial", "inverse_sqrt"
+        ),
+        str,
+    ) = F("cosine", "03", "learning-rate schedule")
     warmup_steps: _t(_integer(0, hint=" >= 0"), int) = F(0, "03", "optimiser steps of linear warmup")
     weight_decay: _t(_number(0.0, hint=" >= 0"), float) = F(0.0, "03", "AdamW weight decay")
     max_grad_norm: _t(_number(0.0, lo_open=True, hint=" > 0"), float) = F(1.0, "03", "gradient clipping norm")
     save_steps: PosInt = F(50, "03", "optimiser steps between checkpoints (resume points)")
-    save_total_limit: _t(_integer(1, special=(None,), hint=" >= 1, or null to keep every checkpoint"),
-                         Optional[int]) = F(2, "03", "checkpoints kept (older ones are deleted)")
+    save_total_limit: _t(_integer(1, special=(None,), hint=" >= 1, or null to keep every checkpoint"), int | None) = F(
+        2, "03", "checkpoints kept (older ones are deleted)"
+    )
     # prompts and inference
     strategy: _t(_choice(*STRATEGIES), str) = F("targeted", "02", "one prompt per complication or one for all")
-    prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F("paper", "02", "paper: record last; shared_prefix: record first")
+    prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F(
+        "paper", "02", "paper: record last; shared_prefix: record first"
+    )
     comprehensive_think: _t(_boolean, bool) = F(True, "02", "comprehensive answers carry a think field")
     comprehensive_scope: _t(_choice("all", "asked"), str) = F(
-        "all", "04", "comprehensive prompt: all 22 definitions (the paper) or only the asked complications")
+        "all", "04", "comprehensive prompt: all 22 definitions (the paper) or only the asked complications"
+    )
     answer_layout: _t(_choice("paper", "decision_first"), str) = F(
-        "paper", "02", "targeted answer key order: paper (think, bool, grading) | decision_first")
+        "paper", "02", "targeted answer key order: paper (think, bool, grading) | decision_first"
+    )
     question_style: _t(_choice("criteria", "brief"), str) = F(
-        "criteria", "02", "targeted question: criteria (the paper) | brief (name only)")
+        "criteria", "02", "targeted question: criteria (the paper) | brief (name only)"
+    )
     language: _t(_choice("en", "zh"), str) = F("en", "01", "records and prompts")
-    definitions: _t(_text(hint="null (the packaged definitions for `language`) or a definitions file",
-                          optional=True), Optional[str]) = F(None, "02", "None: the packaged definitions for `language`")
-    complications: _t(_complications, Optional[list]) = F(None, "02", "None: all 22; a list of ids restricts targeted runs")
+    definitions: _t(
+        _text(hint="null (the packaged definitions for `language`) or a definitions file", optional=True), str | None
+    ) = F(None, "02", "None: the packaged definitions for `language`")
+    complications: _t(_complications, list | None) = F(
+        None, "02", "None: all 22; a list of ids restricts targeted runs"
+    )
     max_new_tokens: PosInt = F(256, "04", "answer length cap")
     enable_thinking: _t(_boolean, bool) = F(False, "03", "chat templates with a thinking switch (Qwen3)")
     inference_batch_size: PosInt = F(8, "04", "prompts generated together")
     constrained: _t(_boolean, bool) = F(
-        False, "04", "answers follow their JSON schema (llguidance); false: the paper's free generation")
-    think_max_chars: _t(_integer(1, special=(None,), hint=" >= 1, or null for no limit"), Optional[int]) = F(
-        None, "04", "constrained answers: longest think text in characters (None: no limit)")
+        False, "04", "answers follow their JSON schema (llguidance); false: the paper's free generation"
+    )
+    think_max_chars: _t(_integer(1, special=(None,), hint=" >= 1, or null for no limit"), int | None) = F(
+        None, "04", "constrained answers: longest think text in characters (None: no limit)"
+    )
     comprehensive_arm: _t(_boolean, bool) = F(
-        False, "04", "a targeted run also asks the base model the comprehensive prompt (Figure 6b's third arm)")
+        False, "04", "a targeted run also asks the base model the comprehensive prompt (Figure 6b's third arm)"
+    )
     calibration_cases: _t(_integer(0, hint=" >= 0"), int) = F(
-        0, "04", "training cases whose P(True) is scored to choose an operating point (0: none)")
+        0, "04", "training cases whose P(True) is scored to choose an operating point (0: none)"
+    )
     # cohort
     cohort_source: _t(_choice("synthetic", "pericomp_repo", "jsonl", "csv", "mimic"), str) = F(
-        "synthetic", "01", "where 01 takes the cases from")
+        "synthetic", "01", "where 01 takes the cases from"
+    )
     n_cases: PosInt = F(300, "01", "synthetic cases (train + validation)")
     n_external: _t(_integer(0, hint=" >= 0"), int) = F(0, "01", "synthetic external-center test cases")
-    cohort_path: _t(_text(hint="null or the user's cohort file/folder", optional=True), Optional[str]) = F(
-        None, "01", "cohort_source jsonl/csv: the user's file; mimic: the MIMIC-IV folder")
+    cohort_path: _t(_text(hint="null or the user's cohort file/folder", optional=True), str | None) = F(
+        None, "01", "cohort_source jsonl/csv: the user's file; mimic: the MIMIC-IV folder"
+    )
     difficulty: _t(_number(0.0, 1.0, hint=" in [0, 1]"), float) = F(0.5, "01", "share of synthetic look-alike traps")
     record_length: _t(_choice("full", "compact"), str) = F(
-        "full", "01", "synthetic records: full (~2k tokens) or compact (~0.5k, for CPU runs)")
-    max_eval_cases: _t(_integer(1, special=(None,), hint=" >= 1, or null for the whole evaluation split"),
-                       Optional[int]) = F(None, "04", "None: the whole evaluation split")
+        "full", "01", "synthetic records: full (~2k tokens) or compact (~0.5k, for CPU runs)"
+    )
+    max_eval_cases: _t(
+        _integer(1, special=(None,), hint=" >= 1, or null for the whole evaluation split"), int | None
+    ) = F(None, "04", "None: the whole evaluation split")
 
 
 FIELDS: tuple[str, ...] = tuple(Params.model_fields)
 DEFAULTS: dict[str, Any] = Params().model_dump()
-STAGE_OF: dict[str, str] = {k: (f.json_schema_extra or {}).get("stage", "01") or "" for k, f in Params.model_fields.items()}
+STAGE_OF: dict[str, str] = {
+    k: (f.json_schema_extra or {}).get("stage", "01") or "" for k, f in Params.model_fields.items()
+}
 ALLOWED: dict[str, tuple] = {  # the keys with a fixed set of values, and those values
-    k: m.func.allowed for k, f in Params.model_fields.items() for m in f.metadata
-    if isinstance(m, BeforeValidator) and hasattr(m.func, "allowed")}
+    k: m.func.allowed
+    for k, f in Params.model_fields.items()
+    for m in f.metadata
+    if isinstance(m, BeforeValidator) and hasattr(m.func, "allowed")
+}
 REQUIRED_IN_FILE = ("run_name", "model_name_or_path")
 PATH_KEYS = ("cohort_path", "definitions")  # always paths: relative ones resolve against the repository root
 MAYBE_PATH_KEYS = ("model_name_or_path", "adapter")  # hub ids or names unless a folder of that name exists
@@ -313,9 +363,15 @@ def default_run_dir(params: Mapping[str, Any]) -> Path:
     return ROOT / "runs" / params["run_name"] / f"seed-{params['seed']}"
 
 
-def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
-            default_run_dir_: Callable[[Mapping], Path] = default_run_dir, write: bool | None = None,
-            quiet: bool = False, **given: Any) -> tuple[dict[str, Any], Path]:
+def resolve(
+    stage: str,
+    params_path: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+    default_run_dir_: Callable[[Mapping], Path] = default_run_dir,
+    write: bool | None = None,
+    quiet: bool = False,
+    **given: Any,
+) -> tuple[dict[str, Any], Path]:
     """The params of one notebook stage and its run folder.
 
     Precedence, lowest first: DEFAULTS < the run's params.json (stages after 01, when it exists) < the params
@@ -345,8 +401,10 @@ def resolve(stage: str, params_path: str | os.PathLike | None = None, run_dir: s
         stored = read_params_file(stored_path, require=())
         if not first:  # later stages start from what the run recorded
             merged = {**stored, **(base if params_path else {}), **given}
-            where = " < ".join(["defaults", _short(stored_path), *(chain if params_path else [])]
-                               + (["notebook parameters"] if given else []))
+            where = " < ".join(
+                ["defaults", _short(stored_path), *(chain if params_path else [])]
+                + (["notebook parameters"] if given else [])
+            )
             params = resolve_paths(validate(merged, where))
     if (stage in STAGES_WRITING if write is None else write) and stored != params:
         from .io import write_json
@@ -376,9 +434,11 @@ def from_notebook(namespace: Mapping[str, Any], stage: str, **kw: Any) -> tuple[
     """
     unknown = sorted(injected_names(namespace) - set(FIELDS) - declared_names(namespace))
     if unknown:
-        raise ParamsError(f"unknown parameter(s) {', '.join(unknown)}: not a params key nor a parameter of this "
-                          f"notebook ({', '.join(sorted(declared_names(namespace)))}); params keys: "
-                          f"{', '.join(sorted(FIELDS))}")
+        raise ParamsError(
+            f"unknown parameter(s) {', '.join(unknown)}: not a params key nor a parameter of this "
+            f"notebook ({', '.join(sorted(declared_names(namespace)))}); params keys: "
+            f"{', '.join(sorted(FIELDS))}"
+        )
     given = {k: namespace[k] for k in FIELDS if k in namespace}
     return resolve(stage, namespace.get("params_path"), namespace.get("run_dir"), **kw, **given)
 
@@ -409,6 +469,9 @@ def declared_names(namespace: Mapping[str, Any]) -> set[str]:
 
 def describe() -> str:
     """A table of every key: default, first stage that reads it, meaning (for docs and --help)."""
-    rows = [f"{k:24s} {STAGE_OF[k] or '-':3s} {json.dumps(DEFAULTS[k], ensure_ascii=False):50s} "
-            f"{Params.model_fields[k].description}" for k in FIELDS]
+    rows = [
+        f"{k:24s} {STAGE_OF[k] or '-':3s} {json.dumps(DEFAULTS[k], ensure_ascii=False):50s} "
+        f"{Params.model_fields[k].description}"
+        for k in FIELDS
+    ]
     return "\n".join(rows)

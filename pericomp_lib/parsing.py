@@ -6,6 +6,7 @@ with and without their parenthesised qualifiers and kept verbatim when unknown. 
 authors (documented so numbers can be compared): grades are normalised (中度 -> 中) and the JSON is read
 by answer_json.py. Parsing never raises: an unreadable answer carries its error and raw text.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,13 @@ def parse_targeted(text: str) -> TargetedAnswer:
     except ValueError as e:
         return TargetedAnswer(None, None, None, str(e), raw)
     if not isinstance(obj, dict):
-        return TargetedAnswer(None, None, think, f"answer is a JSON {type(obj).__name__}, expected an object "
-                              'with "bool" and "grading"', raw)
+        return TargetedAnswer(
+            None,
+            None,
+            think,
+            f'answer is a JSON {type(obj).__name__}, expected an object with "bool" and "grading"',
+            raw,
+        )
     think = _think_text(obj.get("think")) or think
     if "bool" not in obj:
         return TargetedAnswer(None, None, think, f'answer has no "bool" (keys: {", ".join(map(str, obj))})', raw)
@@ -121,7 +127,7 @@ def parse_comprehensive(text: str) -> ComprehensiveAnswer:
     errors: list[str] = []
     for i, item in enumerate(comps):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
-            errors.append(f"complications[{i}] is {item!r}, expected {{\"name\": ..., \"grading\": ...}}")
+            errors.append(f'complications[{i}] is {item!r}, expected {{"name": ..., "grading": ...}}')
             continue
         name = item["name"].strip()
         cid = taxonomy.lookup(name) or taxonomy.lookup(strip_qualifiers(name))

@@ -10,9 +10,10 @@ Two layouts for the targeted strategy (one question per complication):
 - "shared_prefix": record first, then the question, so the 22 prompts of one case share a prefix and
   inference can reuse its KV cache instead of re-reading the record 22 times.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from . import taxonomy
 from .definitions import Definitions
@@ -50,7 +51,9 @@ _EN_GRADE_OPTIONS = """    * grading: the severity grade, exactly one of these f
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "zh": {
-        "comprehensive_instruction": "你是一名资深外科医生，你的任务是根据患者的资料，判断患者术后出现哪些并发症，并发症的诊断依据:\n",
+        "comprehensive_instruction": (
+            "你是一名资深外科医生，你的任务是根据患者的资料，判断患者术后出现哪些并发症，并发症的诊断依据:\n"
+        ),
         "comprehensive_think": """
 ### 输出json格式
 1. 首先，输出一个think字段，内容为一个数组，每个元素是一个字符串，表示对病例的思考和考虑过程。例如：
@@ -58,7 +61,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
     * "肌钙蛋白T升高，提示可能存在心肌损伤"
 2. 然后，输出一个complications字段，内容为一个数组，每个元素包含：
     * name: 并发症的名称，必须是22个预定义并发症之一
-""" + _ZH_GRADE_OPTIONS + """
+"""
+        + _ZH_GRADE_OPTIONS
+        + """
 完整格式示例：
 {
   "think": [
@@ -83,7 +88,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
 ### 输出json格式
 输出一个列表，每个元素为一个字典，包含：
     * name: 并发症的名称，必须是22个预定义并发症之一
-""" + _ZH_GRADE_OPTIONS + """
+"""
+        + _ZH_GRADE_OPTIONS
+        + """
 完整格式示例：
 [
     {
@@ -98,22 +105,31 @@ TEMPLATES: dict[str, dict[str, str]] = {
 - 常规分级按照{grading}
 ### 病历资料
 """,
-        "targeted_instruction": "你是一名资深外科医生，你的任务是根据病例资料，判断患者术后是否出现{complication}，该并发症的诊断依据:\n",
-        "targeted_spec": '\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。请输出如下json格式：\n'
-        '{{"think": "...(你的step by step思考过程)", "bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
-        '"grading" "Null/轻/中/重度（该并发症的严重程度，只能输出一种）"}}\n',
+        "targeted_instruction": (
+            "你是一名资深外科医生，你的任务是根据病例资料，判断患者术后是否出现{complication}，该并发症的诊断依据:\n"
+        ),
+        "targeted_spec": (
+            "\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。请输出如下json格式：\n"
+            '{{"think": "...(你的step by step思考过程)", '
+            '"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
+            '"grading" "Null/轻/中/重度（该并发症的严重程度，只能输出一种）"}}\n'
+        ),
         "record_label": "病历资料：\n",
         # shared_prefix layout (ours): the role and the record first, the question after
         "shared_intro": "你是一名资深外科医生，请阅读以下病例资料，然后回答关于术后并发症的问题。\n",
         "shared_question": "你的任务是根据上述病例资料，判断患者术后是否出现{complication}，该并发症的诊断依据:\n",
         # answer_layout decision_first / question_style brief (CPU profile; see ANSWER_LAYOUTS)
-        "targeted_spec_decision_first": '\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。请输出如下json格式：\n'
+        "targeted_spec_decision_first": "\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。"
+        "请输出如下json格式：\n"
         '{"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
         '"grading": "Null/轻/中/重（该并发症的严重程度，只能输出一种）", "think": "...(判断依据)"}\n',
         "brief_question": "问题：患者术后是否出现{complication}？请输出json，字段依次为：{keys}。\n",
     },
     "en": {
-        "comprehensive_instruction": "You are a senior surgeon. Your task is to determine from the patient's records which complications the patient developed after surgery. Diagnostic criteria for the complications:\n",
+        "comprehensive_instruction": (
+            "You are a senior surgeon. Your task is to determine from the patient's records which complications "
+            "the patient developed after surgery. Diagnostic criteria for the complications:\n"
+        ),
         "comprehensive_think": """
 ### Output JSON format
 1. First, output a "think" field: an array of strings, each one a step of your reasoning about the case. For example:
@@ -121,7 +137,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
     * "Troponin T rose, which suggests myocardial injury"
 2. Then output a "complications" field: an array whose elements contain:
     * name: the name of the complication, which must be one of the 22 predefined complications
-""" + _EN_GRADE_OPTIONS + """
+"""
+        + _EN_GRADE_OPTIONS
+        + """
 Complete example:
 {
   "think": [
@@ -141,12 +159,14 @@ Notes:
 - Every complication you report must be one of the 22 above; never output a complication of your own.
 - General grading follows {grading}
 ### Medical record
-""",
+""",  # noqa: E501 - prompt text, kept byte for byte (its long example line included)
         "comprehensive_nothink": """
 ### Output JSON format
 Output a list; each element is an object containing:
     * name: the name of the complication, which must be one of the 22 predefined complications
-""" + _EN_GRADE_OPTIONS + """
+"""
+        + _EN_GRADE_OPTIONS
+        + """
 Complete example:
 [
     {
@@ -161,18 +181,37 @@ Notes:
 - General grading follows {grading}
 ### Medical record
 """,
-        "targeted_instruction": "You are a senior surgeon. Your task is to decide from the medical record whether the patient developed {complication} after surgery. Diagnostic criteria for this complication:\n",
-        "targeted_spec": '\nAll diagnostic criteria must be met (unless a criterion says explicitly that one of them is enough). Output JSON in this format:\n'
-        '{"think": "...(your step-by-step reasoning)", "bool": "True/False (whether the patient developed the complication; output exactly one of True and False)", '
-        '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)"}\n',
+        "targeted_instruction": (
+            "You are a senior surgeon. Your task is to decide from the medical record whether the patient "
+            "developed {complication} after surgery. Diagnostic criteria for this complication:\n"
+        ),
+        "targeted_spec": (
+            "\nAll diagnostic criteria must be met (unless a criterion says explicitly that one of them is "
+            "enough). Output JSON in this format:\n"
+            '{"think": "...(your step-by-step reasoning)", "bool": "True/False (whether the patient developed the '
+            'complication; output exactly one of True and False)", '
+            '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)"}\n'
+        ),
         "record_label": "Medical record:\n",
-        "shared_intro": "You are a senior surgeon. Read the medical record below, then answer a question about postoperative complications.\n",
-        "shared_question": "Your task is to decide from the medical record above whether the patient developed {complication} after surgery. Diagnostic criteria for this complication:\n",
-        "targeted_spec_decision_first": '\nAll diagnostic criteria must be met (unless a criterion says explicitly that one of them is enough). Output JSON in this format:\n'
-        '{"bool": "True/False (whether the patient developed the complication; output exactly one of True and False)", '
-        '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)", '
-        '"think": "...(the evidence for your decision)"}\n',
-        "brief_question": "Question: did the patient develop {complication} after surgery? Answer in JSON with the keys {keys}.\n",
+        "shared_intro": (
+            "You are a senior surgeon. Read the medical record below, then answer a question about postoperative "
+            "complications.\n"
+        ),
+        "shared_question": (
+            "Your task is to decide from the medical record above whether the patient developed {complication} "
+            "after surgery. Diagnostic criteria for this complication:\n"
+        ),
+        "targeted_spec_decision_first": (
+            "\nAll diagnostic criteria must be met (unless a criterion says explicitly that one of them is "
+            "enough). Output JSON in this format:\n"
+            '{"bool": "True/False (whether the patient developed the complication; output exactly one of True and '
+            'False)", '
+            '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)", '
+            '"think": "...(the evidence for your decision)"}\n'
+        ),
+        "brief_question": (
+            "Question: did the patient develop {complication} after surgery? Answer in JSON with the keys {keys}.\n"
+        ),
     },
 }
 
@@ -190,21 +229,28 @@ def check_strategy_layout(strategy: str, layout: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ prompts
-def comprehensive_prompt(record: str, definitions: Definitions, think: bool = True,
-                         complications: Iterable[str] | None = None) -> str:
+def comprehensive_prompt(
+    record: str, definitions: Definitions, think: bool = True, complications: Iterable[str] | None = None
+) -> str:
     """All 22 complications in one prompt (the record last), with or without the think field.
 
     With `complications`, only those definitions, renumbered, and the count in the instructions follows:
     the comprehensive question about exactly the complications a targeted run asked (CPU profile)."""
     t = TEMPLATES[definitions.language]
-    spec = t["comprehensive_think" if think else "comprehensive_nothink"].replace("{grading}", definitions.grading_inline)
+    spec = t["comprehensive_think" if think else "comprehensive_nothink"].replace(
+        "{grading}", definitions.grading_inline
+    )
     if complications is None:
         return t["comprehensive_instruction"] + definitions.categories + spec + record
     cids = definitions.select(complications)
-    body = "\n" + "".join(f"{i}. {definitions.headings[c]}\n{definitions.sections[c].strip(chr(10))}\n\n"
-                          for i, c in enumerate(cids, 1))
-    for old, new in (("22个", f"{len(cids)}个"), ("the 22 predefined", f"the {len(cids)} predefined"),
-                     ("the 22 above", f"the {len(cids)} above")):
+    body = "\n" + "".join(
+        f"{i}. {definitions.headings[c]}\n{definitions.sections[c].strip(chr(10))}\n\n" for i, c in enumerate(cids, 1)
+    )
+    for old, new in (
+        ("22个", f"{len(cids)}个"),
+        ("the 22 predefined", f"the {len(cids)} predefined"),
+        ("the 22 above", f"the {len(cids)} above"),
+    ):
         spec = spec.replace(old, new)
     return t["comprehensive_instruction"] + body + spec + record
 
@@ -214,15 +260,24 @@ def _spec(definitions: Definitions, answer_layout: str) -> str:
     return TEMPLATES[definitions.language][_SPEC_KEY[answer_layout]]
 
 
-def _targeted_body(definitions: Definitions, cid: str, instruction_key: str, answer_layout: str = "paper",
-                   question_style: str = "criteria") -> str:
+def _targeted_body(
+    definitions: Definitions,
+    cid: str,
+    instruction_key: str,
+    answer_layout: str = "paper",
+    question_style: str = "criteria",
+) -> str:
     check_choice("question_style", question_style, QUESTION_STYLES)
     t = TEMPLATES[definitions.language]
     name = definitions.headings[cid]
     if question_style == "brief":  # the keys only: the schema (constrained) or training teaches the rest
         keys = ", ".join(ANSWER_KEYS[answer_layout] if answer_layout in ANSWER_KEYS else ANSWER_KEYS["paper"])
         return t["brief_question"].replace("{complication}", name).replace("{keys}", keys)
-    return t[instruction_key].replace("{complication}", name) + definitions.criteria(cid) + _spec(definitions, answer_layout)
+    return (
+        t[instruction_key].replace("{complication}", name)
+        + definitions.criteria(cid)
+        + _spec(definitions, answer_layout)
+    )
 
 
 def targeted_prefix(record: str, definitions: Definitions) -> str:
@@ -231,16 +286,19 @@ def targeted_prefix(record: str, definitions: Definitions) -> str:
     return t["shared_intro"] + t["record_label"] + record.rstrip("\n") + "\n\n"
 
 
-def targeted_question(definitions: Definitions, cid: str, answer_layout: str = "paper",
-                      question_style: str = "criteria") -> str:
+def targeted_question(
+    definitions: Definitions, cid: str, answer_layout: str = "paper", question_style: str = "criteria"
+) -> str:
     """The complication-specific tail of a shared_prefix targeted prompt."""
     return _targeted_body(definitions, taxonomy.canonical_id(cid), "shared_question", answer_layout, question_style)
 
 
 def _paper_prompts(record: str, definitions: Definitions, cids: list[str], **style: str) -> dict[str, str]:
     label = TEMPLATES[definitions.language]["record_label"]
-    return {taxonomy.zh_heading(cid): _targeted_body(definitions, cid, "targeted_instruction", **style) + label + record
-            for cid in cids}
+    return {
+        taxonomy.zh_heading(cid): _targeted_body(definitions, cid, "targeted_instruction", **style) + label + record
+        for cid in cids
+    }
 
 
 def _shared_prefix_prompts(record: str, definitions: Definitions, cids: list[str], **style: str) -> dict[str, str]:
@@ -251,10 +309,20 @@ def _shared_prefix_prompts(record: str, definitions: Definitions, cids: list[str
 _TARGETED_LAYOUTS = {"paper": _paper_prompts, "shared_prefix": _shared_prefix_prompts}
 
 
-def targeted_prompts(record: str, definitions: Definitions, layout: str = "paper",
-                     complications: Iterable[str] | None = None, answer_layout: str = "paper",
-                     question_style: str = "criteria") -> dict[str, str]:
+def targeted_prompts(
+    record: str,
+    definitions: Definitions,
+    layout: str = "paper",
+    complications: Iterable[str] | None = None,
+    answer_layout: str = "paper",
+    question_style: str = "criteria",
+) -> dict[str, str]:
     """{zh heading: prompt}, one question per complication, in the definitions' order."""
     check_choice("prompt layout", layout, LAYOUTS)
-    return _TARGETED_LAYOUTS[layout](record, definitions, definitions.select(complications),
-                                     answer_layout=answer_layout, question_style=question_style)
+    return _TARGETED_LAYOUTS[layout](
+        record,
+        definitions,
+        definitions.select(complications),
+        answer_layout=answer_layout,
+        question_style=question_style,
+    )

@@ -4,13 +4,14 @@ Why: run_metrics.csv does not say which model or strategy produced it, yet the f
 every box with it. RUN_DIR/params.json (the run folder contract) answers; runs older than that contract
 are read from what they did leave behind, and `source` says which file answered.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .model_names import model_label
 

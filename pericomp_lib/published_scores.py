@@ -5,6 +5,7 @@ runs, Figure 7's strict bars), picking one file per size x strategy x run among 
 score every file of a folder as one table. Both score center 1 on its validation split only (the same
 split_gold) and use metrics.micro_prf.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,9 @@ def _score(path: Path, gold: Mapping[str, list]) -> dict:
     return metrics.micro_prf(gold, repo.load_predictions(path, list(gold), missing="error"))
 
 
-def select_runs(files: Iterable[Path], strategies: Iterable[str] = STRATEGIES,
-                runs: Iterable[int] = RUNS) -> tuple[dict[tuple[str, str, int], Path], list[str]]:
+def select_runs(
+    files: Iterable[Path], strategies: Iterable[str] = STRATEGIES, runs: Iterable[int] = RUNS
+) -> tuple[dict[tuple[str, str, int], Path], list[str]]:
     """Pick one file per (size, strategy, run) and say what was set aside and why.
 
     Run names are irregular in the published folders: center 1 holds both `qwen3_4B_targeted.json`
@@ -103,12 +105,19 @@ def select_runs(files: Iterable[Path], strategies: Iterable[str] = STRATEGIES,
             notes.append(f"{path.name}: unnumbered, used as run 1 (no _1 file)")
         elif twin is not None:
             same = json.loads(path.read_text(encoding="utf-8")) == json.loads(twin.read_text(encoding="utf-8"))
-            notes.append(f"{path.name}: unnumbered duplicate of {twin.name}" + ("" if same else " BUT CONTENT DIFFERS; not drawn"))
+            notes.append(
+                f"{path.name}: unnumbered duplicate of {twin.name}"
+                + ("" if same else " BUT CONTENT DIFFERS; not drawn")
+            )
     return chosen, notes
 
 
-def lenient_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENTERS,
-                  strategies: Iterable[str] = STRATEGIES, runs: Iterable[int] = RUNS) -> pd.DataFrame:
+def lenient_frame(
+    pericomp_dir: str | os.PathLike,
+    centers: Iterable[str] = CENTERS,
+    strategies: Iterable[str] = STRATEGIES,
+    runs: Iterable[int] = RUNS,
+) -> pd.DataFrame:
     """Figure 6b data: micro P/R/F1 of every Qwen3 run file, tidy (one row per metric).
 
     Columns: model, size, strategy, run, center, metric, value, file. Files that cannot be scored
@@ -127,8 +136,19 @@ def lenient_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENT
             except (ValueError, KeyError, OSError, TypeError) as e:
                 skipped.append(f"{center}/{path.name}: {e}")
                 continue
-            rows += [{"model": "qwen3", "size": size, "strategy": strategy, "run": run, "center": center,
-                      "metric": m, "value": float(scores[m]), "file": f"{center}/{path.name}"} for m in METRICS]
+            rows += [
+                {
+                    "model": "qwen3",
+                    "size": size,
+                    "strategy": strategy,
+                    "run": run,
+                    "center": center,
+                    "metric": m,
+                    "value": float(scores[m]),
+                    "file": f"{center}/{path.name}",
+                }
+                for m in METRICS
+            ]
     if skipped:
         # a warning, not a log line: the user must act: files left out of the scores
         warnings.warn(f"{len(skipped)} prediction file(s) not scored:\n  " + "\n  ".join(skipped), stacklevel=2)
@@ -166,8 +186,17 @@ def strict_frame(pericomp_dir: str | os.PathLike, centers: Iterable[str] = CENTE
             except (ValueError, KeyError, OSError, TypeError) as e:
                 skipped.append(f"strict/{center}/{path.name}: {e}")
                 continue
-            rows += [{"label": label, "group": group, "center": center, "metric": m, "value": float(scores[m]),
-                      "file": f"strict/{center}/{path.name}"} for m in METRICS]
+            rows += [
+                {
+                    "label": label,
+                    "group": group,
+                    "center": center,
+                    "metric": m,
+                    "value": float(scores[m]),
+                    "file": f"strict/{center}/{path.name}",
+                }
+                for m in METRICS
+            ]
     if skipped:
         # a warning, not a log line: the user must act: files left out of the scores
         warnings.warn(f"{len(skipped)} strict file(s) not scored:\n  " + "\n  ".join(skipped), stacklevel=2)

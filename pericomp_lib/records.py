@@ -3,14 +3,16 @@
 Every source (synthetic, the authors' layout, a user's JSONL or CSV, MIMIC-IV) ends here, so that
 prompts, training, inference and evaluation never care where a case came from.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import taxonomy
 from .io import read_text, write_jsonl
@@ -60,7 +62,9 @@ class CohortError(ValueError):
 
 def _labels(raw: Any, where: str, fld: str, record: str, check_evidence: bool) -> list[GoldLabel]:
     if not isinstance(raw, list):
-        raise CohortError(f"{where}: field {fld!r} must be a list of {{complication, grade, evidence}}, got {type(raw).__name__}")
+        raise CohortError(
+            f"{where}: field {fld!r} must be a list of {{complication, grade, evidence}}, got {type(raw).__name__}"
+        )
     out: list[GoldLabel] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
@@ -176,7 +180,7 @@ def calibration_split(train: Sequence[Case], n_calibration: int) -> tuple[list[C
     untouched by every choice."""
     train = list(train)
     k = max(0, min(int(n_calibration), len(train) - 1)) if train else 0
-    return (train[: len(train) - k], train[len(train) - k:]) if k else (train, [])
+    return (train[: len(train) - k], train[len(train) - k :]) if k else (train, [])
 
 
 def gold_maps(cases: Iterable[Case]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:

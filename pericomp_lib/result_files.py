@@ -6,14 +6,16 @@ only (their comprehensive result files keep empty lists and 感染 beside specif
 reproduces that, `rules=True` (our default for new runs) applies them to both strategies so the two are
 scored alike. Bad output never raises: every failure is recorded in a ParseReport with the failing text.
 """
+
 from __future__ import annotations
 
-import sys
 import argparse
+import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import taxonomy
 from .io import read_json, write_json
@@ -62,16 +64,23 @@ class ParseReport:
             for f in self.failures[:5]:
                 lines.append(f"  case {f.case_id} / {f.complication or '-'}: {f.error}")
         if self.unknown_names:
-            lines.append("  names kept verbatim (not one of the 22): "
-                         + ", ".join(f"{k} x{v}" for k, v in self.unknown_names.most_common(20)))
+            lines.append(
+                "  names kept verbatim (not one of the 22): "
+                + ", ".join(f"{k} x{v}" for k, v in self.unknown_names.most_common(20))
+            )
         empty, short, usual = self.short_cases()
         if empty:
-            lines.append(f"  {len(empty)} case(s) with no answers at all, counted as no complication: "
-                         + ", ".join(empty[:20]) + (" ..." if len(empty) > 20 else ""))
+            lines.append(
+                f"  {len(empty)} case(s) with no answers at all, counted as no complication: "
+                + ", ".join(empty[:20])
+                + (" ..." if len(empty) > 20 else "")
+            )
         if short:
-            lines.append(f"  {len(short)} case(s) with fewer answers than the usual {usual}: "
-                         + ", ".join(f"{k} ({self.answers_per_case[k]})" for k in short[:20])
-                         + (" ..." if len(short) > 20 else ""))
+            lines.append(
+                f"  {len(short)} case(s) with fewer answers than the usual {usual}: "
+                + ", ".join(f"{k} ({self.answers_per_case[k]})" for k in short[:20])
+                + (" ..." if len(short) > 20 else "")
+            )
         return "\n".join(lines)
 
     def short_cases(self) -> tuple[list[str], list[str], int]:
@@ -84,10 +93,16 @@ class ParseReport:
 
     def to_dict(self) -> dict:
         return {
-            "strategy": self.strategy, "strict": self.strict, "n_cases": self.n_cases, "n_answers": self.n_answers,
-            "n_failures": len(self.failures), "by_case": dict(self.by_case()),
-            "by_complication": dict(self.by_complication()), "unknown_names": dict(self.unknown_names),
-            "cases_without_answers": self.short_cases()[0], "cases_with_fewer_answers": self.short_cases()[1],
+            "strategy": self.strategy,
+            "strict": self.strict,
+            "n_cases": self.n_cases,
+            "n_answers": self.n_answers,
+            "n_failures": len(self.failures),
+            "by_case": dict(self.by_case()),
+            "by_complication": dict(self.by_complication()),
+            "unknown_names": dict(self.unknown_names),
+            "cases_without_answers": self.short_cases()[0],
+            "cases_with_fewer_answers": self.short_cases()[1],
             "failures": [asdict(f) for f in self.failures],
         }
 
@@ -101,8 +116,12 @@ def _content(value: Any) -> Any:
 
 def _targeted_case(case_id: str, entry: Any, report: ParseReport, strict: bool, rules: bool) -> list[str]:
     if not isinstance(entry, Mapping):
-        report.add(case_id, None, f"expected {{question: answer}} for a targeted case, got "
-                   f"{type(entry).__name__}", str(entry)[:2000])
+        report.add(
+            case_id,
+            None,
+            f"expected {{question: answer}} for a targeted case, got {type(entry).__name__}",
+            str(entry)[:2000],
+        )
         return apply_rules([], strict, rules)
     answers = {}
     report.answers_per_case[case_id] = len(entry)
@@ -125,8 +144,13 @@ def _comprehensive_case(case_id: str, entry: Any, report: ParseReport, strict: b
     for name, _ in ans.items:
         if name not in taxonomy.BY_ID and name != taxonomy.NONE_ID:
             report.unknown_names[result_name(name)] += 1
-            report.add(case_id, name, f"unknown complication name {name!r} (kept verbatim, as the authors "
-                       "did; it counts as a false positive)", ans.raw)
+            report.add(
+                case_id,
+                name,
+                f"unknown complication name {name!r} (kept verbatim, as the authors "
+                "did; it counts as a false positive)",
+                ans.raw,
+            )
     return comprehensive_to_labels(ans, strict, rules)
 
 
@@ -171,8 +195,11 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("raw", help="raw outputs JSON ({case_id: ...}, the authors' results/raw layout)")
     ap.add_argument("--strategy", choices=STRATEGIES, help="default: from the file name")
     ap.add_argument("--strict", action="store_true", help="labels '<name>_<轻|中|重|Null>'")
-    ap.add_argument("--authors-exact", action="store_true",
-                    help="apply the empty-answer and infection rules to targeted files only, as the authors did")
+    ap.add_argument(
+        "--authors-exact",
+        action="store_true",
+        help="apply the empty-answer and infection rules to targeted files only, as the authors did",
+    )
     ap.add_argument("-o", "--out", required=True, help="output result file {case_id: [labels]}")
     ap.add_argument("--report", help="also write the failure report (with failing texts) as JSON here")
     args = ap.parse_args(argv)

@@ -14,11 +14,13 @@ One run of one params profile and seed lives in RUN_DIR = runs/<run_name>/seed-<
     notebooks/, .stages/    the batch runner: executed notebooks and stage fingerprints
 Figures of runs go to figures/runs_* (06); summary.json of a batch to RUNS_DIR/batch_summary.json.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .params import ROOT, ParamsError, from_notebook, repo_path, resolve
 
@@ -48,8 +50,10 @@ def evaluate_setup(namespace: Mapping[str, Any]) -> tuple[str, Path | None, Path
     if mode is None:
         mode = "paper" if pericomp_dir else "runs" if runs_dir and run_dir is None else "run"
     if mode not in ("run", "runs", "paper"):
-        raise ParamsError(f"mode={mode!r} is not allowed; use run (one run folder), runs (a folder of runs) or "
-                          "paper (the authors' published predictions)")
+        raise ParamsError(
+            f"mode={mode!r} is not allowed; use run (one run folder), runs (a folder of runs) or "
+            "paper (the authors' published predictions)"
+        )
     output_dir = repo_path(namespace.get("output_dir"))
     if mode == "paper":
         if pericomp_dir is None:
@@ -64,8 +68,10 @@ def evaluate_setup(namespace: Mapping[str, Any]) -> tuple[str, Path | None, Path
         return mode, None, runs_dir, pericomp_dir, output_dir or runs_dir / "tables"
     _, run_dir = from_notebook(namespace, "05")
     if not (run_dir / "cohort.jsonl").exists():
-        raise ParamsError(f"run_dir={str(run_dir)!r} has no cohort.jsonl: run 01-04 into it first, or give run_dir "
-                          "(or pericomp_dir for the paper's tables)")
+        raise ParamsError(
+            f"run_dir={str(run_dir)!r} has no cohort.jsonl: run 01-04 into it first, or give run_dir "
+            "(or pericomp_dir for the paper's tables)"
+        )
     return mode, run_dir, None, pericomp_dir, output_dir or run_dir / "tables"
 
 
@@ -81,15 +87,19 @@ def figures_setup(mode: str | None, runs_dir, pericomp_dir, figures_dir) -> tupl
         raise ParamsError(f"mode={mode!r} is not allowed; use runs, paper or both")
     if mode in ("paper", "both"):
         if pericomp_dir is None:
-            raise ParamsError(f"mode={mode!r} needs pericomp_dir for the published figures: {PAPER_HINT}; "
-                              "-p pericomp_dir /path/to/PeriComp")
+            raise ParamsError(
+                f"mode={mode!r} needs pericomp_dir for the published figures: {PAPER_HINT}; "
+                "-p pericomp_dir /path/to/PeriComp"
+            )
         if not (pericomp_dir / "results").is_dir():
             raise ParamsError(f"pericomp_dir={str(pericomp_dir)!r} has no results/ folder: it must be {PAPER_HINT}")
     if mode in ("runs", "both"):
         runs_dir = runs_dir or ROOT / "runs"
         if not any(runs_dir.glob("*/seed-*/tables/run_metrics.csv")):
-            raise ParamsError(f"no scored runs under {runs_dir} (runs/<run>/seed-<n>/tables/run_metrics.csv): "
-                              "run 01-05 or the batch runner first, or give runs_dir")
+            raise ParamsError(
+                f"no scored runs under {runs_dir} (runs/<run>/seed-<n>/tables/run_metrics.csv): "
+                "run 01-05 or the batch runner first, or give runs_dir"
+            )
     else:
         runs_dir = None
     return mode, runs_dir, pericomp_dir if mode != "runs" else None, repo_path(figures_dir) or ROOT / "figures"
@@ -108,7 +118,10 @@ def mimic_setup(namespace: Mapping[str, Any]) -> tuple[dict, Path, Path]:
 
     params, run_dir = from_notebook(namespace, "01b", default_run_dir_=mimic_run_dir, write=False, quiet=True)
     source = mimic.resolve_mimic_dir(repo_path(namespace.get("mimic_dir")), run_dir, seed=params["seed"])
-    given = {**{k: v for k, v in params.items() if k in namespace}, "cohort_source": "mimic",
-             "cohort_path": os.fspath(source)}
+    given = {
+        **{k: v for k, v in params.items() if k in namespace},
+        "cohort_source": "mimic",
+        "cohort_path": os.fspath(source),
+    }
     params, run_dir = resolve("01b", namespace.get("params_path"), run_dir, **given)
     return params, run_dir, Path(source)

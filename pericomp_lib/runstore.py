@@ -6,14 +6,16 @@ A re-run skips every (case_id, item, model) whose prompt_hash matches; changed p
 new lines (the newest line for a key wins). A half-written last line (the process died mid-write) or
 a broken line anywhere is reported, dropped from the file and its answer generated again.
 """
+
 from __future__ import annotations
 
-import logging
 import hashlib
 import json
+import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .io import atomic_write_text, read_json, write_json
 
@@ -54,8 +56,10 @@ class RunStore:
                 good.append(raw)
                 self.rows[(row["case_id"], row["item"], row["model"])] = row
         if tail.strip():
-            self.problems.append(f"{self.path}:{len(lines) + 1}: last line is cut off ({len(tail)} bytes, the run "
-                                 "was interrupted while writing); its answer will be generated again")
+            self.problems.append(
+                f"{self.path}:{len(lines) + 1}: last line is cut off ({len(tail)} bytes, the run "
+                "was interrupted while writing); its answer will be generated again"
+            )
         if self.problems and self.repair:
             for p in self.problems:
                 log.warning("raw.jsonl repair: %s", p)
@@ -135,8 +139,11 @@ def path_digest(path: str | os.PathLike) -> str | dict | None:
     if path.is_file():
         return file_digest(path)
     if path.is_dir():
-        return {str(f.relative_to(path)): file_digest(f) for f in sorted(path.rglob("*"))
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)}
+        return {
+            str(f.relative_to(path)): file_digest(f)
+            for f in sorted(path.rglob("*"))
+            if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
+        }
     return None
 
 
@@ -155,9 +162,15 @@ def write_inference_report(out_dir: str | os.PathLike, cases, answers: dict, sum
         lacking.update(missing)
         models[which] = {"answered": len(ids) - len(missing), "missing": missing}
     n_failed = int(getattr(summary, "failed", 0) or 0)
-    report = {"n_cases": len(ids), "case_ids": ids, "n_failed": n_failed, "n_missing": len(lacking),
-              "models": models, "errors": list(getattr(summary, "errors", []) or [])[:20],
-              "complete": n_failed == 0 and not lacking}
+    report = {
+        "n_cases": len(ids),
+        "case_ids": ids,
+        "n_failed": n_failed,
+        "n_missing": len(lacking),
+        "models": models,
+        "errors": list(getattr(summary, "errors", []) or [])[:20],
+        "complete": n_failed == 0 and not lacking,
+    }
     write_json(Path(out_dir) / REPORT, report)
     if not report["complete"]:
         log.warning(incomplete_message(report))
@@ -165,13 +178,20 @@ def write_inference_report(out_dir: str | os.PathLike, cases, answers: dict, sum
 
 
 def incomplete_message(report: dict) -> str:
-    parts = [f"{m}: {len(v['missing'])} case(s) lack answers ({', '.join(v['missing'][:5])}"
-             f"{' ...' if len(v['missing']) > 5 else ''})" for m, v in report.get("models", {}).items() if v["missing"]]
+    parts = [
+        f"{m}: {len(v['missing'])} case(s) lack answers ({', '.join(v['missing'][:5])}"
+        f"{' ...' if len(v['missing']) > 5 else ''})"
+        for m, v in report.get("models", {}).items()
+        if v["missing"]
+    ]
     first = report.get("errors", [""])[0] if report.get("errors") else ""
-    return (f"INCOMPLETE: {report.get('n_failed', 0)} answer(s) failed; " + "; ".join(parts)
-            + (f"; first error: {first[:200]}" if first else "")
-            + ". The predictions leave these cases out. Run stage 04 again (the same batch command) to retry them; "
-            "the stage is not marked complete until every answer exists.")
+    return (
+        f"INCOMPLETE: {report.get('n_failed', 0)} answer(s) failed; "
+        + "; ".join(parts)
+        + (f"; first error: {first[:200]}" if first else "")
+        + ". The predictions leave these cases out. Run stage 04 again (the same batch command) to retry them; "
+        "the stage is not marked complete until every answer exists."
+    )
 
 
 def inference_incomplete(run_dir: str | os.PathLike) -> str | None:

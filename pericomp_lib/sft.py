@@ -5,11 +5,12 @@ training.py builds the rows and the `trl.SFTConfig`; this module is imported onl
 format), so TRL's own preparation is skipped: its truncation would cut prompts, and packing.py already
 builds one row per case for shared_prefix packing. What the subclass changes is the loss only.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import trl
 from transformers import TrainerCallback

@@ -3,11 +3,13 @@
 One builder serves training (03) and the prompt files (02), so the files are a faithful view of what
 the model is trained on; inference (04) builds the same prompts from prompts.py.
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import taxonomy
 from .definitions import Definitions, as_definitions
@@ -17,14 +19,36 @@ from .records import Case
 from .targets import comprehensive_target, targeted_target
 
 
-def _comprehensive_rows(case: Case, definitions: Definitions, layout: str, cids: Sequence[str], think: bool,
-                        answer_layout: str, question_style: str) -> list[dict[str, Any]]:
-    return [{"case_id": case.case_id, "complication": None, "prompt": comprehensive_prompt(case.record, definitions, think),
-             "completion": comprehensive_target(case, think, definitions.language), "prefix": None, "question": None}]
+def _comprehensive_rows(
+    case: Case,
+    definitions: Definitions,
+    layout: str,
+    cids: Sequence[str],
+    think: bool,
+    answer_layout: str,
+    question_style: str,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_id": case.case_id,
+            "complication": None,
+            "prompt": comprehensive_prompt(case.record, definitions, think),
+            "completion": comprehensive_target(case, think, definitions.language),
+            "prefix": None,
+            "question": None,
+        }
+    ]
 
 
-def _targeted_rows(case: Case, definitions: Definitions, layout: str, cids: Sequence[str], think: bool,
-                   answer_layout: str, question_style: str) -> list[dict[str, Any]]:
+def _targeted_rows(
+    case: Case,
+    definitions: Definitions,
+    layout: str,
+    cids: Sequence[str],
+    think: bool,
+    answer_layout: str,
+    question_style: str,
+) -> list[dict[str, Any]]:
     lang = definitions.language
     prompts = targeted_prompts(case.record, definitions, layout, cids, answer_layout, question_style)
     prefix = targeted_prefix(case.record, definitions) if layout == "shared_prefix" else None
@@ -32,18 +56,33 @@ def _targeted_rows(case: Case, definitions: Definitions, layout: str, cids: Sequ
     rows = []
     for cid in cids:
         question = targeted_question(definitions, cid, answer_layout, question_style) if prefix is not None else None
-        rows.append({"case_id": case.case_id, "complication": cid, "prompt": prompts[taxonomy.zh_heading(cid)],
-                     "completion": targeted_target(case, cid, lang, answer_layout), "prefix": prefix,
-                     "question": question, "positive": cid in gold})
+        rows.append(
+            {
+                "case_id": case.case_id,
+                "complication": cid,
+                "prompt": prompts[taxonomy.zh_heading(cid)],
+                "completion": targeted_target(case, cid, lang, answer_layout),
+                "prefix": prefix,
+                "question": question,
+                "positive": cid in gold,
+            }
+        )
     return rows
 
 
 _ROWS = {"comprehensive": _comprehensive_rows, "targeted": _targeted_rows}
 
 
-def sft_examples(cases: Iterable[Case], strategy: str, definitions: Definitions | str | Path | None,
-                 layout: str = "paper", complications: Iterable[str] | None = None,
-                 think: bool = True, answer_layout: str = "paper", question_style: str = "criteria") -> list[dict[str, Any]]:
+def sft_examples(
+    cases: Iterable[Case],
+    strategy: str,
+    definitions: Definitions | str | Path | None,
+    layout: str = "paper",
+    complications: Iterable[str] | None = None,
+    think: bool = True,
+    answer_layout: str = "paper",
+    question_style: str = "criteria",
+) -> list[dict[str, Any]]:
     """Prompt/completion pairs from gold labels: one per case (comprehensive) or per case x complication
     (targeted). A case that fails is reported by id in a warning, never dropped silently."""
     check_strategy_layout(strategy, layout)
@@ -62,10 +101,17 @@ def sft_examples(cases: Iterable[Case], strategy: str, definitions: Definitions 
     return rows
 
 
-def build_prompt_files(cases: Sequence[Case], definitions: Definitions | str | Path | None, out_dir: str | Path,
-                       strategy: str = "targeted", layout: str = "paper", think: bool = True,
-                       complications: Iterable[str] | None = None, answer_layout: str = "paper",
-                       question_style: str = "criteria") -> dict[str, Any]:
+def build_prompt_files(
+    cases: Sequence[Case],
+    definitions: Definitions | str | Path | None,
+    out_dir: str | Path,
+    strategy: str = "targeted",
+    layout: str = "paper",
+    think: bool = True,
+    complications: Iterable[str] | None = None,
+    answer_layout: str = "paper",
+    question_style: str = "criteria",
+) -> dict[str, Any]:
     """Write <strategy>_prompts.json in the authors' shape ({case_id: {zh heading: prompt}} or
     {case_id: prompt}) and sft_targets.json (same shape, gold answers), atomically."""
     from tqdm.auto import tqdm
@@ -74,14 +120,19 @@ def build_prompt_files(cases: Sequence[Case], definitions: Definitions | str | P
     mismatched = [c.case_id for c in cases if c.language != definitions.language]
     if mismatched:
         # a warning, not a log line: the user must act: records and definitions differ in language
-        warnings.warn(f"{len(mismatched)} case(s) are language != {definitions.language!r} definitions "
-                      f"(e.g. {mismatched[:3]}); prompts follow the definitions' language", stacklevel=2)
+        warnings.warn(
+            f"{len(mismatched)} case(s) are language != {definitions.language!r} definitions "
+            f"(e.g. {mismatched[:3]}); prompts follow the definitions' language",
+            stacklevel=2,
+        )
     prompts: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     for case in tqdm(cases, desc=f"{strategy} prompts", unit="case"):
         rows = sft_examples([case], strategy, definitions, layout, complications, think, answer_layout, question_style)
         if strategy == "comprehensive":
-            prompts[case.case_id], targets[case.case_id] = (rows[0]["prompt"], rows[0]["completion"]) if rows else (None, None)
+            prompts[case.case_id], targets[case.case_id] = (
+                (rows[0]["prompt"], rows[0]["completion"]) if rows else (None, None)
+            )
         else:
             prompts[case.case_id] = {taxonomy.zh_heading(r["complication"]): r["prompt"] for r in rows}
             targets[case.case_id] = {taxonomy.zh_heading(r["complication"]): r["completion"] for r in rows}

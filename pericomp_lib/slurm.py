@@ -1,4 +1,5 @@
 """A Slurm job-array script for a batch: one array task per (params, seed), with a wall-time estimate."""
+
 from __future__ import annotations
 
 import shlex
@@ -26,15 +27,16 @@ def slurm_hours(p: dict) -> int:
     return math.ceil(AUTHORS_TRAIN_HOURS[name] * float(p["num_epochs"]) / 10 * 1.5 + 4)
 
 
-def slurm_script(params: list[str], seeds: list[int], stages: list[str], runs_dir: str, extra: str = "",
-                 hours: int | None = None) -> str:
+def slurm_script(
+    params: list[str], seeds: list[int], stages: list[str], runs_dir: str, extra: str = "", hours: int | None = None
+) -> str:
     """A job-array script: one array task per (params, seed); each task runs this same batch command,
     offline, with the longest task's time estimate (slurm_hours) unless `hours` is given."""
     pairs = [(p, s) for p in params for s in seeds]
     hours = hours or max(slurm_hours(load_params(p)) for p in params)
     lines = [
         "#!/usr/bin/env bash",
-        f"#SBATCH --job-name=pericomp",
+        "#SBATCH --job-name=pericomp",
         f"#SBATCH --array=0-{len(pairs) - 1}",
         "#SBATCH --gres=gpu:1",
         "#SBATCH --cpus-per-task=8",
@@ -42,11 +44,14 @@ def slurm_script(params: list[str], seeds: list[int], stages: list[str], runs_di
         f"#SBATCH --time={hours // 24}-{hours % 24:02d}:00:00",
         "#SBATCH --output=slurm-%A_%a.out",
         "set -euo pipefail",
-        "export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false  # models come from the local cache",
+        (
+            "export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false  # models come from the "
+            "local cache"
+        ),
         "PAIRS=(" + " ".join(shlex.quote(f"{p}:{s}") for p, s in pairs) + ")",
-        'PAIR=${PAIRS[$SLURM_ARRAY_TASK_ID]}',
-        'PARAMS=${PAIR%:*}; SEED=${PAIR##*:}',
+        "PAIR=${PAIRS[$SLURM_ARRAY_TASK_ID]}",
+        "PARAMS=${PAIR%:*}; SEED=${PAIR##*:}",
         f'python -m pericomp_lib batch --params "$PARAMS" --seeds "$SEED" --stages {" ".join(stages)} '
-        f'--runs-dir {shlex.quote(runs_dir)} {extra}'.rstrip(),
+        f"--runs-dir {shlex.quote(runs_dir)} {extra}".rstrip(),
     ]
     return "\n".join(lines) + "\n"

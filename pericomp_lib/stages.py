@@ -4,15 +4,17 @@ A stage is up to date when its manifest (RUN_DIR/.stages/<key>.json) holds the f
 parameters, the files it reads and the upstream stages' fingerprints, and its outputs are there unchanged;
 the batch runner (batch.py) skips it then, so a crashed batch is simply started again.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import runstore
 from .io import write_json
@@ -26,10 +28,10 @@ NOTEBOOKS = ROOT / "notebooks"
 class Stage:
     key: str
     notebook: str
-    parameters: Callable[[dict, "RunContext"], dict]
-    outputs: Callable[[dict, "RunContext"], list[str]]  # relative to the run dir; all must exist
+    parameters: Callable[[dict, RunContext], dict]
+    outputs: Callable[[dict, RunContext], list[str]]  # relative to the run dir; all must exist
     # files and folders the stage reads besides its parameters; their digests join the fingerprint
-    inputs: Callable[[dict, "RunContext"], dict[str, Path | None]] = lambda p, c: {}
+    inputs: Callable[[dict, RunContext], dict[str, Path | None]] = lambda p, c: {}
     # why a finished stage still owes something (None: complete); checked before the manifest is written
     owes: Callable[[Path], str | None] = lambda run_dir: None
 
@@ -111,22 +113,51 @@ def _inputs_04(p: dict, ctx: RunContext) -> dict:
 
 def _inputs_05(p: dict, ctx: RunContext) -> dict:
     # 04's files only: 05 itself adds predictions*/baseline.json and most_frequent.json next to them
-    return {"cohort": ctx.run_dir / "cohort.jsonl", **{name: ctx.run_dir / name for name in (
-        "predictions/base.json", "predictions/adapter.json", "predictions_strict/base.json",
-        "predictions_strict/adapter.json", "predictions/comprehensive.json", "predictions_strict/comprehensive.json",
-        "decisions.csv", "scope.json", runstore.REPORT)}}
+    return {
+        "cohort": ctx.run_dir / "cohort.jsonl",
+        **{
+            name: ctx.run_dir / name
+            for name in (
+                "predictions/base.json",
+                "predictions/adapter.json",
+                "predictions_strict/base.json",
+                "predictions_strict/adapter.json",
+                "predictions/comprehensive.json",
+                "predictions_strict/comprehensive.json",
+                "decisions.csv",
+                "scope.json",
+                runstore.REPORT,
+            )
+        },
+    }
 
 
 STAGES: dict[str, Stage] = {
     "01": Stage("01", "01_cohort.ipynb", _stage_01, lambda p, c: ["cohort.jsonl"], _inputs_01),
     "02": Stage("02", "02_prompts.ipynb", _stage_02, _prompt_outputs, _inputs_02),
-    "03": Stage("03", "03_finetune.ipynb", _stage_03,
-                lambda p, c: ["adapter/adapter_config.json", "train_log.jsonl"], _inputs_03),
-    "04": Stage("04", "04_inference.ipynb", _stage_04,
-                lambda p, c: ["raw.jsonl", "predictions/base.json", "predictions/adapter.json",
-                              "predictions_strict/base.json", "predictions_strict/adapter.json", "side_by_side.csv",
-                              runstore.REPORT],
-                _inputs_04, runstore.inference_incomplete),
+    "03": Stage(
+        "03",
+        "03_finetune.ipynb",
+        _stage_03,
+        lambda p, c: ["adapter/adapter_config.json", "train_log.jsonl"],
+        _inputs_03,
+    ),
+    "04": Stage(
+        "04",
+        "04_inference.ipynb",
+        _stage_04,
+        lambda p, c: [
+            "raw.jsonl",
+            "predictions/base.json",
+            "predictions/adapter.json",
+            "predictions_strict/base.json",
+            "predictions_strict/adapter.json",
+            "side_by_side.csv",
+            runstore.REPORT,
+        ],
+        _inputs_04,
+        runstore.inference_incomplete,
+    ),
     "05": Stage("05", "05_evaluate.ipynb", _stage_05, lambda p, c: ["tables/run_metrics.csv"], _inputs_05),
 }
 
@@ -137,14 +168,24 @@ class IncompleteStage(RuntimeError):
 
 def input_digests(stage: Stage, p: dict, ctx: RunContext) -> dict:
     """Digest of every file/folder the stage reads (runstore.file_digest: content, or size+mtime when big)."""
-    return {name: runstore.path_digest(path) if path is not None else None
-            for name, path in stage.inputs(p, ctx).items()}
+    return {
+        name: runstore.path_digest(path) if path is not None else None for name, path in stage.inputs(p, ctx).items()
+    }
 
 
 def fingerprint(stage: Stage, parameters: dict, params_text: str, upstream: str, inputs: dict | None = None) -> str:
-    blob = json.dumps({"stage": stage.key, "notebook": (NOTEBOOKS / stage.notebook).read_text(encoding="utf-8"),
-                       "parameters": parameters, "params": params_text, "upstream": upstream, "inputs": inputs or {}},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "stage": stage.key,
+            "notebook": (NOTEBOOKS / stage.notebook).read_text(encoding="utf-8"),
+            "parameters": parameters,
+            "params": params_text,
+            "upstream": upstream,
+            "inputs": inputs or {},
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -155,9 +196,15 @@ def manifest_path(run_dir: Path, key: str) -> Path:
 def write_manifest(run_dir: Path, stage: Stage, p: dict, ctx: RunContext, fingerprint: str, seconds: float) -> None:
     """Written last, after the outputs are checked: a manifest means the stage is done."""
     outputs = stage.outputs(p, ctx)
-    write_json(manifest_path(run_dir, stage.key), {"fingerprint": fingerprint, "finished": time.time(),
-                                                   "seconds": round(seconds, 1),
-                                                   "outputs": {o: runstore.path_digest(run_dir / o) for o in outputs}})
+    write_json(
+        manifest_path(run_dir, stage.key),
+        {
+            "fingerprint": fingerprint,
+            "finished": time.time(),
+            "seconds": round(seconds, 1),
+            "outputs": {o: runstore.path_digest(run_dir / o) for o in outputs},
+        },
+    )
 
 
 def is_complete(run_dir: Path, stage: Stage, p: dict, ctx: RunContext, fingerprint: str) -> bool:

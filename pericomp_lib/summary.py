@@ -4,6 +4,7 @@ Why: the batch table, the README's main-job table and a reviewer's script should
 not re-derive them from notebooks. Timings come from the stage manifests the batch runner writes
 (.stages/NN.json, "seconds"); scores from the run's prediction files and decisions.csv.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,13 @@ def build(run_dir: str | os.PathLike, n_boot: int = 2000) -> dict:
     cases = [c for c in cases if c.case_id in ids]
     n_complications = len(asked.get("complications") or []) or 22
     seconds = stage_seconds(run_dir)
-    out: dict = {"run_dir": str(run_dir), "wall_s": round(sum(seconds.values()), 1), "stage_seconds": seconds,
-                 "n_eval_cases": len(cases), "n_eval_questions": len(cases) * n_complications}
+    out: dict = {
+        "run_dir": str(run_dir),
+        "wall_s": round(sum(seconds.values()), 1),
+        "stage_seconds": seconds,
+        "n_eval_cases": len(cases),
+        "n_eval_questions": len(cases) * n_complications,
+    }
     params_path = run_dir / "params.json"
     if params_path.exists():
         p = json.loads(params_path.read_text(encoding="utf-8"))
@@ -84,8 +90,9 @@ def build(run_dir: str | os.PathLike, n_boot: int = 2000) -> dict:
     if "adapter" in preds and "base" in preds:
         ids = [c for c in gold if c in preds["adapter"] and c in preds["base"]]
         g = {c: gold[c] for c in ids}
-        delta, lo, hi = metrics.paired_delta_ci(g, {c: preds["adapter"][c] for c in ids},
-                                                {c: preds["base"][c] for c in ids}, n_boot=n_boot)
+        delta, lo, hi = metrics.paired_delta_ci(
+            g, {c: preds["adapter"][c] for c in ids}, {c: preds["base"][c] for c in ids}, n_boot=n_boot
+        )
         out.update(f1_delta=delta, f1_delta_ci_low=lo, f1_delta_ci_high=hi)
     table = decisions.read(run_dir)
     if table is not None and not table.empty:

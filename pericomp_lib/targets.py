@@ -3,6 +3,7 @@
 Targets speak the answer format the prompts ask for (prompts.ANSWER_KEYS), in the language of the
 definitions, so a model trained on them answers in a shape parsing.py reads.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,6 +99,9 @@ def comprehensive_target(case: Case, think: bool = True, language: str | None = 
     if gold:
         thoughts = [_justification(g.complication, g, lang) for g in gold]
     else:
-        thoughts = ["病历中没有符合任何术后并发症诊断标准的记录。" if lang == "zh"
-                    else "Nothing in the record meets the criteria of any postoperative complication."]
+        thoughts = [
+            "病历中没有符合任何术后并发症诊断标准的记录。"
+            if lang == "zh"
+            else "Nothing in the record meets the criteria of any postoperative complication."
+        ]
     return json.dumps({"think": thoughts, "complications": items}, ensure_ascii=False)

@@ -4,6 +4,7 @@ The definition files use long zh headings ("感染（来源不明）"), the resu
 ("感染"), our cohorts canonical English ids. Everything that compares labels goes through
 `canonical_id` so that one spelling never silently misses another.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,7 +22,9 @@ class Complication:
 
 COMPLICATIONS: tuple[Complication, ...] = (
     Complication("acute_kidney_injury", "急性肾损伤", "急性肾损伤", "Acute kidney injury"),
-    Complication("ards", "急性呼吸窘迫综合征 (ARDS)", "急性呼吸窘迫综合征", "Acute respiratory distress syndrome (ARDS)"),
+    Complication(
+        "ards", "急性呼吸窘迫综合征 (ARDS)", "急性呼吸窘迫综合征", "Acute respiratory distress syndrome (ARDS)"
+    ),
     Complication("anastomotic_leak", "吻合口破裂", "吻合口破裂", "Anastomotic breakdown"),
     Complication("arrhythmia", "心律失常", "心律失常", "Arrhythmia"),
     Complication("cardiac_arrest", "心脏骤停", "心脏骤停", "Cardiac arrest"),
@@ -30,9 +33,16 @@ COMPLICATIONS: tuple[Complication, ...] = (
     Complication("delirium", "谵妄", "谵妄", "Delirium"),
     Complication("gastrointestinal_bleeding", "胃肠道出血", "胃肠道出血", "Gastrointestinal bleeding"),
     Complication("infection_unknown_source", "感染（来源不明）", "感染", "Infection, source uncertain"),
-    Complication("bloodstream_infection", "血流感染（实验室确诊）", "血流感染", "Laboratory-confirmed bloodstream infection"),
+    Complication(
+        "bloodstream_infection", "血流感染（实验室确诊）", "血流感染", "Laboratory-confirmed bloodstream infection"
+    ),
     Complication("myocardial_infarction", "心肌梗死", "心肌梗死", "Myocardial infarction"),
-    Complication("myocardial_injury", "非心脏手术后心肌损伤", "非心脏手术后心肌损伤", "Myocardial injury after non-cardiac surgery"),
+    Complication(
+        "myocardial_injury",
+        "非心脏手术后心肌损伤",
+        "非心脏手术后心肌损伤",
+        "Myocardial injury after non-cardiac surgery",
+    ),
     Complication("pneumonia", "肺炎", "肺炎", "Pneumonia"),
     Complication("paralytic_ileus", "麻痹性肠梗阻", "麻痹性肠梗阻", "Paralytic ileus"),
     Complication("postoperative_bleeding", "术后出血", "术后出血", "Postoperative haemorrhage"),
@@ -40,7 +50,9 @@ COMPLICATIONS: tuple[Complication, ...] = (
     Complication("stroke", "中风", "中风", "Stroke"),
     Complication("superficial_ssi", "浅表手术部位感染", "浅表手术部位感染", "Superficial surgical site infection"),
     Complication("deep_ssi", "深部手术部位感染", "深部手术部位感染", "Deep surgical site infection"),
-    Complication("organ_space_ssi", "器官/腔隙手术部位感染", "器官/腔隙手术部位感染", "Organ/space surgical site infection"),
+    Complication(
+        "organ_space_ssi", "器官/腔隙手术部位感染", "器官/腔隙手术部位感染", "Organ/space surgical site infection"
+    ),
     Complication("urinary_tract_infection", "泌尿道感染", "泌尿道感染", "Urinary tract infection"),
 )
 

@@ -3,10 +3,12 @@
 01 (record lengths) and 02 (prompt lengths) count with this same function, so a record and the prompt
 that wraps it are measured alike.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # One token per CJK character, word, number or punctuation mark. Real tokenizers split finer (SmolLM2
 # splits every digit): real counts run about 1.5x (English) to 2x (Chinese) higher.
@@ -26,7 +28,7 @@ def count_tokens(text: str, tokenizer: Callable | Any | None = None) -> int:
     return len(tokenizer(text))
 
 
-def token_lengths(prompts: dict[str, Any], tokenizer=None) -> "Any":
+def token_lengths(prompts: dict[str, Any], tokenizer=None) -> Any:
     """One row per prompt (case_id, complication, tokens) of a prompt file's {case_id: prompt or
     {heading: prompt}}."""
     import pandas as pd
@@ -34,12 +36,15 @@ def token_lengths(prompts: dict[str, Any], tokenizer=None) -> "Any":
     rows = []
     for case_id, value in prompts.items():
         items = value.items() if isinstance(value, dict) else [(None, value)]
-        rows += [{"case_id": case_id, "complication": key, "tokens": count_tokens(text, tokenizer)}
-                 for key, text in items if text is not None]
+        rows += [
+            {"case_id": case_id, "complication": key, "tokens": count_tokens(text, tokenizer)}
+            for key, text in items
+            if text is not None
+        ]
     return pd.DataFrame(rows, columns=["case_id", "complication", "tokens"])
 
 
-def length_stats(lengths) -> "Any":
+def length_stats(lengths) -> Any:
     """Quartiles of prompt length, overall and per complication for targeted prompts."""
     import pandas as pd
 

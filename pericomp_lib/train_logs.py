@@ -3,6 +3,7 @@
 Why a module of its own: Figure 6A, our runs' loss figure and 03_finetune's quick look all read the same
 two log formats; parsing them in one place keeps a format change from breaking one figure silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,10 +44,16 @@ def read_train_log(path: str | os.PathLike) -> pd.DataFrame:
             if step is None and isinstance(obj.get("global_step/max_steps"), str):
                 step = obj["global_step/max_steps"].split("/")[0]
             try:
-                rows.append({"step": int(step) if step is not None else len(rows) + 1,
-                             "epoch": float(obj["epoch"]) if obj.get("epoch") is not None else np.nan,
-                             "loss": float(obj["loss"]),
-                             "learning_rate": float(obj["learning_rate"]) if obj.get("learning_rate") is not None else np.nan})
+                rows.append(
+                    {
+                        "step": int(step) if step is not None else len(rows) + 1,
+                        "epoch": float(obj["epoch"]) if obj.get("epoch") is not None else np.nan,
+                        "loss": float(obj["loss"]),
+                        "learning_rate": float(obj["learning_rate"])
+                        if obj.get("learning_rate") is not None
+                        else np.nan,
+                    }
+                )
             except (TypeError, ValueError) as e:
                 bad.append(f"{path}:{lineno}: {e}")
     if bad:

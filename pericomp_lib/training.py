@@ -10,6 +10,7 @@ one row (see packing.py).
     python -m pericomp_lib.training --params params/tiny-random.yaml --cohort runs/x/cohort.jsonl --out runs/x/train
     accelerate launch --num_processes 2 --cpu -m pericomp_lib.training ...   (DDP, see docs/scale_out.md)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,29 +20,51 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .checkpoints import (RESUME_KEYS, checkpoint_step, data_sha256, read_log,  # noqa: F401 (RESUME_KEYS: callers)
-                          resumable_checkpoint, resume_key)
+from .checkpoints import (
+    checkpoint_step,
+    data_sha256,
+    read_log,  # noqa: F401 (RESUME_KEYS: callers)
+    resumable_checkpoint,
+    resume_key,
+)
 from .io import write_json
 from .packing import Collator, TokenizedExample, packed_rows, unpacked_row
 
 # params key -> trl.SFTConfig field: every training setting a params file controls, in one place. The
 # params defaults equal the values hard-coded before TRL, so no profile trains differently.
 SFT_CONFIG_KEYS = {
-    "batch_size": "per_device_train_batch_size", "grad_accum": "gradient_accumulation_steps",
-    "learning_rate": "learning_rate", "num_epochs": "num_train_epochs", "max_steps": "max_steps",
-    "lr_scheduler_type": "lr_scheduler_type", "warmup_steps": "warmup_steps", "weight_decay": "weight_decay",
-    "max_grad_norm": "max_grad_norm", "save_steps": "save_steps", "save_total_limit": "save_total_limit",
-    "seed": "seed", "max_seq_len": "max_length",
+    "batch_size": "per_device_train_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "learning_rate": "learning_rate",
+    "num_epochs": "num_train_epochs",
+    "max_steps": "max_steps",
+    "lr_scheduler_type": "lr_scheduler_type",
+    "warmup_steps": "warmup_steps",
+    "weight_decay": "weight_decay",
+    "max_grad_norm": "max_grad_norm",
+    "save_steps": "save_steps",
+    "save_total_limit": "save_total_limit",
+    "seed": "seed",
+    "max_seq_len": "max_length",
 }
 # The same for every run: one log row per step (train_log.jsonl; a resumed log must equal an uninterrupted
 # one), no hub reporting, and rows that arrive tokenized with their own collator (TRL's preparation would
 # truncate prompts and knows no shared-prefix packing).
-SFT_FIXED = {"logging_steps": 1, "save_strategy": "steps", "report_to": "none", "remove_unused_columns": False,
-             "dataloader_num_workers": 0, "ddp_find_unused_parameters": False, "disable_tqdm": False,
-             "packing": False, "dataset_kwargs": {"skip_prepare_dataset": True}}
+SFT_FIXED = {
+    "logging_steps": 1,
+    "save_strategy": "steps",
+    "report_to": "none",
+    "remove_unused_columns": False,
+    "dataloader_num_workers": 0,
+    "ddp_find_unused_parameters": False,
+    "disable_tqdm": False,
+    "packing": False,
+    "dataset_kwargs": {"skip_prepare_dataset": True},
+}
 
 
 class TrainingError(ValueError):
@@ -63,7 +86,7 @@ def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]
     full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": marker}], tokenize=False, **kwargs)
     if not full.startswith(start) or marker not in full:
         return "", tokenizer.eos_token or ""
-    before, after = full[len(start):].split(marker, 1)
+    before, after = full[len(start) :].split(marker, 1)
     return before, after.rstrip() or (tokenizer.eos_token or "")
 
 
@@ -86,8 +109,11 @@ def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool
         def enc(text: str) -> list[int]:
             return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
-        out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail),
-                                    enc(before + ex["completion"] + after)))
+        out.append(
+            TokenizedExample(
+                str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), enc(before + ex["completion"] + after)
+            )
+        )
     return out
 
 
@@ -127,8 +153,10 @@ def _lora(model, params: dict, quantized: bool, sharded: bool = False):
     # the fp32 upcast would give FSDP mixed dtypes to flatten (there the launcher's checkpointing applies)
     if quantized and not sharded:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(params["gradient_checkpointing"]),
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+            model,
+            use_gradient_checkpointing=bool(params["gradient_checkpointing"]),
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
     layers = None
     top = params.get("lora_layers")
     if top:  # adapters on the top `lora_layers` blocks only: backward stops there (CPU profile)
@@ -136,9 +164,15 @@ def _lora(model, params: dict, quantized: bool, sharded: bool = False):
         if int(top) > n:
             raise TrainingError(f"lora_layers={top} but the model has {n} layers; use at most {n} (or null for all)")
         layers = list(range(n - int(top), n))
-    config = LoraConfig(r=int(params["lora_r"]), lora_alpha=int(params["lora_alpha"]),
-                        lora_dropout=float(params["lora_dropout"]), target_modules=list(params["target_modules"]),
-                        layers_to_transform=layers, bias="none", task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=int(params["lora_r"]),
+        lora_alpha=int(params["lora_alpha"]),
+        lora_dropout=float(params["lora_dropout"]),
+        target_modules=list(params["target_modules"]),
+        layers_to_transform=layers,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, config)
 
 
@@ -158,9 +192,13 @@ def keep_negatives(examples: Sequence[dict], ratio: float | None, seed: int) -> 
     pos = Counter(ex.get("complication") for ex in examples if ex.get("positive", True))
     neg = Counter(ex.get("complication") for ex in examples if not ex.get("positive", True))
     share = {c: min(1.0, float(ratio) * pos[c] / n) if n else 1.0 for c, n in neg.items()}
-    return [ex for ex in examples if ex.get("positive", True)
-            or random.Random(f"negatives-{seed}-{ex['case_id']}-{ex.get('complication')}").random()
-            < share[ex.get("complication")]]
+    return [
+        ex
+        for ex in examples
+        if ex.get("positive", True)
+        or random.Random(f"negatives-{seed}-{ex['case_id']}-{ex.get('complication')}").random()
+        < share[ex.get("complication")]
+    ]
 
 
 def check_launch_config(params: dict, env: dict | None = None) -> None:
@@ -173,7 +211,8 @@ def check_launch_config(params: dict, env: dict | None = None) -> None:
             "params gradient_checkpointing: true together with the accelerate config's fsdp_activation_checkpointing: "
             "true: transformers refuses the pair (FSDP already checkpoints every decoder layer). Set "
             "gradient_checkpointing: false in the params file (or fsdp_activation_checkpointing: false in the "
-            "accelerate config); see docs/scale_out.md")
+            "accelerate config); see docs/scale_out.md"
+        )
 
 
 def check_adapter_weights(folder: Path, n_expected: int | None = None) -> None:
@@ -185,7 +224,8 @@ def check_adapter_weights(folder: Path, n_expected: int | None = None) -> None:
     if not path.exists():
         raise TrainingError(
             f"{path}: no adapter weights were written. Under FSDP set fsdp_state_dict_type: FULL_STATE_DICT, "
-            "under DeepSpeed ZeRO-3 set zero3_save_16bit_model: true (params/accelerate/*.yaml)")
+            "under DeepSpeed ZeRO-3 set zero3_save_16bit_model: true (params/accelerate/*.yaml)"
+        )
     with safe_open(str(path), "pt") as f:
         keys = list(f.keys())
         empty = [k for k in keys if f.get_slice(k).get_shape() in ([], [0]) or 0 in f.get_slice(k).get_shape()]
@@ -193,7 +233,8 @@ def check_adapter_weights(folder: Path, n_expected: int | None = None) -> None:
         raise TrainingError(
             f"{path}: {len(keys)} tensor(s) saved, {n_expected} expected, {len(empty)} empty (e.g. {empty[:2]}): "
             "the sharded LoRA weights were not gathered before saving; save through Trainer.save_model on every "
-            "rank (training._save_adapter does) with a FULL_STATE_DICT / 16-bit-gathering launcher config")
+            "rank (training._save_adapter does) with a FULL_STATE_DICT / 16-bit-gathering launcher config"
+        )
 
 
 def _save_adapter(trainer, dest: Path, meta: dict) -> None:
@@ -219,8 +260,13 @@ def _save_adapter(trainer, dest: Path, meta: dict) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def train_examples(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike,
-                   quantization: str | None = None, save_steps: int | None = None) -> dict[str, Any]:
+def train_examples(
+    params: dict,
+    examples: Sequence[dict],
+    out_dir: str | os.PathLike,
+    quantization: str | None = None,
+    save_steps: int | None = None,
+) -> dict[str, Any]:
     """Fine-tune a LoRA adapter on prompt/completion examples; returns a summary (also written to
     out_dir/train_summary.json)."""
     return fit(params, examples, out_dir, quantization, save_steps)[0]
@@ -241,8 +287,15 @@ def sft_config(params: dict, out_dir: Path, device: str, dtype: str, save_steps:
     ckpt = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     on = bool(params["gradient_checkpointing"]) and params["quantization"] == "none"
     kw.update({ckpt: on, f"{ckpt}_kwargs": {"use_reentrant": False}})
-    return SFTConfig(output_dir=str(out_dir / "checkpoints"), data_seed=params["seed"], use_cpu=device == "cpu",
-                     bf16=dtype == "bfloat16" and device != "cpu", fp16=dtype == "float16", **SFT_FIXED, **kw)
+    return SFTConfig(
+        output_dir=str(out_dir / "checkpoints"),
+        data_seed=params["seed"],
+        use_cpu=device == "cpu",
+        bf16=dtype == "bfloat16" and device != "cpu",
+        fp16=dtype == "float16",
+        **SFT_FIXED,
+        **kw,
+    )
 
 
 def _run_params(params: dict, examples: Sequence[dict], quantization: str | None) -> dict:
@@ -252,16 +305,21 @@ def _run_params(params: dict, examples: Sequence[dict], quantization: str | None
         params["quantization"] = quantization
     if params.get("adapter"):  # a published adapter is for inference: never train a second LoRA on top of it
         # a warning, not a log line: the user must act: the adapter key does not apply to training
-        warnings.warn(f"params adapter={params['adapter']!r} is not used for training: a fresh LoRA is trained on "
-                      f"the base model {params['model_name_or_path']!r} (the paper's setting); the adapter key "
-                      "applies to inference (04)", stacklevel=4)
+        warnings.warn(
+            f"params adapter={params['adapter']!r} is not used for training: a fresh LoRA is trained on "
+            f"the base model {params['model_name_or_path']!r} (the paper's setting); the adapter key "
+            "applies to inference (04)",
+            stacklevel=4,
+        )
         params["adapter"] = None
     check_launch_config(params)
     if not examples:
         raise TrainingError("no training examples (is the train split empty?)")
     if params.get("packing") and not all(ex.get("prefix") is not None for ex in examples):
-        raise TrainingError("packing: true needs strategy: targeted with prompt_layout: shared_prefix "
-                            "(the paper layout puts the record last, so its prompts share no prefix)")
+        raise TrainingError(
+            "packing: true needs strategy: targeted with prompt_layout: shared_prefix "
+            "(the paper layout puts the record last, so its prompts share no prefix)"
+        )
     return params
 
 
@@ -270,8 +328,11 @@ def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
     if skipped:
         # a warning, not a log line: the user must act: training data left out
-        warnings.warn(f"{len(skipped)} example(s) longer than max_seq_len={params['max_seq_len']} skipped: "
-                      f"{'; '.join(skipped[:5])}; raise max_seq_len to keep them", stacklevel=4)
+        warnings.warn(
+            f"{len(skipped)} example(s) longer than max_seq_len={params['max_seq_len']} skipped: "
+            f"{'; '.join(skipped[:5])}; raise max_seq_len to keep them",
+            stacklevel=4,
+        )
     if not rows:
         raise TrainingError(f"every example is longer than max_seq_len={params['max_seq_len']}")
     return rows, skipped
@@ -285,15 +346,21 @@ def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, kee
     from .sft import AnswerLossSFTTrainer, TrainLog
 
     collator = Collator(tok.pad_token_id, mask_dtype=getattr(torch, dtype))  # the attention's compute dtype
-    trainer = AnswerLossSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                                   data_collator=collator, processing_class=tok)
+    trainer = AnswerLossSFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collator, processing_class=tok
+    )
     log = TrainLog(log_path, trainer, keep, _peak_memory_mb)
     trainer.add_callback(log)
     return trainer, log
 
 
-def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quantization: str | None = None,
-        save_steps: int | None = None) -> tuple[dict[str, Any], Any]:
+def fit(
+    params: dict,
+    examples: Sequence[dict],
+    out_dir: str | os.PathLike,
+    quantization: str | None = None,
+    save_steps: int | None = None,
+) -> tuple[dict[str, Any], Any]:
     """train_examples that also hands back the trained PeftModel (tests compare it with the saved one)."""
     import torch
     from transformers import set_seed
@@ -314,13 +381,19 @@ def fit(params: dict, examples: Sequence[dict], out_dir: str | os.PathLike, quan
     rows, skipped = _rows(params, tok, examples)
     last = resumable_checkpoint(Path(args.output_dir), resume_key(params, examples), int(params["max_steps"] or 0))
     log_path = out_dir / "train_log.jsonl"
-    trainer, log = _trainer(model, tok, args, rows, dtype, log_path,
-                            read_log(log_path, checkpoint_step(last)) if last else [])
+    trainer, log = _trainer(
+        model, tok, args, rows, dtype, log_path, read_log(log_path, checkpoint_step(last)) if last else []
+    )
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     summary = _summary(params, examples, rows, skipped, trainer, log, result, time.perf_counter() - t0, last, out_dir)
-    meta = {"params": params, "data_sha256": summary["data_sha256"], "n_examples": len(examples),
-            "summary": summary, "torch": torch.__version__}
+    meta = {
+        "params": params,
+        "data_sha256": summary["data_sha256"],
+        "n_examples": len(examples),
+        "summary": summary,
+        "torch": torch.__version__,
+    }
     _save_adapter(trainer, out_dir / "adapter", meta)  # every rank: gathering shards is collective
     if trainer.is_world_process_zero():
         write_json(out_dir / "train_summary.json", summary)
@@ -333,39 +406,59 @@ def _summary(params, examples, rows, skipped, trainer, log, result, wall: float,
     world = max(1, trainer.args.world_size)
     losses = [r["loss"] for r in log.rows if "loss" in r]
     return {
-        "run_name": params["run_name"], "model": params["model_name_or_path"],
-        "model_path": resolve_model(params["model_name_or_path"]), "quantization": params["quantization"],
-        "packing": bool(params.get("packing")), "n_examples": len(examples),
-        "n_trained_examples": sum(r["n_examples"] for r in rows), "n_skipped_too_long": len(skipped),
-        "n_rows": len(rows), "tokens_per_epoch": sum(len(r["input_ids"]) for r in rows),
-        "steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 4),
-        "train_loss": float(result.training_loss), "wall_s": round(wall, 2),
-        "tokens_seen": trainer.tokens_seen * world, "tokens_per_s": round(trainer.tokens_seen * world / max(wall, 1e-9), 2),
-        "resumed_from": last, "data_sha256": data_sha256(examples), "world_size": trainer.args.world_size,
-        "adapter_dir": str(out_dir / "adapter"), "train_log": str(out_dir / "train_log.jsonl"),
-        "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+        "run_name": params["run_name"],
+        "model": params["model_name_or_path"],
+        "model_path": resolve_model(params["model_name_or_path"]),
+        "quantization": params["quantization"],
+        "packing": bool(params.get("packing")),
+        "n_examples": len(examples),
+        "n_trained_examples": sum(r["n_examples"] for r in rows),
+        "n_skipped_too_long": len(skipped),
+        "n_rows": len(rows),
+        "tokens_per_epoch": sum(len(r["input_ids"]) for r in rows),
+        "steps": trainer.state.global_step,
+        "epochs": round(float(trainer.state.epoch or 0), 4),
+        "train_loss": float(result.training_loss),
+        "wall_s": round(wall, 2),
+        "tokens_seen": trainer.tokens_seen * world,
+        "tokens_per_s": round(trainer.tokens_seen * world / max(wall, 1e-9), 2),
+        "resumed_from": last,
+        "data_sha256": data_sha256(examples),
+        "world_size": trainer.args.world_size,
+        "adapter_dir": str(out_dir / "adapter"),
+        "train_log": str(out_dir / "train_log.jsonl"),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
     }
 
 
-def train(params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike,
-          quantization: str | None = None) -> dict[str, Any]:
+def train(
+    params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike, quantization: str | None = None
+) -> dict[str, Any]:
     """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
     from .definitions import load_definitions
-    from .sft_data import sft_examples
     from .records import calibration_split, load_cohort, split_cases
+    from .sft_data import sft_examples
 
-    cases, _held_out = calibration_split(split_cases(load_cohort(cohort_path), "train"),
-                                         int(params.get("calibration_cases", 0)))  # 04 scores those
+    cases, _held_out = calibration_split(
+        split_cases(load_cohort(cohort_path), "train"), int(params.get("calibration_cases", 0))
+    )  # 04 scores those
     if not cases:
         raise TrainingError(f"{cohort_path}: no cases with split 'train'; make a split with notebooks/01_cohort")
     layout = params["prompt_layout"]
     if params.get("packing") and (params["strategy"] != "targeted" or layout != "shared_prefix"):
         raise TrainingError("packing: true needs strategy: targeted and prompt_layout: shared_prefix")
     definitions = load_definitions(params.get("definitions"), params.get("language", "en"))
-    examples = sft_examples(cases, params["strategy"], definitions, layout, params.get("complications"),
-                                    think=bool(params.get("comprehensive_think", True)),
-                                    answer_layout=params.get("answer_layout", "paper"),
-                                    question_style=params.get("question_style", "criteria"))
+    examples = sft_examples(
+        cases,
+        params["strategy"],
+        definitions,
+        layout,
+        params.get("complications"),
+        think=bool(params.get("comprehensive_think", True)),
+        answer_layout=params.get("answer_layout", "paper"),
+        question_style=params.get("question_style", "criteria"),
+    )
     examples = keep_negatives(examples, params.get("negative_ratio"), int(params["seed"]))
     return train_examples(params, examples, out_dir, quantization)
 

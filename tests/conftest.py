@@ -1,4 +1,5 @@
 """Shared fixtures: where the authors' public files are, and how to run a notebook with papermill."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ def run_notebook(tmp_path):
     def _run(name: str, **parameters) -> Path:
         out = tmp_path / f"executed_{name}"
         pm.execute_notebook(
-            str(NOTEBOOKS / name), str(out), parameters=parameters, cwd=str(NOTEBOOKS),
-            kernel_name="python3", progress_bar=False,
+            str(NOTEBOOKS / name),
+            str(out),
+            parameters=parameters,
+            cwd=str(NOTEBOOKS),
+            kernel_name="python3",
+            progress_bar=False,
         )
         return out
 

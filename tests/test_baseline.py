@@ -1,4 +1,5 @@
 """TF-IDF baseline: learns a separable toy cohort, beats most-frequent, writes paper-shaped files."""
+
 import json
 import random
 
@@ -62,13 +63,21 @@ def test_baseline_beats_most_frequent_and_learns_grades(tmp_path):
         df = pd.read_csv(tmp_path / name)
         assert list(df.columns) == ["Models", "Precision", "Recall", "F1_score"]
         assert list(df.Models) == ["tfidf_baseline", "most_frequent"]
-    assert list(pd.read_csv(tmp_path / "baseline_metrics.csv").columns) == ["Evaluation", "Models", "Precision",
-                                                                             "Recall", "F1_score"]
+    assert list(pd.read_csv(tmp_path / "baseline_metrics.csv").columns) == [
+        "Evaluation",
+        "Models",
+        "Precision",
+        "Recall",
+        "F1_score",
+    ]
 
 
 def test_most_frequent_set_and_constant_classes():
-    train = [Case("a", "c", "train", "zh", "x", []), Case("b", "c", "train", "zh", "y", []),
-             Case("c", "c", "train", "zh", "z", [GoldLabel("pneumonia", "mild")])]
+    train = [
+        Case("a", "c", "train", "zh", "x", []),
+        Case("b", "c", "train", "zh", "y", []),
+        Case("c", "c", "train", "zh", "z", [GoldLabel("pneumonia", "mild")]),
+    ]
     assert baseline.most_frequent_sets(train) == (["无术后并发症"], ["无术后并发症_Null"])
     # a complication in every training case is a constant "yes" with a constant grade
     always = [Case(str(i), "c", "train", "zh", f"记录{i}", [GoldLabel("delirium", "mild")]) for i in range(3)]

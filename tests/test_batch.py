@@ -1,4 +1,5 @@
 """The batch runner: two seeds on tiny-random, skip-if-complete, a failing run reported, Slurm script."""
+
 from __future__ import annotations
 
 import json
@@ -83,8 +84,9 @@ def test_mimic_cohort_runs_through_02_to_05(tmp_path):
     from pericomp_lib.sources.mimic import make_fixture
 
     make_fixture(tmp_path / "mimic", n_subjects=24, seed=0)
-    params = _params(tmp_path, "mimic-tiny", cohort_source="mimic", cohort_path=str(tmp_path / "mimic"),
-                     max_eval_cases=3)
+    params = _params(
+        tmp_path, "mimic-tiny", cohort_source="mimic", cohort_path=str(tmp_path / "mimic"), max_eval_cases=3
+    )
     runs = tmp_path / "runs"
     assert batch.cli(["--params", str(params), "--seeds", "1", "--runs-dir", str(runs)]) == 0
     run = runs / "mimic-tiny" / "seed-1"

@@ -1,4 +1,5 @@
 """Schema-constrained decoding (llguidance), P(True) at the decision, operating points, paired F1 deltas."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pericomp_lib import constrained, decisions, definitions, metrics, parsing, prompts
+from pericomp_lib import constrained, decisions, definitions, metrics, models, parsing, prompts
 from pericomp_lib import decoding as dec
 from pericomp_lib import inference as inf
-from pericomp_lib import models
 from pericomp_lib.sources.synthetic import generate_cohort
 
 COMPS = ["paralytic_ileus", "delirium", "stroke"]
@@ -28,9 +28,19 @@ def lively(tok):
     has to steer it (the built-in tiny-random repeats one token)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3, max_position_embeddings=8192,
-                      tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        initializer_range=0.3,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     torch.manual_seed(5)
     return LlamaForCausalLM(cfg).eval()
 
@@ -43,8 +53,15 @@ def defs():
 def _params(**kw):
     from pericomp_lib.params import load_params
 
-    base = dict(constrained=True, answer_layout="decision_first", question_style="brief", think_max_chars=40,
-                max_new_tokens=80, complications=COMPS, prompt_layout="shared_prefix")
+    base = dict(
+        constrained=True,
+        answer_layout="decision_first",
+        question_style="brief",
+        think_max_chars=40,
+        max_new_tokens=80,
+        complications=COMPS,
+        prompt_layout="shared_prefix",
+    )
     return load_params("params/tiny-random.yaml", **{**base, **kw})
 
 
@@ -65,9 +82,16 @@ def _answers(model, tok, jobs, grammar, max_new, shared=True):
             dec.generate_shared(model, tok, head, tails, max_new, on_done=keep, grammar=grammar)
         else:
             for i, t in enumerate(tails):
-                dec.generate_full(model, tok, [head + t], max_new, grammar=grammar,
-                                  on_done=lambda r, ids, s, p, i=i, group=group: out.__setitem__(
-                                      (group[i].case_id, group[i].item), (tok.decode(ids, skip_special_tokens=True), p)))
+                dec.generate_full(
+                    model,
+                    tok,
+                    [head + t],
+                    max_new,
+                    grammar=grammar,
+                    on_done=lambda r, ids, s, p, i=i, group=group: out.__setitem__(
+                        (group[i].case_id, group[i].item), (tok.decode(ids, skip_special_tokens=True), p)
+                    ),
+                )
     return out
 
 
@@ -156,9 +180,17 @@ def test_prompt_longer_than_the_context_is_counted_not_generated(tok, defs, tmp_
 
     from pericomp_lib import runstore
 
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = LlamaForCausalLM(cfg).eval()
     p = _params()
     case = generate_cohort(1, seed=2, record_length="compact")[0]
@@ -185,8 +217,16 @@ def _decisions(seed: int) -> pd.DataFrame:
         for c in range(n):
             for cid in COMPS:
                 gold = int(rng.random() < 0.3)
-                rows.append({"split": split, "case_id": f"{split}-{c}", "complication": cid, "model": "adapter",
-                             "gold": gold, "p_true": float(np.clip(0.35 * gold + rng.random() * 0.7, 0, 1))})
+                rows.append(
+                    {
+                        "split": split,
+                        "case_id": f"{split}-{c}",
+                        "complication": cid,
+                        "model": "adapter",
+                        "gold": gold,
+                        "p_true": float(np.clip(0.35 * gold + rng.random() * 0.7, 0, 1)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

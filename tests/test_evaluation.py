@@ -1,4 +1,5 @@
 """The paper's evaluation tables: layout handling on an invented folder, and the published numbers."""
+
 import json
 
 import pandas as pd
@@ -53,7 +54,8 @@ def test_layout_tables_skip_and_report_incomplete_files(layout, tmp_path):
     )
     assert len(list(out.glob("per_complication_*.csv"))) == 5
     assert {(s["table"], s["file"].rsplit("/", 1)[-1]) for s in report["skipped"]} == {
-        ("center2", "short.json"), ("center2_strict", "short.json")
+        ("center2", "short.json"),
+        ("center2_strict", "short.json"),
     }
     c2 = pd.read_csv(out / "evaluation_micro_center2.csv")
     assert c2.Models.tolist() == ["m"]
@@ -111,6 +113,7 @@ def test_unknown_table_name(layout):
 
 # --- the authors' public files: the published numbers, bit for bit --------------------------------
 
+
 @pytest.fixture(scope="module")
 def paper_out(pericomp_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("paper_tables")
@@ -133,19 +136,34 @@ def test_ten_tables_with_every_prediction_file(pericomp_dir, paper_out):
 # (table, model) -> (Precision, Recall, F1_score) from the authors' published
 # results/evaluation_dataframes/evaluation_*.csv (gscfwid/PeriComp)
 PUBLISHED = {
-    ("micro", "center2_strict", "gemini_2_5_flash_comprehensive_strict"):
-        (0.7012987012987013, 0.7297297297297297, 0.7152317880794701),
+    ("micro", "center2_strict", "gemini_2_5_flash_comprehensive_strict"): (
+        0.7012987012987013,
+        0.7297297297297297,
+        0.7152317880794701,
+    ),
     ("micro", "center2_strict", "human_strict"): (0.7666666666666667, 0.6216216216216216, 0.6865671641791045),
     ("micro", "center2", "qwen3_4B_targeted_sft_1"): (0.7575757575757576, 0.6756756756756757, 0.7142857142857142),
-    ("micro", "val_center1", "ds_v3_comprehensive_nothink"):
-        (0.10193321616871705, 0.7837837837837838, 0.18040435458786935),
-    ("micro", "val_center1_strict", "qwen3_8B_targeted_sft_1_strict"):
-        (0.5833333333333334, 0.5675675675675675, 0.5753424657534246),
-    ("macro", "center2_strict", "qwq32B_comprehensive_modified_sft_1_strict"):
-        (0.8076923076923077, 0.7522435897435897, 0.7712454212454213),
+    ("micro", "val_center1", "ds_v3_comprehensive_nothink"): (
+        0.10193321616871705,
+        0.7837837837837838,
+        0.18040435458786935,
+    ),
+    ("micro", "val_center1_strict", "qwen3_8B_targeted_sft_1_strict"): (
+        0.5833333333333334,
+        0.5675675675675675,
+        0.5753424657534246,
+    ),
+    ("macro", "center2_strict", "qwq32B_comprehensive_modified_sft_1_strict"): (
+        0.8076923076923077,
+        0.7522435897435897,
+        0.7712454212454213,
+    ),
     ("macro", "center2", "qwen3_4B_comprehensive_4"): (0.14645979020979022, 0.21346153846153845, 0.16084225603456373),
-    ("macro", "val_center1_strict", "qwen3_4B_targeted_sft_1_strict"):
-        (0.46195652173913043, 0.43623188405797103, 0.43543823326432024),
+    ("macro", "val_center1_strict", "qwen3_4B_targeted_sft_1_strict"): (
+        0.46195652173913043,
+        0.43623188405797103,
+        0.43543823326432024,
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 """Figures 6A / 6b / 7: run-file selection (published_scores), log parsing (train_logs), tidy frames of our
 runs (evaluation, provenance), paper values, written files (figures)."""
+
 import json
 import warnings
 
@@ -21,8 +22,14 @@ def _write(path, obj):
 
 # ------------------------------------------------------------------------------ no authors' files
 
+
 def test_parse_result_name():
-    assert published_scores.parse_result_name("qwen3_14B_targeted_sft_3") == {"model": "qwen3", "size": "14B", "strategy": "targeted_sft", "run": 3}
+    assert published_scores.parse_result_name("qwen3_14B_targeted_sft_3") == {
+        "model": "qwen3",
+        "size": "14B",
+        "strategy": "targeted_sft",
+        "run": 3,
+    }
     assert published_scores.parse_result_name("qwen3_4B_targeted")["run"] is None
     assert published_scores.parse_result_name("qwen3_32B_comprehensive_modified") is None
     assert published_scores.parse_result_name("gemini_2_5_flash_comprehensive") is None
@@ -30,9 +37,16 @@ def test_parse_result_name():
 
 def test_select_runs_handles_irregular_names(tmp_path):
     a = {"1": ["肺炎"]}
-    for name in ["qwen3_4B_targeted.json", "qwen3_4B_targeted_1.json", "qwen3_4B_targeted_2.json",
-                 "qwen3_8B_targeted_sft.json", "qwen3_14B_targeted_6.json", "qwen3_14B_targeted_retrained_1.json",
-                 "gold.json", "human.json"]:
+    for name in [
+        "qwen3_4B_targeted.json",
+        "qwen3_4B_targeted_1.json",
+        "qwen3_4B_targeted_2.json",
+        "qwen3_8B_targeted_sft.json",
+        "qwen3_14B_targeted_6.json",
+        "qwen3_14B_targeted_retrained_1.json",
+        "gold.json",
+        "human.json",
+    ]:
         _write(tmp_path / name, a)
     _write(tmp_path / "qwen3_32B_comprehensive.json", {"1": ["感染"]})
     _write(tmp_path / "qwen3_32B_comprehensive_1.json", a)
@@ -49,20 +63,30 @@ def test_select_runs_handles_irregular_names(tmp_path):
 
 def test_read_train_log_both_formats(tmp_path):
     swift = tmp_path / "qwen4B_train_log.jsonl"
-    swift.write_text("\n".join([
-        json.dumps({"loss": 2.0, "epoch": 0.1, "learning_rate": 1e-4, "global_step/max_steps": "1/3"}),
-        "{not json",
-        json.dumps({"loss": 1.0, "epoch": 0.2, "learning_rate": 1e-4, "global_step/max_steps": "2/3"}),
-        json.dumps({"train_runtime": 5.0, "train_loss": 1.5, "global_step/max_steps": "3/3"}),
-    ]) + "\n", encoding="utf-8")
+    swift.write_text(
+        "\n".join(
+            [
+                json.dumps({"loss": 2.0, "epoch": 0.1, "learning_rate": 1e-4, "global_step/max_steps": "1/3"}),
+                "{not json",
+                json.dumps({"loss": 1.0, "epoch": 0.2, "learning_rate": 1e-4, "global_step/max_steps": "2/3"}),
+                json.dumps({"train_runtime": 5.0, "train_loss": 1.5, "global_step/max_steps": "3/3"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     with pytest.warns(UserWarning, match="1 unreadable line"):
         f = train_logs.read_train_log(swift)
     assert f["step"].tolist() == [1, 2] and f["loss"].tolist() == [2.0, 1.0]
     assert f.attrs["other_lines"] == 1 and len(f.attrs["bad_lines"]) == 1 and ":2:" in f.attrs["bad_lines"][0]
 
     ours = tmp_path / "train_log.jsonl"
-    ours.write_text("".join(json.dumps({"step": s, "epoch": s / 4, "loss": 3.0 / s, "learning_rate": 2e-4}) + "\n"
-                            for s in range(1, 5)), encoding="utf-8")
+    ours.write_text(
+        "".join(
+            json.dumps({"step": s, "epoch": s / 4, "loss": 3.0 / s, "learning_rate": 2e-4}) + "\n" for s in range(1, 5)
+        ),
+        encoding="utf-8",
+    )
     g = train_logs.read_train_log(ours)
     assert g["step"].tolist() == [1, 2, 3, 4] and g["epoch"].iloc[-1] == 1.0
 
@@ -88,8 +112,9 @@ def test_size_key_orders_sizes():
 
 def test_one_size_parser_for_every_name():
     """Published result files, the authors' train logs and our model ids are read by the same parser."""
-    assert [model_names.parse_size(n) for n in ("qwen14B", "Qwen/Qwen3-4B", "smollm2-135m", "Qwen2.5-0.5B", "qwen3")] == [
-        "14B", "4B", "135M", "0.5B", None]
+    assert [
+        model_names.parse_size(n) for n in ("qwen14B", "Qwen/Qwen3-4B", "smollm2-135m", "Qwen2.5-0.5B", "qwen3")
+    ] == ["14B", "4B", "135M", "0.5B", None]
     assert published_scores.parse_result_name("qwq32B_comprehensive")["size"] == "32B"
     assert published_scores.parse_result_name("qwen3_4Bx_targeted") is None  # the whole part must be a size
     assert model_names.model_label("Qwen/Qwen2.5-0.5B-Instruct") == ("Qwen2.5 0.5B", "0.5B")
@@ -111,22 +136,40 @@ def test_figures_follow_the_umask(tmp_path):
 
 
 def _synthetic_runs():
-    rows = [{"size": size, "strategy": st, "run": run, "center": c, "metric": m, "value": 0.1 * i + 0.01 * run}
-            for c in ("center1", "center2") for m in published_scores.METRICS
-            for i, st in enumerate(["baseline", "targeted_sft"], 1) for size in ("135M", "360M") for run in (1, 2, 3)]
+    rows = [
+        {"size": size, "strategy": st, "run": run, "center": c, "metric": m, "value": 0.1 * i + 0.01 * run}
+        for c in ("center1", "center2")
+        for m in published_scores.METRICS
+        for i, st in enumerate(["baseline", "targeted_sft"], 1)
+        for size in ("135M", "360M")
+        for run in (1, 2, 3)
+    ]
     return pd.DataFrame(rows)
 
 
 def test_plots_write_png_and_pdf(tmp_path):
     runs = _synthetic_runs()
-    human = pd.DataFrame([{"center": c, "metric": m, "value": 0.5} for c in ("center1", "center2") for m in published_scores.METRICS])
-    strict = pd.DataFrame([{"label": lab, "group": g, "center": c, "metric": m, "value": v}
-                           for c in ("center1", "center2") for m in published_scores.METRICS
-                           for lab, g, v in (("Ours", "PeriComp (LoRA)", 0.6), ("TF-IDF", "Classical baseline", 0.05),
-                                             ("Human", "Human", 0.7))])
+    human = pd.DataFrame(
+        [{"center": c, "metric": m, "value": 0.5} for c in ("center1", "center2") for m in published_scores.METRICS]
+    )
+    strict = pd.DataFrame(
+        [
+            {"label": lab, "group": g, "center": c, "metric": m, "value": v}
+            for c in ("center1", "center2")
+            for m in published_scores.METRICS
+            for lab, g, v in (
+                ("Ours", "PeriComp (LoRA)", 0.6),
+                ("TF-IDF", "Classical baseline", 0.05),
+                ("Human", "Human", 0.7),
+            )
+        ]
+    )
     loss = train_logs.loss_frame({"135M": _loss_log(tmp_path / "a.jsonl"), "360M": _loss_log(tmp_path / "b.jsonl")})
-    figs = {"f1": figures.plot_f1_boxes(runs, human), "strict": figures.plot_strict_bars(strict),
-            "loss": figures.plot_loss_curves(loss, x="step", title_prefix="")}
+    figs = {
+        "f1": figures.plot_f1_boxes(runs, human),
+        "strict": figures.plot_strict_bars(strict),
+        "loss": figures.plot_loss_curves(loss, x="step", title_prefix=""),
+    }
     for stem, fig in figs.items():
         paths = figures.save_figure(fig, tmp_path / "out", stem)
         plt.close(fig)
@@ -137,8 +180,10 @@ def test_plots_write_png_and_pdf(tmp_path):
 
 
 def _loss_log(path):
-    path.write_text("".join(json.dumps({"step": s, "epoch": s / 10, "loss": 2.0 / s}) + "\n" for s in range(1, 21)),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"step": s, "epoch": s / 10, "loss": 2.0 / s}) + "\n" for s in range(1, 21)),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -163,6 +208,7 @@ def test_runs_loss_figure_finds_our_logs(tmp_path):
 
 # --------------------------------------------------------------------------------- authors' files
 
+
 @pytest.fixture(scope="module")
 def lenient(pericomp_dir):
     with warnings.catch_warnings():
@@ -182,10 +228,17 @@ def test_figure6b_frame_has_every_run(lenient):
 
 def test_figure6b_values_match_published_tables(lenient, pericomp_dir):
     """Spot values from the authors' evaluation_micro_val_center1.csv / evaluation_micro_center2.csv."""
+
     def value(center, size, strategy, run, metric="f1"):
-        row = lenient[(lenient.center == center) & (lenient["size"] == size) & (lenient.strategy == strategy)
-                      & (lenient.run == run) & (lenient.metric == metric)]
+        row = lenient[
+            (lenient.center == center)
+            & (lenient["size"] == size)
+            & (lenient.strategy == strategy)
+            & (lenient.run == run)
+            & (lenient.metric == metric)
+        ]
         return float(row["value"].iloc[0])
+
     assert value("center1", "4B", "targeted", 1) == pytest.approx(0.4631, abs=5e-5)
     assert value("center1", "32B", "targeted_sft", 4) == pytest.approx(0.7194, abs=5e-5)
     assert value("center2", "8B", "targeted_sft", 2) == pytest.approx(0.7895, abs=5e-5)
@@ -244,21 +297,36 @@ def _fake_run(seed_dir, run, seed, params_yaml):
                 # the baseline depends on the cohort (seed) only, so both runs score it the same
                 jitter = 0.02 * seed if "baseline" in model else 0.03 * seed
                 v = max(f1 - drop + shift + jitter, 0.01)
-                rows.append({"Models": model, "averaging": averaging, "mode": mode, "Precision": v + 0.05,
-                             "Recall": v - 0.04, "F1_score": v, "n_cases": 12})
+                rows.append(
+                    {
+                        "Models": model,
+                        "averaging": averaging,
+                        "mode": mode,
+                        "Precision": v + 0.05,
+                        "Recall": v - 0.04,
+                        "F1_score": v,
+                        "n_cases": 12,
+                    }
+                )
     pd.DataFrame(rows).to_csv(seed_dir / "tables" / "run_metrics.csv", index=False)
-    (seed_dir / "train_log.jsonl").write_text("".join(json.dumps({"step": s, "epoch": s / 10, "loss": 2.0 / s + 0.05 * seed})
-                                                      + "\n" for s in range(1, 21)), encoding="utf-8")
+    (seed_dir / "train_log.jsonl").write_text(
+        "".join(json.dumps({"step": s, "epoch": s / 10, "loss": 2.0 / s + 0.05 * seed}) + "\n" for s in range(1, 21)),
+        encoding="utf-8",
+    )
     if run == "qwen3-4b":  # the params 03_finetune stored with the adapter
         (seed_dir / "adapter").mkdir()
-        _write(seed_dir / "adapter" / "training_params.json",
-               {"params": {"model_name_or_path": "Qwen/Qwen3-4B", "strategy": "targeted", "prompt_layout": "paper"}})
+        _write(
+            seed_dir / "adapter" / "training_params.json",
+            {"params": {"model_name_or_path": "Qwen/Qwen3-4B", "strategy": "targeted", "prompt_layout": "paper"}},
+        )
         _write(seed_dir / "targeted_prompts.json", {})
     else:  # no adapter params: the executed notebooks' papermill parameters tell
         _write(seed_dir / "comprehensive_prompts.json", {})
         (seed_dir / "notebooks").mkdir()
-        for nb, params in (("02_prompts.ipynb", {"strategy": "comprehensive", "prompt_layout": "paper"}),
-                           ("04_inference.ipynb", {"params_path": str(params_yaml)})):
+        for nb, params in (
+            ("02_prompts.ipynb", {"strategy": "comprehensive", "prompt_layout": "paper"}),
+            ("04_inference.ipynb", {"params_path": str(params_yaml)}),
+        ):
             _write(seed_dir / "notebooks" / nb, {"cells": [], "metadata": {"papermill": {"parameters": params}}})
 
 
@@ -266,8 +334,9 @@ def _fake_run(seed_dir, run, seed, params_yaml):
 def fake_runs(tmp_path):
     runs = tmp_path / "runs"
     yaml = tmp_path / "smollm2.yaml"
-    yaml.write_text("run_name: smollm2-135m-comp\nmodel_name_or_path: smollm2-135m\nstrategy: comprehensive\n",
-                    encoding="utf-8")
+    yaml.write_text(
+        "run_name: smollm2-135m-comp\nmodel_name_or_path: smollm2-135m\nstrategy: comprehensive\n", encoding="utf-8"
+    )
     for run in _RUN_SCORES:
         for seed in (1, 2):
             _fake_run(runs / run / f"seed-{seed}", run, seed, yaml)
@@ -296,12 +365,18 @@ def test_runs_metric_frame_labels_every_row(fake_runs):
     f = evaluation.runs_metric_frame(fake_runs)
     assert len(f) == 2 * 2 * 4 * 3  # runs x seeds x models x metrics (micro lenient only)
     hues = f.groupby("x")["strategy"].unique().map(sorted).to_dict()
-    assert hues == {"Qwen3 4B": ["baseline", "most_frequent", "targeted", "targeted_sft"],
-                    "SmolLM2 135M": ["baseline", "comprehensive", "comprehensive_sft", "most_frequent"]}
+    assert hues == {
+        "Qwen3 4B": ["baseline", "most_frequent", "targeted", "targeted_sft"],
+        "SmolLM2 135M": ["baseline", "comprehensive", "comprehensive_sft", "most_frequent"],
+    }
     one = f[(f.run == "qwen3-4b") & (f.seed == 2) & (f.Models == "adapter") & (f.metric == "f1")]["value"]
     assert one.tolist() == pytest.approx([0.72 + 0.06])
-    assert set(f.attrs["run_info"]) == {"qwen3-4b/seed-1", "qwen3-4b/seed-2",
-                                        "smollm2-135m-comp/seed-1", "smollm2-135m-comp/seed-2"}
+    assert set(f.attrs["run_info"]) == {
+        "qwen3-4b/seed-1",
+        "qwen3-4b/seed-2",
+        "smollm2-135m-comp/seed-1",
+        "smollm2-135m-comp/seed-2",
+    }
     with pytest.raises(ValueError, match="averaging"):
         evaluation.runs_metric_frame(fake_runs, averaging="weighted")
 
@@ -322,11 +397,16 @@ def test_runs_figures_write_files(fake_runs, tmp_path):
     assert f6.groupby(["x", "strategy"]).size().unique().tolist() == [2 * 3]  # seeds x metrics per box
     # 7: adapter and base per run, one shared baseline bar; mean and SD over the two seeds
     f1 = bars[bars.metric == "f1"].set_index("label")
-    assert sorted(f1.index) == ["Classical baseline (TF-IDF)", "Qwen3 4B", "Qwen3 4B + LoRA",
-                                "SmolLM2 135M", "SmolLM2 135M + LoRA"]
+    assert sorted(f1.index) == [
+        "Classical baseline (TF-IDF)",
+        "Qwen3 4B",
+        "Qwen3 4B + LoRA",
+        "SmolLM2 135M",
+        "SmolLM2 135M + LoRA",
+    ]
     assert (f1["n_seeds"] == 2).all() and f1.loc["Qwen3 4B", "group"] == "Base model"
     assert f1.loc["Qwen3 4B + LoRA", "value"] == pytest.approx(0.72 - 0.12 + 0.045)
-    assert f1.loc["Qwen3 4B + LoRA", "spread"] == pytest.approx(0.03 / 2 ** 0.5)
+    assert f1.loc["Qwen3 4B + LoRA", "spread"] == pytest.approx(0.03 / 2**0.5)
     # loss: one panel per run, seeds as lines
     assert sorted(loss["run"].unique()) == ["qwen3-4b", "smollm2-135m-comp"] and set(loss["seed"]) == {1, 2}
     assert not list(tmp_path.glob("figs/figure*"))  # the published figures' names are left alone
@@ -365,8 +445,11 @@ def test_runs_figure6b_warns_about_rows_it_cannot_place(fake_runs, tmp_path):
 
 def test_runs_pr_figure_marks_the_greedy_answer(tmp_path):
     """decisions.runs_pr_frame: one curve per run x seed x model, the greedy point at P(True) >= 0.5."""
-    rows = [{"split": "eval", "case_id": f"c{i}", "complication": "pneumonia", "model": m, "gold": g, "p_true": p}
-            for m in ("base", "adapter") for i, (g, p) in enumerate([(1, 0.9), (0, 0.7), (1, 0.2), (0, 0.1)])]
+    rows = [
+        {"split": "eval", "case_id": f"c{i}", "complication": "pneumonia", "model": m, "gold": g, "p_true": p}
+        for m in ("base", "adapter")
+        for i, (g, p) in enumerate([(1, 0.9), (0, 0.7), (1, 0.2), (0, 0.1)])
+    ]
     (tmp_path / "runs" / "r" / "seed-1").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(tmp_path / "runs" / "r" / "seed-1" / "decisions.csv", index=False)
     fig, frame = figures.runs_pr_figure(tmp_path / "runs", tmp_path / "figs")

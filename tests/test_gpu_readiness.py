@@ -1,6 +1,7 @@
 """The documented GPU path, checked on a CPU (issue 13): environment, Makefile, GPU-only profiles, launcher
 config checks, sharded 4-bit config, adapter saving on every rank, params adapter not leaking into
 training, Slurm script and GPU dealing."""
+
 from __future__ import annotations
 
 import ast
@@ -51,8 +52,9 @@ exit 0
 @pytest.mark.parametrize("has_torch", [True, False])
 def test_make_env_keeps_an_installed_torch(tmp_path, has_torch):
     log = _fake_python(tmp_path / "env", has_torch)
-    out = subprocess.run(["make", "-s", "env", f"VENV={tmp_path / 'env'}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        ["make", "-s", "env", f"VENV={tmp_path / 'env'}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     calls = log.read_text()
     assert ("torch==2.13.0" in calls) is (not has_torch), calls
@@ -192,16 +194,33 @@ def test_ungathered_save_is_caught(tmp_path):
 
 
 def _examples(n=2):
-    return [{"case_id": f"c{i}", "complication": "delirium", "prompt": f"Record {i}: confused. Delirium?",
-             "completion": '{"bool": "True"}'} for i in range(n)]
+    return [
+        {
+            "case_id": f"c{i}",
+            "complication": "delirium",
+            "prompt": f"Record {i}: confused. Delirium?",
+            "completion": '{"bool": "True"}',
+        }
+        for i in range(n)
+    ]
 
 
 def test_params_adapter_does_not_leak_into_training(tmp_path):
     published = _lora_model()
     published.save_pretrained(tmp_path / "published")
-    params = validate({"run_name": "t", "model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu",
-                       "adapter": str(tmp_path / "published"), "max_steps": 1, "batch_size": 2, "grad_accum": 1,
-                       "gradient_checkpointing": False})
+    params = validate(
+        {
+            "run_name": "t",
+            "model_name_or_path": "tiny-random",
+            "dtype": "float32",
+            "device": "cpu",
+            "adapter": str(tmp_path / "published"),
+            "max_steps": 1,
+            "batch_size": 2,
+            "grad_accum": 1,
+            "gradient_checkpointing": False,
+        }
+    )
     torch.set_num_threads(1)
     with pytest.warns(UserWarning, match="not used for training: a fresh LoRA"):
         summary, trained = training.fit(params, _examples(), tmp_path / "run")
@@ -224,9 +243,12 @@ def test_training_imports_resource_lazily(monkeypatch):
 # ---------------------------------------------------------------------------------- Slurm and GPUs
 def test_slurm_script_time_comes_from_the_estimate_and_runs_offline(tmp_path):
     p32 = load_params(ROOT / "params/qwen3-32b.yaml")
-    assert slurm.slurm_hours(p32) >= 30 and slurm.slurm_hours(load_params(ROOT / "params/qwen3-4b.yaml")) < slurm.slurm_hours(p32)
-    text = slurm.slurm_script([str(ROOT / "params/qwen3-4b.yaml"), str(ROOT / "params/qwen3-32b.yaml")], [1, 2],
-                              ["01", "03"], "runs")
+    assert slurm.slurm_hours(p32) >= 30 and slurm.slurm_hours(
+        load_params(ROOT / "params/qwen3-4b.yaml")
+    ) < slurm.slurm_hours(p32)
+    text = slurm.slurm_script(
+        [str(ROOT / "params/qwen3-4b.yaml"), str(ROOT / "params/qwen3-32b.yaml")], [1, 2], ["01", "03"], "runs"
+    )
     h = slurm.slurm_hours(p32)
     assert f"#SBATCH --time={h // 24}-{h % 24:02d}:00:00" in text
     assert "export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1" in text and "#SBATCH --array=0-3" in text
@@ -235,7 +257,11 @@ def test_slurm_script_time_comes_from_the_estimate_and_runs_offline(tmp_path):
 
 def test_gpus_deal_out_params_seed_pairs(tmp_path, monkeypatch):
     assert batch.deal_pairs(["a.yaml"], [1, 2, 3, 4, 5], ["0", "1", "2", "3"]) == {
-        "0": [("a.yaml", 1), ("a.yaml", 5)], "1": [("a.yaml", 2)], "2": [("a.yaml", 3)], "3": [("a.yaml", 4)]}
+        "0": [("a.yaml", 1), ("a.yaml", 5)],
+        "1": [("a.yaml", 2)],
+        "2": [("a.yaml", 3)],
+        "3": [("a.yaml", 4)],
+    }
     calls = []
 
     def fake_run(cmd, env):
@@ -256,16 +282,51 @@ def _fsdp_launch(tmp_path: Path, gradient_checkpointing: bool) -> subprocess.Com
     if not (tmp_path / "cohort.jsonl").exists():
         cohort.make_cohort("synthetic", n_cases=6, out_dir=tmp_path, record_length="compact")
     params = tmp_path / "p.yaml"
-    params.write_text(yaml.safe_dump({
-        "run_name": "fsdp", "model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu",
-        "batch_size": 1, "grad_accum": 1, "max_seq_len": 8192, "complications": ["delirium", "pneumonia"],
-        "gradient_checkpointing": gradient_checkpointing}))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--use_fsdp",
-           "--fsdp_version", "2", "--fsdp_state_dict_type", "FULL_STATE_DICT", "--fsdp_auto_wrap_policy",
-           "TRANSFORMER_BASED_WRAP", "--fsdp_transformer_layer_cls_to_wrap", "LlamaDecoderLayer",
-           "--fsdp_activation_checkpointing", "true", "--mixed_precision", "no",
-           "-m", "pericomp_lib.training", "--params", str(params), "--cohort", str(tmp_path / "cohort.jsonl"),
-           "--out", str(tmp_path / "out"), "--max-steps", "2"]
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "run_name": "fsdp",
+                "model_name_or_path": "tiny-random",
+                "dtype": "float32",
+                "device": "cpu",
+                "batch_size": 1,
+                "grad_accum": 1,
+                "max_seq_len": 8192,
+                "complications": ["delirium", "pneumonia"],
+                "gradient_checkpointing": gradient_checkpointing,
+            }
+        )
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "2",
+        "--use_fsdp",
+        "--fsdp_version",
+        "2",
+        "--fsdp_state_dict_type",
+        "FULL_STATE_DICT",
+        "--fsdp_auto_wrap_policy",
+        "TRANSFORMER_BASED_WRAP",
+        "--fsdp_transformer_layer_cls_to_wrap",
+        "LlamaDecoderLayer",
+        "--fsdp_activation_checkpointing",
+        "true",
+        "--mixed_precision",
+        "no",
+        "-m",
+        "pericomp_lib.training",
+        "--params",
+        str(params),
+        "--cohort",
+        str(tmp_path / "cohort.jsonl"),
+        "--out",
+        str(tmp_path / "out"),
+        "--max-steps",
+        "2",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
 
@@ -283,7 +344,7 @@ def test_fsdp_two_processes_save_a_whole_adapter_and_refuse_double_checkpointing
     assert summary["world_size"] == 2 and summary["steps"] == 2
     model = _lora_model()  # the same LoRA on one process: every tensor must come back whole
     with safe_open(str(tmp_path / "out/adapter/adapter_model.safetensors"), "pt") as f:
-        saved = {k: f.get_slice(k).get_shape() for k in f.keys()}
+        saved = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118 - safetensors' safe_open is not a dict
     assert len(saved) == 2 * 4 * 2  # 2 layers x q/k/v/o x lora_A/B
     shapes = {n: list(p.shape) for n, p in model.named_parameters() if "lora_" in n}
     q_a = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
@@ -296,20 +357,26 @@ def test_paper_scale_benchmark_tiny_prints_its_table():
     import time
 
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks/paper_scale.py"), "--tiny"], capture_output=True,
-                         text=True, timeout=120, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/paper_scale.py"), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert time.perf_counter() - t0 < 90
     lines = run.stdout.splitlines()
-    rows = [l for l in lines if l.startswith("Qwen3-4B (tiny)")]
+    rows = [ln for ln in lines if ln.startswith("Qwen3-4B (tiny)")]
     for method in ("LoRA fp32", "QLoRA NF4"):
         for mode in ("unpacked ", "packed ", "unpacked, longest example"):
-            row = next(l for l in rows if method in l and mode in l)
+            row = next(r for r in rows if method in r and mode in r)
             tokens_per_row, peak, tok_s, ans_s = (float(x) for x in row.split()[-4:])
             assert tokens_per_row > 0 and peak > 0 and tok_s > 0 and ans_s > 0
-        inf_row = next(l for l in rows if method in l and l.rstrip().endswith("x"))
+        inf_row = next(r for r in rows if method in r and r.rstrip().endswith("x"))
         assert float(inf_row.split()[-1].rstrip("x")) > 1  # the shared prefix is faster even on the tiny shape
-    packed = next(l for l in rows if "LoRA fp32" in l and "packed " in l and "unpacked" not in l)
+    packed = next(r for r in rows if "LoRA fp32" in r and "packed " in r and "unpacked" not in r)
     assert packed.split()[-4] == "320"  # head 192 + 4 x (24 + 8): one case in one row
 
 

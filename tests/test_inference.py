@@ -1,4 +1,5 @@
 """decoding.py: JSON stop, shared-prefix == one prompt alone, base/adapter from one model; notebook 04."""
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,18 @@ def lively(tok):
     tiny-random repeats one token, which would make equality tests pass trivially)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3,
-                      tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        initializer_range=0.3,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     torch.manual_seed(3)
     return LlamaForCausalLM(cfg).eval()
 
@@ -46,15 +56,18 @@ def _head_tails(tok, record="Record: 67-year-old man, colectomy; creatinine 80 -
 
 
 # ---------------------------------------------------------------------------------------- JSON stop
-@pytest.mark.parametrize("text,closed", [
-    ('{"think": "x", "bool": false, "grading": "Null"}', True),
-    ('{"think": "a } inside", "bool": true', False),
-    ('{"think": "quote \\" and } brace", "bool": true}', True),
-    ('Sure! {"a": {"b": 1}}', True),
-    ('{"a": {"b": 1}', False),
-    ("no json here }", False),
-    ('```json\n{"a": "{"}\n```', True),
-])
+@pytest.mark.parametrize(
+    "text,closed",
+    [
+        ('{"think": "x", "bool": false, "grading": "Null"}', True),
+        ('{"think": "a } inside", "bool": true', False),
+        ('{"think": "quote \\" and } brace", "bool": true}', True),
+        ('Sure! {"a": {"b": 1}}', True),
+        ('{"a": {"b": 1}', False),
+        ("no json here }", False),
+        ('```json\n{"a": "{"}\n```', True),
+    ],
+)
 def test_json_closed(text, closed):
     assert dec.json_closed(text) is closed
 
@@ -83,7 +96,7 @@ def _three_ways(model, tok, head, tails, n, batch=None):
     shared: list = []
     step = batch or len(tails)
     for i in range(0, len(tails), step):
-        shared += dec.generate_shared(model, tok, head, tails[i:i + step], n, json_stop=False, cache=cache)
+        shared += dec.generate_shared(model, tok, head, tails[i : i + step], n, json_stop=False, cache=cache)
     return alone, batched, shared
 
 
@@ -122,8 +135,12 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
     with torch.no_grad():
         want = lively(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=copied).logits
         with cascade.attention(lively):
-            got = lively(input_ids=ids, attention_mask=mask, position_ids=positions,
-                         past_key_values=cascade.SharedPrefixCache(cache)).logits
+            got = lively(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cascade.SharedPrefixCache(cache),
+            ).logits
     real = tail_mask.bool()  # padded positions carry no answer
     assert torch.allclose(got[real], want[real], atol=1e-4)
     assert lively.config._attn_implementation != cascade.NAME
@@ -160,8 +177,9 @@ def test_rows_leave_the_batch_when_done(lively, tok):
     head, tails = _head_tails(tok)
     eos = dec.eos_ids(lively, tok)
     done = []
-    out = dec.generate_shared(lively, tok, head, tails, 6, json_stop=False,
-                              on_done=lambda row, ids, s, p_true: done.append((row, list(ids))))
+    out = dec.generate_shared(
+        lively, tok, head, tails, 6, json_stop=False, on_done=lambda row, ids, s, p_true: done.append((row, list(ids)))
+    )
     assert sorted(r for r, _ in done) == list(range(len(tails)))  # each answer handed over exactly once
     assert all(out[r] == ids for r, ids in done)
     assert all(len(o) <= 6 and not (set(o) & eos) for o in out)
@@ -183,8 +201,9 @@ def test_adapter_switch_from_one_model(lively, tok):
     ids = torch.tensor([head + tails[0]])
     with torch.no_grad():
         base_logits = lively(input_ids=ids).logits.clone()
-    peft_model = get_peft_model(lively, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                   init_lora_weights=False))
+    peft_model = get_peft_model(
+        lively, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     try:
         with torch.no_grad():
             with dec.variant(peft_model, "adapter"):
@@ -199,20 +218,20 @@ def test_adapter_switch_from_one_model(lively, tok):
         with dec.variant(peft_model, "base"):
             got = dec.generate_shared(peft_model, tok, head, tails[:2], 8, json_stop=False)
         with peft_model.disable_adapter():
-            want = [dec.generate_full(peft_model.get_base_model(), tok, [head + t], 8, json_stop=False)[0]
-                    for t in tails[:2]]
+            want = [
+                dec.generate_full(peft_model.get_base_model(), tok, [head + t], 8, json_stop=False)[0]
+                for t in tails[:2]
+            ]
         assert got == want
     finally:
         peft_model.unload()
 
 
 def test_adapter_variant_needs_an_adapter(lively):
-    with pytest.raises(ValueError, match="adapter"):
-        with dec.variant(lively, "adapter"):
-            pass
-    with pytest.raises(ValueError, match="base"):
-        with dec.variant(lively, "finetuned"):
-            pass
+    with pytest.raises(ValueError, match="adapter"), dec.variant(lively, "adapter"):
+        pass
+    with pytest.raises(ValueError, match="base"), dec.variant(lively, "finetuned"):
+        pass
 
 
 # ------------------------------------------------------------------------------------- notebook
@@ -222,9 +241,15 @@ def test_notebook_04_tiny_random(run_notebook, tmp_path):
 
     out = tmp_path / "run"
     cohort.make_cohort("synthetic", n_cases=6, out_dir=out)
-    run_notebook("04_inference.ipynb", params_path=str(models_root() / "params" / "tiny-random.yaml"),
-                 run_dir=str(out), max_eval_cases=1, max_new_tokens=4, base_only=True,
-                 complications=["pneumonia", "delirium", "acute_kidney_injury"])
+    run_notebook(
+        "04_inference.ipynb",
+        params_path=str(models_root() / "params" / "tiny-random.yaml"),
+        run_dir=str(out),
+        max_eval_cases=1,
+        max_new_tokens=4,
+        base_only=True,
+        complications=["pneumonia", "delirium", "acute_kidney_injury"],
+    )
     preds = json.loads((out / "predictions" / "base.json").read_text(encoding="utf-8"))
     strict = json.loads((out / "predictions_strict" / "base.json").read_text(encoding="utf-8"))
     assert len(preds) == 1 and all(isinstance(v, list) and v for v in preds.values())

@@ -1,4 +1,5 @@
 """The main job's layout on tiny-random: three arms, constrained answers, P(True), operating points, summary.json."""
+
 from __future__ import annotations
 
 import json
@@ -11,22 +12,59 @@ import yaml
 from conftest import ROOT
 from pericomp_lib import batch
 
-SUMMARY_KEYS = {"wall_s", "stage_seconds", "n_eval_cases", "n_eval_questions", "parsed_base", "parsed_adapter",
-                "parsed_comprehensive", "f1_comprehensive", "f1_base", "f1_adapter", "f1_baseline",
-                "f1_most_frequent", "f1_strict_comprehensive", "f1_strict_base", "f1_strict_adapter",
-                "f1_strict_baseline", "f1_strict_most_frequent", "f1_delta", "f1_delta_ci_low", "f1_delta_ci_high",
-                "auroc_base", "auroc_adapter"}
+SUMMARY_KEYS = {
+    "wall_s",
+    "stage_seconds",
+    "n_eval_cases",
+    "n_eval_questions",
+    "parsed_base",
+    "parsed_adapter",
+    "parsed_comprehensive",
+    "f1_comprehensive",
+    "f1_base",
+    "f1_adapter",
+    "f1_baseline",
+    "f1_most_frequent",
+    "f1_strict_comprehensive",
+    "f1_strict_base",
+    "f1_strict_adapter",
+    "f1_strict_baseline",
+    "f1_strict_most_frequent",
+    "f1_delta",
+    "f1_delta_ci_low",
+    "f1_delta_ci_high",
+    "auroc_base",
+    "auroc_adapter",
+}
 
 
 def _cpu_profile_switches(tmp_path: Path) -> Path:
     """tiny-random with every switch of the CPU default profile (params/smollm2-135m.yaml) that shapes 01-05."""
     cpu = yaml.safe_load((ROOT / "params" / "smollm2-135m.yaml").read_text())
     p = yaml.safe_load((ROOT / "params" / "tiny-random.yaml").read_text())
-    for key in ("answer_layout", "question_style", "constrained", "comprehensive_arm", "comprehensive_think",
-                "negative_ratio", "complications", "lora_layers", "target_modules", "record_length"):
+    for key in (
+        "answer_layout",
+        "question_style",
+        "constrained",
+        "comprehensive_arm",
+        "comprehensive_think",
+        "negative_ratio",
+        "complications",
+        "lora_layers",
+        "target_modules",
+        "record_length",
+    ):
         p[key] = cpu[key]
-    p.update(run_name="mainjob", n_cases=30, max_eval_cases=6, calibration_cases=5, think_max_chars=8,
-             max_new_tokens=120, max_steps=2, lora_layers=1)
+    p.update(
+        run_name="mainjob",
+        n_cases=30,
+        max_eval_cases=6,
+        calibration_cases=5,
+        think_max_chars=8,
+        max_new_tokens=120,
+        max_steps=2,
+        lora_layers=1,
+    )
     path = tmp_path / "mainjob.yaml"
     path.write_text(yaml.safe_dump(p))
     return path
@@ -39,7 +77,7 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     assert code == 0, capsys.readouterr().out
     run = runs / "mainjob" / "seed-3"
     summary = json.loads((run / "summary.json").read_text())
-    assert SUMMARY_KEYS <= set(summary), SUMMARY_KEYS - set(summary)
+    assert set(summary) >= SUMMARY_KEYS, SUMMARY_KEYS - set(summary)
     assert set(summary["stage_seconds"]) == set(batch.STAGES) and summary["wall_s"] > 0
     assert summary["n_eval_cases"] == 6 and summary["n_eval_questions"] == 24
     # constrained decoding: every answer of every arm parses, even from a random model
@@ -56,7 +94,10 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     sbs = pd.read_csv(run / "side_by_side.csv")
     assert sbs["adapter_p_true"].between(0, 1).all() and sbs["base_p_true"].between(0, 1).all()
     decisions = pd.read_csv(run / "decisions.csv")
-    train_ids, eval_ids = set(decisions[decisions.split == "train"].case_id), set(decisions[decisions.split == "eval"].case_id)
+    train_ids, eval_ids = (
+        set(decisions[decisions.split == "train"].case_id),
+        set(decisions[decisions.split == "eval"].case_id),
+    )
     assert len(train_ids) == 5 and len(eval_ids) == 6 and not train_ids & eval_ids
     cohort = [json.loads(line) for line in (run / "cohort.jsonl").read_text().splitlines()]
     assert all(c["split"] == "train" for c in cohort if c["case_id"] in train_ids)
@@ -75,7 +116,10 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
 
     fig, points = figures.runs_pr_figure(runs, tmp_path / "figs")
     plt.close(fig)
-    assert (tmp_path / "figs" / "runs_pr_curves.png").stat().st_size > 10_000 and set(points.model) == {"base", "adapter"}
+    assert (tmp_path / "figs" / "runs_pr_curves.png").stat().st_size > 10_000 and set(points.model) == {
+        "base",
+        "adapter",
+    }
     fig, frame = figures.runs_figure6b(runs, tmp_path / "figs")
     plt.close(fig)
     assert {"comprehensive", "targeted", "targeted_sft", "baseline", "most_frequent"} <= set(frame.strategy)

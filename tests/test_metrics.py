@@ -1,4 +1,5 @@
 """Metrics: hand-computed cases, the authors' edge-case semantics, and agreement with scikit-learn."""
+
 import random
 
 import numpy as np
@@ -176,7 +177,9 @@ def test_micro_macro_bootstrap_and_delta_share_the_formula(seed):
     gold, pred = _random_maps(seed)
     counts = metrics.case_counts(gold, pred)[["tp", "fp", "fn"]].to_numpy()
     micro = metrics.micro_prf(gold, pred)
-    assert [micro[k] for k in ("precision", "recall", "f1")] == [float(x) for x in metrics.prf_from_counts(*counts.sum(axis=0))]
+    assert [micro[k] for k in ("precision", "recall", "f1")] == [
+        float(x) for x in metrics.prf_from_counts(*counts.sum(axis=0))
+    ]
     _, other = _random_maps(seed + 10)
     delta, _, _ = metrics.paired_delta_ci(gold, pred, other, n_boot=20)
     assert delta == micro["f1"] - metrics.micro_prf(gold, other)["f1"]  # bit for bit, not approx

@@ -1,7 +1,9 @@
 """MIMIC-IV source on a generated MIMIC-shaped fixture (fake values; no credentialed data anywhere)."""
+
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -27,12 +29,26 @@ def test_icd_formatting():
     assert mimic.format_px("4573", 9) == "45.73" and mimic.format_px("0DTJ0ZZ", 10) == "0DTJ0ZZ"
 
 
-@pytest.mark.parametrize("code,version,expected", [
-    ("0DTJ0ZZ", 10, True), ("0FT44ZZ", 10, True), ("0SRC0J9", 10, True), ("10D00Z1", 10, True),
-    ("02HV33Z", 10, False), ("0W9G3ZZ", 10, False), ("0W9G0ZZ", 10, False), ("0DJ08ZZ", 10, False),
-    ("5A1955Z", 10, False), ("4701", 9, True), ("8154", 9, True), ("3893", 9, False), ("9671", 9, False),
-    ("0331", 9, False), ("0041", 9, False),
-])
+@pytest.mark.parametrize(
+    "code,version,expected",
+    [
+        ("0DTJ0ZZ", 10, True),
+        ("0FT44ZZ", 10, True),
+        ("0SRC0J9", 10, True),
+        ("10D00Z1", 10, True),
+        ("02HV33Z", 10, False),
+        ("0W9G3ZZ", 10, False),
+        ("0W9G0ZZ", 10, False),
+        ("0DJ08ZZ", 10, False),
+        ("5A1955Z", 10, False),
+        ("4701", 9, True),
+        ("8154", 9, True),
+        ("3893", 9, False),
+        ("9671", 9, False),
+        ("0331", 9, False),
+        ("0041", 9, False),
+    ],
+)
 def test_surgical_rule(code, version, expected):
     assert mimic.is_surgical(code, version) is expected
 
@@ -43,19 +59,48 @@ def test_mapping_table_covers_all_complications_with_valid_ids():
     assert all(r.complication in taxonomy.IDS for r in m.rows)
 
 
-@pytest.mark.parametrize("code,version,cid", [
-    ("N179", 10, "acute_kidney_injury"), ("5849", 9, "acute_kidney_injury"), ("J80", 10, "ards"),
-    ("5185", 9, "ards"), ("51851", 9, None), ("I2699", 10, "pulmonary_embolism"), ("41519", 9, "pulmonary_embolism"),
-    ("K560", 10, "paralytic_ileus"), ("K5660", 10, None), ("5601", 9, "paralytic_ileus"), ("F05", 10, "delirium"),
-    ("I63512", 10, "stroke"), ("43411", 9, "stroke"), ("43400", 9, None), ("I469", 10, "cardiac_arrest"),
-    ("4275", 9, "cardiac_arrest"), ("42731", 9, "arrhythmia"), ("I4891", 10, "arrhythmia"),
-    ("I214", 10, "myocardial_infarction"), ("J189", 10, "pneumonia"), ("486", 9, "pneumonia"),
-    ("T8141XA", 10, "superficial_ssi"), ("T8142XA", 10, "deep_ssi"), ("T8143XA", 10, "organ_space_ssi"),
-    ("T814XXA", 10, "superficial_ssi"), ("N390", 10, "urinary_tract_infection"), ("5990", 9, "urinary_tract_infection"),
-    ("A419", 10, "infection_unknown_source"), ("A4101", 10, "bloodstream_infection"), ("I82401", 10, "deep_vein_thrombosis"),
-    ("K9189", 10, "anastomotic_leak"), ("K922", 10, "gastrointestinal_bleeding"), ("I97618", 10, "postoperative_bleeding"),
-    ("99811", 9, "postoperative_bleeding"), ("I5A", 10, "myocardial_injury"), ("I10", 10, None), ("4019", 9, None),
-])
+@pytest.mark.parametrize(
+    "code,version,cid",
+    [
+        ("N179", 10, "acute_kidney_injury"),
+        ("5849", 9, "acute_kidney_injury"),
+        ("J80", 10, "ards"),
+        ("5185", 9, "ards"),
+        ("51851", 9, None),
+        ("I2699", 10, "pulmonary_embolism"),
+        ("41519", 9, "pulmonary_embolism"),
+        ("K560", 10, "paralytic_ileus"),
+        ("K5660", 10, None),
+        ("5601", 9, "paralytic_ileus"),
+        ("F05", 10, "delirium"),
+        ("I63512", 10, "stroke"),
+        ("43411", 9, "stroke"),
+        ("43400", 9, None),
+        ("I469", 10, "cardiac_arrest"),
+        ("4275", 9, "cardiac_arrest"),
+        ("42731", 9, "arrhythmia"),
+        ("I4891", 10, "arrhythmia"),
+        ("I214", 10, "myocardial_infarction"),
+        ("J189", 10, "pneumonia"),
+        ("486", 9, "pneumonia"),
+        ("T8141XA", 10, "superficial_ssi"),
+        ("T8142XA", 10, "deep_ssi"),
+        ("T8143XA", 10, "organ_space_ssi"),
+        ("T814XXA", 10, "superficial_ssi"),
+        ("N390", 10, "urinary_tract_infection"),
+        ("5990", 9, "urinary_tract_infection"),
+        ("A419", 10, "infection_unknown_source"),
+        ("A4101", 10, "bloodstream_infection"),
+        ("I82401", 10, "deep_vein_thrombosis"),
+        ("K9189", 10, "anastomotic_leak"),
+        ("K922", 10, "gastrointestinal_bleeding"),
+        ("I97618", 10, "postoperative_bleeding"),
+        ("99811", 9, "postoperative_bleeding"),
+        ("I5A", 10, "myocardial_injury"),
+        ("I10", 10, None),
+        ("4019", 9, None),
+    ],
+)
 def test_key_codes(code, version, cid):
     row = mimic.load_icd_map().lookup(code, version)
     assert (row.complication if row else None) == cid
@@ -63,8 +108,11 @@ def test_key_codes(code, version, cid):
 
 def test_bad_mapping_row_names_line(tmp_path):
     p = tmp_path / "map.csv"
-    p.write_text("icd_version,code,match,complication,confidence,postop_specific,description,note\n"
-                 "10,A41,prefix,sepsis,high,0,Sepsis,\n", encoding="utf-8")
+    p.write_text(
+        "icd_version,code,match,complication,confidence,postop_specific,description,note\n"
+        "10,A41,prefix,sepsis,high,0,Sepsis,\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ValueError, match=r"map.csv:2: complication 'sepsis'"):
         mimic.load_icd_map(p)
 
@@ -107,7 +155,9 @@ def test_cases_contract_and_rules(built):
     for c in cases:
         adm = next(a for a in subjects[c.meta["subject_id"]]["admissions"] if a["hadm_id"] == c.meta["hadm_id"])
         principal = next(d for d in adm["diagnoses"] if d["seq_num"] == 1)
-        assert all(mimic.format_dx(principal["icd_code"], principal["icd_version"]) not in " ".join(g.evidence) for g in c.gold)
+        assert all(
+            mimic.format_dx(principal["icd_code"], principal["icd_version"]) not in " ".join(g.evidence) for g in c.gold
+        )
 
 
 def test_ranking_finds_planted_signal(built):
@@ -137,8 +187,10 @@ def test_show_subject(built, capsys):
 def test_bad_subject_line_is_counted_not_fatal(built, tmp_path):
     _, ing, res, _ = built
     bad = tmp_path / "subjects.jsonl"
-    lines = open(ing.subjects_path, encoding="utf-8").read().splitlines()
-    bad.write_text("\n".join(lines[:5] + ['{"subject_id": 1, "admissions": [{"oops": 1}]}', "{not json"]) + "\n", encoding="utf-8")
+    lines = Path(ing.subjects_path).read_text(encoding="utf-8").splitlines()
+    bad.write_text(
+        "\n".join(lines[:5] + ['{"subject_id": 1, "admissions": [{"oops": 1}]}', "{not json"]) + "\n", encoding="utf-8"
+    )
     out = mimic.build_cohort(bad, tmp_path, top_k_labs=3)
     assert len(out.problems) == 2 and "subjects.jsonl:7" in out.problems[0] + out.problems[1]
     assert out.n_cases == int(out.admissions["surgical"].sum()) > 0

@@ -1,4 +1,5 @@
 """Built-in offline models, model resolution with clear offline errors, quantized and adapter loading."""
+
 from __future__ import annotations
 
 import threading
@@ -112,7 +113,9 @@ def test_adapter_loads_and_disables_to_base(tmp_path):
     with torch.no_grad():
         ref = base(**_ids(tok)).logits
     torch.manual_seed(0)
-    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     lora.save_pretrained(tmp_path / "run" / "adapter")
 
     for where in (tmp_path / "run" / "adapter", tmp_path / "run"):  # the adapter folder or the training out_dir

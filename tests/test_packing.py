@@ -1,11 +1,11 @@
 """Packed targeted training is exact: same per-example losses and gradients as one example per row."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from pericomp_lib.packing import (IGNORE, Collator, TokenizedExample, answer_loss, block_mask, packed_rows,
-                                  unpacked_row)
+from pericomp_lib.packing import IGNORE, Collator, TokenizedExample, answer_loss, block_mask, packed_rows, unpacked_row
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -27,8 +27,15 @@ def _examples(n_cases=2, n_q=3, seed=0):
     for c in range(n_cases):
         head = ids(int(torch.randint(12, 20, (1,), generator=g)))
         for q in range(n_q):
-            out.append(TokenizedExample(f"case{c}", f"q{q}", head, ids(int(torch.randint(3, 9, (1,), generator=g))),
-                                        ids(int(torch.randint(2, 6, (1,), generator=g)))))
+            out.append(
+                TokenizedExample(
+                    f"case{c}",
+                    f"q{q}",
+                    head,
+                    ids(int(torch.randint(3, 9, (1,), generator=g))),
+                    ids(int(torch.randint(2, 6, (1,), generator=g))),
+                )
+            )
     return out
 
 
@@ -48,7 +55,7 @@ def test_packed_rows_layout_and_max_len():
     r, head = rows[0], exs[0].head
     assert r["input_ids"][: len(head)] == head
     first = exs[0].tail + exs[0].answer
-    assert r["position_ids"][len(head): len(head) + len(first)] == list(range(len(head), len(head) + len(first)))
+    assert r["position_ids"][len(head) : len(head) + len(first)] == list(range(len(head), len(head) + len(first)))
     assert r["position_ids"][len(head) + len(first)] == len(head)  # every block restarts after the head
     assert sum(lab != IGNORE for lab in r["labels"]) == sum(len(e.answer) for e in exs[:3])
     assert sum(len(x["input_ids"]) for x in rows) < sum(len(e) for e in exs)
@@ -64,8 +71,9 @@ def _per_token_nll(logits, labels):
 
 
 def _per_example_losses(model, batch, rows):
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   position_ids=batch["position_ids"]).logits
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
+    ).logits
     nll, keep = _per_token_nll(logits, batch["labels"])
     seg = torch.tensor([r["segments"] + [-1] * (batch["input_ids"].shape[1] - len(r["segments"])) for r in rows])[:, 1:]
     losses = []
@@ -81,11 +89,22 @@ def _lora_tiny():
 
     from pericomp_lib.models import load_model
 
-    model, _ = load_model({"model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu"},
-                          for_training=True, attn_implementation="sdpa")
+    model, _ = load_model(
+        {"model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu"},
+        for_training=True,
+        attn_implementation="sdpa",
+    )
     torch.manual_seed(0)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                                             lora_dropout=0.0, init_lora_weights=False))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+            lora_dropout=0.0,
+            init_lora_weights=False,
+        ),
+    )
     model.train()
     return model
 
@@ -154,16 +173,36 @@ def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
     from pericomp_lib.params import validate
     from pericomp_lib.records import Case, GoldLabel
 
-    case = Case("t0", "test", "train", "en", "Day 2: confused and agitated at night, CAM-ICU positive.",
-                [GoldLabel("delirium", "mild", ["CAM-ICU positive"])])
-    examples = sft_data.sft_examples([case], "targeted", load_definitions(None), "shared_prefix",
-                                    ["delirium", "pneumonia", "stroke"])
+    case = Case(
+        "t0",
+        "test",
+        "train",
+        "en",
+        "Day 2: confused and agitated at night, CAM-ICU positive.",
+        [GoldLabel("delirium", "mild", ["CAM-ICU positive"])],
+    )
+    examples = sft_data.sft_examples(
+        [case], "targeted", load_definitions(None), "shared_prefix", ["delirium", "pneumonia", "stroke"]
+    )
     losses, weights = {}, {}
     for packing in (True, False):
-        params = validate({"run_name": "t", "model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu",
-                           "prompt_layout": "shared_prefix", "packing": packing, "batch_size": 1 if packing else 3,
-                           "grad_accum": 1, "max_steps": 2, "learning_rate": 1e-2, "lora_dropout": 0.0,
-                           "gradient_checkpointing": False, "max_seq_len": 8192})
+        params = validate(
+            {
+                "run_name": "t",
+                "model_name_or_path": "tiny-random",
+                "dtype": "float32",
+                "device": "cpu",
+                "prompt_layout": "shared_prefix",
+                "packing": packing,
+                "batch_size": 1 if packing else 3,
+                "grad_accum": 1,
+                "max_steps": 2,
+                "learning_rate": 1e-2,
+                "lora_dropout": 0.0,
+                "gradient_checkpointing": False,
+                "max_seq_len": 8192,
+            }
+        )
         summary, model = training.fit(params, examples, tmp_path / str(packing))
         assert summary["n_rows"] == (1 if packing else 3) and summary["n_trained_examples"] == 3
         losses[packing] = torch.tensor([r["loss"] for r in _log(tmp_path / str(packing))])

@@ -1,5 +1,6 @@
 """Issue 11 / 14 (params): one typed parameter model, notebooks driven by `-f params/<profile>.yaml` from any
 working directory, the run folder contract (params.json), clean CLI errors, duplicate run names, Ctrl-C."""
+
 from __future__ import annotations
 
 import json
@@ -21,25 +22,33 @@ from pericomp_lib import batch, notebook_runner, params, runfolder, stages
 from pericomp_lib.params import ParamsError, load_params, validate
 
 PY = sys.executable
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-       "PYTHONPATH": str(ROOT)}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONPATH": str(ROOT),
+}
 TINY = ROOT / "params" / "tiny-random.yaml"
 SMALL = {"max_steps": 2, "max_eval_cases": 1, "max_new_tokens": 4, "complications": ["pneumonia", "delirium"]}
 
 
 # ------------------------------------------------------------------------------------------ the model
-@pytest.mark.parametrize("key, value, says", [
-    ("num_epochs", "abc", "must be a number"),
-    ("max_eval_cases", -1, "out of range"),
-    ("gradient_checkpointing", "no", "true or false"),
-    ("packing", "false", "true or false"),
-    ("lora_r", 16.5, "must be an integer"),
-    ("device", "gpu", "auto, cpu, cuda, cuda:N or mps"),
-    ("max_steps", 0, "-1 to train num_epochs"),
-    ("n_cases", True, "must be an integer"),
-    ("run_name", "a/b", "folder name"),
-    ("complications", ["pneumonia", "flu"], "unknown id"),
-])
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("num_epochs", "abc", "must be a number"),
+        ("max_eval_cases", -1, "out of range"),
+        ("gradient_checkpointing", "no", "true or false"),
+        ("packing", "false", "true or false"),
+        ("lora_r", 16.5, "must be an integer"),
+        ("device", "gpu", "auto, cpu, cuda, cuda:N or mps"),
+        ("max_steps", 0, "-1 to train num_epochs"),
+        ("n_cases", True, "must be an integer"),
+        ("run_name", "a/b", "folder name"),
+        ("complications", ["pneumonia", "flu"], "unknown id"),
+    ],
+)
 def test_bad_values_name_the_key(key, value, says):
     with pytest.raises(ParamsError) as e:
         validate({key: value}, "x.yaml")
@@ -49,8 +58,10 @@ def test_bad_values_name_the_key(key, value, says):
 
 def test_numbers_from_yaml_strings_and_good_values(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text("run_name: p\nmodel_name_or_path: tiny-random\nlearning_rate: 1e-4\nnum_epochs: '3'\n"
-                 "max_eval_cases: null\ndevice: cuda:1\n")
+    f.write_text(
+        "run_name: p\nmodel_name_or_path: tiny-random\nlearning_rate: 1e-4\nnum_epochs: '3'\n"
+        "max_eval_cases: null\ndevice: cuda:1\n"
+    )
     assert yaml.safe_load(f.read_text())["learning_rate"] == "1e-4"  # YAML 1.1 reads it as a string
     p = load_params(f)
     assert (p["learning_rate"], p["num_epochs"], p["max_eval_cases"], p["device"]) == (1e-4, 3.0, None, "cuda:1")
@@ -101,9 +112,16 @@ def test_resolve_precedence_and_params_json(tmp_path, caplog):
 
 
 def test_from_notebook_refuses_injected_typos(tmp_path):
-    ns = {"In": ["", "params_path = None\nrun_dir = None\nsplit = 'eval'\n",
-                 "# Parameters\nrun_dir = 'x'\nlora_rank = 8\nsplit = 'test'\n"],
-          "run_dir": str(tmp_path), "lora_rank": 8, "split": "test"}
+    ns = {
+        "In": [
+            "",
+            "params_path = None\nrun_dir = None\nsplit = 'eval'\n",
+            "# Parameters\nrun_dir = 'x'\nlora_rank = 8\nsplit = 'test'\n",
+        ],
+        "run_dir": str(tmp_path),
+        "lora_rank": 8,
+        "split": "test",
+    }
     with pytest.raises(ParamsError, match="unknown parameter.*lora_rank"):
         params.from_notebook(ns, "02")
     ns["In"][2] = "# Parameters\nrun_dir = 'x'\nsplit = 'test'\nlora_r = 8\n"
@@ -129,21 +147,29 @@ def test_run_info_reads_params_json(tmp_path):
 
     run = tmp_path / "x" / "seed-1"
     run.mkdir(parents=True)
-    (run / "params.json").write_text(json.dumps({**params.DEFAULTS, "model_name_or_path": "Qwen/Qwen3-8B",
-                                                 "strategy": "comprehensive"}))
+    (run / "params.json").write_text(
+        json.dumps({**params.DEFAULTS, "model_name_or_path": "Qwen/Qwen3-8B", "strategy": "comprehensive"})
+    )
     info = run_info(run)
     assert (info["model_label"], info["strategy"], info["prompt_layout"]) == ("Qwen3 8B", "comprehensive", "paper")
     assert "params.json" in info["source"]
 
 
 # ------------------------------------------------------------------------------------------ CLIs
-@pytest.mark.parametrize("line", ["num_epochs: abc", "max_eval_cases: -1", "gradient_checkpointing: 'no'",
-                                  "lora_r: 16.5", "device: gpu"])
+@pytest.mark.parametrize(
+    "line", ["num_epochs: abc", "max_eval_cases: -1", "gradient_checkpointing: 'no'", "lora_r: 16.5", "device: gpu"]
+)
 def test_cli_bad_params_one_line_no_traceback(tmp_path, line):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"run_name: bad\nmodel_name_or_path: tiny-random\n{line}\n")
-    r = subprocess.run([PY, "-m", "pericomp_lib", "batch", "--params", str(bad), "--runs-dir", str(tmp_path / "runs")],
-                       cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [PY, "-m", "pericomp_lib", "batch", "--params", str(bad), "--runs-dir", str(tmp_path / "runs")],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     key = line.split(":")[0]
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr + r.stdout
@@ -181,8 +207,14 @@ def test_stage_output_streams_prints_and_drops_noise():
 
 # ------------------------------------------------------------------------------------------ notebooks
 def _papermill(nb: str, out: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    r = subprocess.run([PY, "-m", "papermill", str(NOTEBOOKS / nb), str(out), "--no-progress-bar", *args],
-                       cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [PY, "-m", "papermill", str(NOTEBOOKS / nb), str(out), "--no-progress-bar", *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, f"{nb} from {cwd} {args}:\n{r.stderr[-3000:]}"
     return r
 
@@ -204,8 +236,18 @@ def test_01_to_05_from_repository_root_with_f_and_root_relative_paths(tmp_path):
     small = "\n".join(f"{k}: {json.dumps(v)}" for k, v in SMALL.items())
     try:
         for nb in ("01_cohort", "02_prompts", "03_finetune", "04_inference", "05_evaluate"):
-            _papermill(f"{nb}.ipynb", tmp_path / f"executed_{nb}.ipynb", ROOT, "-f", "params/tiny-random.yaml",
-                       "-y", small, "-p", "run_dir", str(rel))
+            _papermill(
+                f"{nb}.ipynb",
+                tmp_path / f"executed_{nb}.ipynb",
+                ROOT,
+                "-f",
+                "params/tiny-random.yaml",
+                "-y",
+                small,
+                "-p",
+                "run_dir",
+                str(rel),
+            )
         _check_run(ROOT / rel)
     finally:
         shutil.rmtree(ROOT / rel.parent, ignore_errors=True)
@@ -220,8 +262,20 @@ def test_01_to_05_from_tmp_with_absolute_paths(tmp_path):
     _papermill("01_cohort.ipynb", out / "01.ipynb", tmp_path, "-f", str(TINY), "-y", small, "-p", "run_dir", str(run))
     _papermill("02_prompts.ipynb", out / "02.ipynb", tmp_path, "-p", "run_dir", str(run))
     # params_path is taken from the repository root, whatever the working directory
-    _papermill("03_finetune.ipynb", out / "03.ipynb", tmp_path, "-p", "params_path", "params/tiny-random.yaml",
-               "-p", "max_steps", "2", "-p", "run_dir", str(run))
+    _papermill(
+        "03_finetune.ipynb",
+        out / "03.ipynb",
+        tmp_path,
+        "-p",
+        "params_path",
+        "params/tiny-random.yaml",
+        "-p",
+        "max_steps",
+        "2",
+        "-p",
+        "run_dir",
+        str(run),
+    )
     for nb in ("04_inference", "05_evaluate"):
         _papermill(f"{nb}.ipynb", out / f"{nb}.ipynb", tmp_path, "-p", "run_dir", str(run))
     _check_run(run)
@@ -244,9 +298,28 @@ def test_params_file_edit_changes_what_01_does(tmp_path, run_notebook):
 
 @pytest.mark.notebook
 def test_notebook_bad_param_names_the_key(tmp_path):
-    r = subprocess.run([PY, "-m", "papermill", str(NOTEBOOKS / "01_cohort.ipynb"), str(tmp_path / "o.ipynb"),
-                        "-f", str(TINY), "-p", "gradient_checkpointing", "no", "-p", "run_dir", str(tmp_path / "r")],
-                       cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "papermill",
+            str(NOTEBOOKS / "01_cohort.ipynb"),
+            str(tmp_path / "o.ipynb"),
+            "-f",
+            str(TINY),
+            "-p",
+            "gradient_checkpointing",
+            "no",
+            "-p",
+            "run_dir",
+            str(tmp_path / "r"),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode != 0 and "gradient_checkpointing='no' must be true or false" in r.stderr
     assert not (tmp_path / "r" / "cohort.jsonl").exists()
 
@@ -255,9 +328,27 @@ def test_notebook_bad_param_names_the_key(tmp_path):
 def test_ctrl_c_stops_the_batch_with_a_summary(tmp_path):
     profile = tmp_path / "tiny.yaml"
     profile.write_text(yaml.safe_dump({**yaml.safe_load(TINY.read_text()), "run_name": "ctrlc", "max_steps": 50}))
-    proc = subprocess.Popen([PY, "-m", "pericomp_lib", "batch", "--params", str(profile), "--seeds", "1", "2",
-                             "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "pericomp_lib",
+            "batch",
+            "--params",
+            str(profile),
+            "--seeds",
+            "1",
+            "2",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     seen, t0 = [], time.time()
     for line in proc.stdout:  # wait until training (stage 03) is under way
         seen.append(line)

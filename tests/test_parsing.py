@@ -1,4 +1,5 @@
 """Raw model outputs -> result files with the authors' rules; failures recorded, never raised."""
+
 import json
 
 import pytest
@@ -16,18 +17,21 @@ def _t(present, grading="Null", extra=""):
 
 # ------------------------------------------------------------------ parse_targeted
 
+
 def test_targeted_plain_fenced_and_think_block():
     a = parse_targeted(_t("True", "中"))
     assert (a.present, a.grade, a.error, a.think) == (True, "moderate", None, "x")
     fenced = "Here is my answer:\n```json\n" + _t(False) + "\n```\nthanks"
     assert parse_targeted(fenced).present is False
-    thought = "<think>\nIs there {anything}? I think \"bool\": true\n</think>\n" + _t("是", "轻")
+    thought = '<think>\nIs there {anything}? I think "bool": true\n</think>\n' + _t("是", "轻")
     a = parse_targeted(thought)
     assert (a.present, a.grade, a.error) == (True, "mild", None)
 
 
-@pytest.mark.parametrize("value,expected", [("True", True), (True, True), ("true", True), ("是", True),
-                                            ("False", False), (False, False), ("否", False)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [("True", True), (True, True), ("true", True), ("是", True), ("False", False), (False, False), ("否", False)],
+)
 def test_targeted_bool_spellings(value, expected):
     assert parse_targeted(_t(value)).present is expected
 
@@ -44,18 +48,21 @@ def test_targeted_tolerant_json():
     assert parse_targeted(inner_quotes).think == '记录写"无发热"，故否定'
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("", "empty"),
-    ("The patient had no complication.", "no JSON"),
-    ('{"think": "long reasoning that was cut', "not closed"),
-    ("```json\n" + _t("True") + "\n```\n```json\n" + _t("False") + "\n```", "2 ```json"),
-    (_t("True") + "\nor maybe\n" + _t("False"), "more than one JSON object"),
-    ('["True"]', "expected an object"),
-    ('{"think": "x", "bool": ["True"], "grading": "轻"}', "expected True or False"),
-    ('{"think": "x", "grading": "轻"}', 'no "bool"'),
-    ('{"bool": "maybe", "grading": "轻"}', "expected True or False"),
-    ("<think>still thinking when the budget ran out", "truncated"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("", "empty"),
+        ("The patient had no complication.", "no JSON"),
+        ('{"think": "long reasoning that was cut', "not closed"),
+        ("```json\n" + _t("True") + "\n```\n```json\n" + _t("False") + "\n```", "2 ```json"),
+        (_t("True") + "\nor maybe\n" + _t("False"), "more than one JSON object"),
+        ('["True"]', "expected an object"),
+        ('{"think": "x", "bool": ["True"], "grading": "轻"}', "expected True or False"),
+        ('{"think": "x", "grading": "轻"}', 'no "bool"'),
+        ('{"bool": "maybe", "grading": "轻"}', "expected True or False"),
+        ("<think>still thinking when the budget ran out", "truncated"),
+    ],
+)
 def test_targeted_failures_are_recorded_not_raised(text, fragment):
     a = parse_targeted(text)
     assert a.present is None and fragment in a.error and a.raw == text
@@ -68,6 +75,7 @@ def test_targeted_bad_grade_keeps_presence_and_reports():
 
 
 # ------------------------------------------------------------------ rules
+
 
 def test_targeted_rules_empty_infection_other():
     no = parse_targeted(_t("False"))
@@ -84,14 +92,29 @@ def test_targeted_rules_empty_infection_other():
 
 
 def test_comprehensive_names_grades_and_unknown():
-    text = json.dumps({"think": ["a", "b"], "complications": [
-        {"name": "感染（来源不明）", "grading": "中"}, {"name": "急性呼吸窘迫综合征 (ARDS)", "grading": "重度"},
-        {"name": "胸腔积液（少量）", "grading": "轻"}, {"name": "器官/腔隙手术部位感染", "grading": "中"},
-        {"name": "肺炎", "grading": "中"}, "garbage"]}, ensure_ascii=False)
+    text = json.dumps(
+        {
+            "think": ["a", "b"],
+            "complications": [
+                {"name": "感染（来源不明）", "grading": "中"},
+                {"name": "急性呼吸窘迫综合征 (ARDS)", "grading": "重度"},
+                {"name": "胸腔积液（少量）", "grading": "轻"},
+                {"name": "器官/腔隙手术部位感染", "grading": "中"},
+                {"name": "肺炎", "grading": "中"},
+                "garbage",
+            ],
+        },
+        ensure_ascii=False,
+    )
     a = parse_comprehensive(text)
     assert a.items[:3] == [("infection_unknown_source", "moderate"), ("ards", "severe"), ("胸腔积液（少量）", "mild")]
     assert "complications[5]" in a.error and a.think == "a\nb"
-    assert comprehensive_to_labels(a, strict=False) == ["急性呼吸窘迫综合征", "胸腔积液", "器官/腔隙手术部位感染", "肺炎"]
+    assert comprehensive_to_labels(a, strict=False) == [
+        "急性呼吸窘迫综合征",
+        "胸腔积液",
+        "器官/腔隙手术部位感染",
+        "肺炎",
+    ]
     assert comprehensive_to_labels(a, strict=False, rules=False)[0] == "感染"
     assert comprehensive_to_labels(a, strict=True)[:2] == ["急性呼吸窘迫综合征_重", "胸腔积液_轻"]
     empty = parse_comprehensive('{"think": "none", "complications": []}')
@@ -107,6 +130,7 @@ def test_comprehensive_failures(text):
 
 # ------------------------------------------------------------------ whole files and the CLI
 
+
 def test_format_results_report_counts_failures():
     raw = {
         "a": {"急性肾损伤": {"content": _t("True", "轻")}, "肺炎": {"content": '{"think": "cut'}, "谵妄": _t("False")},
@@ -120,8 +144,9 @@ def test_format_results_report_counts_failures():
     assert report.by_complication()["肺炎"] == 1
     assert report.failures[0].text == '{"think": "cut'
     assert "3 failures" in report.summary()
-    comp, rep = format_results({"x": {"content": '{"complications": [{"name": "贫血", "grading": "轻"}]}'}},
-                               "comprehensive", strict=False)
+    comp, rep = format_results(
+        {"x": {"content": '{"complications": [{"name": "贫血", "grading": "轻"}]}'}}, "comprehensive", strict=False
+    )
     assert comp == {"x": ["贫血"]} and rep.unknown_names == {"贫血": 1} and "贫血" in rep.failures[0].error
     with pytest.raises(ValueError, match="strategy"):
         format_results({}, "both", strict=False)
@@ -135,8 +160,10 @@ def test_authors_exact_rules_only_for_targeted():
 
 def test_cli_writes_results_and_report(tmp_path, capsys):
     raw = tmp_path / "m_targeted.json"
-    raw.write_text(json.dumps({"1": {"肺栓塞": {"content": _t("True", "轻")}, "谵妄": {"content": "oops"}}},
-                              ensure_ascii=False), encoding="utf-8")
+    raw.write_text(
+        json.dumps({"1": {"肺栓塞": {"content": _t("True", "轻")}, "谵妄": {"content": "oops"}}}, ensure_ascii=False),
+        encoding="utf-8",
+    )
     out, rep = tmp_path / "o.json", tmp_path / "r.json"
     assert main(["format-results", str(raw), "--strict", "-o", str(out), "--report", str(rep)]) == 0
     assert json.loads(out.read_text(encoding="utf-8")) == {"1": ["肺栓塞_轻"]}
@@ -147,9 +174,11 @@ def test_cli_writes_results_and_report(tmp_path, capsys):
 
 # ------------------------------------------------------------------ the authors' raw fixtures (case 1)
 
-COMPREHENSIVE = [("o1_comprehensive", "o1_comprehensive"),
-                 ("gemini2_5_flash_comprehensive", "gemini_2_5_flash_comprehensive"),
-                 ("claude3_7_comprehensive", "claude3_7_comprehensive")]
+COMPREHENSIVE = [
+    ("o1_comprehensive", "o1_comprehensive"),
+    ("gemini2_5_flash_comprehensive", "gemini_2_5_flash_comprehensive"),
+    ("claude3_7_comprehensive", "claude3_7_comprehensive"),
+]
 
 
 def _load(path):
@@ -189,8 +218,9 @@ def test_published_targeted_case1_explained(pericomp_dir):
 
 def test_random_junk_never_raises():
     import random
+
     rng = random.Random(0)
-    alphabet = list('{}[]"\':,\\\n `<>/thinkjsonboolTrueFalse是否轻中重Null感染') + ["```json", "<think>", "</think>"]
+    alphabet = list("{}[]\"':,\\\n `<>/thinkjsonboolTrueFalse是否轻中重Null感染") + ["```json", "<think>", "</think>"]
     for _ in range(500):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         t, c = parse_targeted(text), parse_comprehensive(text)

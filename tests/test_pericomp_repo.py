@@ -1,4 +1,5 @@
 """Reading the authors' layout: a tiny invented layout in tmp_path, plus checks on the real clone."""
+
 import json
 
 import pytest
@@ -27,16 +28,28 @@ def layout(tmp_path):
     _write(r / "strict" / "center2" / "m_strict.json", {"1": ["肺炎_中"]})
     ds = tmp_path / "data_source"
     _write(ds / "center1" / "train_val.json", {"train": [1, 3], "val": [2]})
-    _write(ds / "medical_record.json", {"1": "记录一：术后发热。", "2": "记录二：恢复良好。", "3": "记录三：谵妄。", "4": "无金标准"})
-    _write(ds / "center1" / "gold_standard.json", {
-        "1": {"think": ["..."], "complications": [{"name": "肺炎", "grading": "中"}]},
-        "2": {"think": [], "complications": []},
-        "3": {"think": [], "complications": [{"name": "谵妄", "grading": "Null"}, {"name": "感染（来源不明）", "grading": "重"}]},
-    })
-    _write(ds / "center1" / "human_expert.json", {
-        "1": {"think": [], "complications": [{"name": "肺炎", "grading": "轻"}]},
-        "2": {"think": [], "complications": [{"name": NONE, "grading": "Null"}]},
-    })
+    _write(
+        ds / "medical_record.json",
+        {"1": "记录一：术后发热。", "2": "记录二：恢复良好。", "3": "记录三：谵妄。", "4": "无金标准"},
+    )
+    _write(
+        ds / "center1" / "gold_standard.json",
+        {
+            "1": {"think": ["..."], "complications": [{"name": "肺炎", "grading": "中"}]},
+            "2": {"think": [], "complications": []},
+            "3": {
+                "think": [],
+                "complications": [{"name": "谵妄", "grading": "Null"}, {"name": "感染（来源不明）", "grading": "重"}],
+            },
+        },
+    )
+    _write(
+        ds / "center1" / "human_expert.json",
+        {
+            "1": {"think": [], "complications": [{"name": "肺炎", "grading": "轻"}]},
+            "2": {"think": [], "complications": [{"name": NONE, "grading": "Null"}]},
+        },
+    )
     return tmp_path
 
 
@@ -116,8 +129,9 @@ def test_load_cases_builds_contract_cases(layout):
 
 
 def test_load_cases_rejects_unknown_complication(layout):
-    _write(layout / "data_source/center1/gold_standard.json",
-           {"1": {"complications": [{"name": "贫血", "grading": "中"}]}})
+    _write(
+        layout / "data_source/center1/gold_standard.json", {"1": {"complications": [{"name": "贫血", "grading": "中"}]}}
+    )
     with pytest.raises(records.CohortError, match=r"gold_standard\.json: case '1'.*'贫血' is not one of the 22"):
         repo.load_cases(layout, records_file=layout / "data_source/medical_record.json")
 
@@ -129,6 +143,7 @@ def test_load_cases_without_records_says_what_to_do(tmp_path):
 
 
 # --- the authors' public files (skipped when absent) ---------------------------------------------
+
 
 def test_real_layout_shapes(pericomp_dir):
     assert len(repo.load_gold(pericomp_dir, "center1")) == 146
@@ -145,7 +160,9 @@ def test_real_gold_standard_matches_result_gold(pericomp_dir):
     import warnings
 
     ds = pericomp_dir / "data_source"
-    records_file = next((p for p in (ds / "medical_record.json", ds / "medical_record_example.json") if p.exists()), None)
+    records_file = next(
+        (p for p in (ds / "medical_record.json", ds / "medical_record_example.json") if p.exists()), None
+    )
     if records_file is None:
         pytest.skip("no medical record file in this PeriComp copy")
     with warnings.catch_warnings():

@@ -1,4 +1,5 @@
 """Prompt builders: exact reproduction of the published prompts, the shared-prefix identities, targets."""
+
 import copy
 import json
 import re
@@ -15,10 +16,14 @@ RECORD = (
 
 
 def _case(case_id="c1", gold=None, language="en", split="train"):
-    gold = gold if gold is not None else [
-        GoldLabel("acute_kidney_injury", "moderate", ["Creatinine 182 umol/L (baseline 84)"]),
-        GoldLabel("myocardial_injury", "none", ["Troponin T 0.05 ng/mL"]),
-    ]
+    gold = (
+        gold
+        if gold is not None
+        else [
+            GoldLabel("acute_kidney_injury", "moderate", ["Creatinine 182 umol/L (baseline 84)"]),
+            GoldLabel("myocardial_injury", "none", ["Troponin T 0.05 ng/mL"]),
+        ]
+    )
     return Case(case_id, "test", split, language, RECORD, gold)
 
 
@@ -36,12 +41,15 @@ def tokenizer():
 
 
 # ------------------------------------------------------------------------- published prompt files
-@pytest.mark.parametrize("published, definition, strategy, think", [
-    ("targeted_prompts.json", "defination_modified.md", "targeted", True),
-    ("comprehensive_prompts.json", "defination.md", "comprehensive", True),
-    ("comprehensive_prompts_nothink.json", "defination.md", "comprehensive", False),
-    ("comprehensive_prompts_modified.json", "defination_modified.md", "comprehensive", True),
-])
+@pytest.mark.parametrize(
+    "published, definition, strategy, think",
+    [
+        ("targeted_prompts.json", "defination_modified.md", "targeted", True),
+        ("comprehensive_prompts.json", "defination.md", "comprehensive", True),
+        ("comprehensive_prompts_nothink.json", "defination.md", "comprehensive", False),
+        ("comprehensive_prompts_modified.json", "defination_modified.md", "comprehensive", True),
+    ],
+)
 def test_published_prompt_files_rebuilt_byte_for_byte(pericomp_dir, published, definition, strategy, think):
     defs = definitions.load_definitions(pericomp_dir / "prompt" / definition)
     assert defs.language == "zh"
@@ -70,7 +78,9 @@ def test_english_definitions_have_all_sections(en):
     assert all(en.sections[c].strip() for c in taxonomy.IDS)
     assert "Mild" in en.general_grading and "Severe" in en.general_grading
     # the criteria the paper relies on
-    assert "84 umol/L" in en.sections["acute_kidney_injury"] and "kidney transplant" in en.sections["acute_kidney_injury"]
+    assert (
+        "84 umol/L" in en.sections["acute_kidney_injury"] and "kidney transplant" in en.sections["acute_kidney_injury"]
+    )
     assert "0.03 ng/mL" in en.sections["myocardial_injury"]
     assert "PaO2/FiO2" in en.sections["ards"]
     # the authors' splitter (number, dot, whitespace anywhere) would cut the file the same way
@@ -85,8 +95,11 @@ def test_criteria_spell_out_general_grading(en):
 
 def test_bad_definitions_name_the_problem(tmp_path):
     bad = tmp_path / "defs.md"
-    bad.write_text("## Postoperative complication categories\n1. Acute kidney injury\n- x\n2. Hiccups\n- y\n"
-                   "## General grading\n- Mild: none\n", encoding="utf-8")
+    bad.write_text(
+        "## Postoperative complication categories\n1. Acute kidney injury\n- x\n2. Hiccups\n- y\n"
+        "## General grading\n- Mild: none\n",
+        encoding="utf-8",
+    )
     with pytest.raises(definitions.DefinitionsError, match=r"defs.md:4: heading 'Hiccups'"):
         definitions.load_definitions(bad)
     bad.write_text("## Postoperative complication categories\n1. Acute kidney injury\n- x\n## General grading\n- M\n")
@@ -170,7 +183,10 @@ def test_targeted_target_positive_negative_and_languages():
 def test_comprehensive_target_shapes():
     case = _case()
     obj = json.loads(targets.comprehensive_target(case))
-    assert [c["name"] for c in obj["complications"]] == ["Acute kidney injury", "Myocardial injury after non-cardiac surgery"]
+    assert [c["name"] for c in obj["complications"]] == [
+        "Acute kidney injury",
+        "Myocardial injury after non-cardiac surgery",
+    ]
     assert [c["grading"] for c in obj["complications"]] == ["moderate", "Null"] and len(obj["think"]) == 2
     assert all(taxonomy.lookup(c["name"]) for c in obj["complications"])
     empty = _case("c2", gold=[], language="zh")
@@ -180,7 +196,9 @@ def test_comprehensive_target_shapes():
 
 def test_sft_examples(en):
     cases = [_case("a"), _case("b", gold=[])]
-    rows = sft_data.sft_examples(cases, "targeted", en, layout="shared_prefix", complications=["acute_kidney_injury", "delirium"])
+    rows = sft_data.sft_examples(
+        cases, "targeted", en, layout="shared_prefix", complications=["acute_kidney_injury", "delirium"]
+    )
     assert len(rows) == 4 and {r["case_id"] for r in rows} == {"a", "b"}
     for r in rows:
         assert r["prompt"] == r["prefix"] + r["question"]
@@ -208,15 +226,17 @@ def test_token_lengths_proxy(en):
 def test_notebook_02_writes_prompt_files(tmp_path, run_notebook):
     out = tmp_path / "run"
     records.write_cohort(out / "cohort.jsonl", [_case("a"), _case("b", gold=[], split="test")])
-    run_notebook("02_prompts.ipynb", run_dir=str(out), prompt_layout="paper",
-                 complications=["acute_kidney_injury", "delirium"])
+    run_notebook(
+        "02_prompts.ipynb", run_dir=str(out), prompt_layout="paper", complications=["acute_kidney_injury", "delirium"]
+    )
     built = json.loads((out / "targeted_prompts.json").read_text(encoding="utf-8"))
     targets = json.loads((out / "sft_targets.json").read_text(encoding="utf-8"))
     assert set(built) == {"a", "b"} and list(built["a"]) == ["急性肾损伤", "谵妄"]
     assert json.loads(targets["a"]["急性肾损伤"])["bool"] == "True"
     assert json.loads(targets["b"]["谵妄"])["bool"] == "False"
-    run_notebook("02_prompts.ipynb", run_dir=str(out), strategy="comprehensive", comprehensive_think=False,
-                 complications=None)
+    run_notebook(
+        "02_prompts.ipynb", run_dir=str(out), strategy="comprehensive", comprehensive_think=False, complications=None
+    )
     comp = json.loads((out / "comprehensive_prompts.json").read_text(encoding="utf-8"))
     assert comp["a"].endswith(RECORD)
 

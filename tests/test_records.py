@@ -1,4 +1,5 @@
 """The cohort.jsonl contract: good lines load, every broken line names file, line and field."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,15 @@ import pytest
 from pericomp_lib import records
 from pericomp_lib.records import Case, CohortError, GoldLabel
 
-GOOD = {"case_id": "c1", "center": "x", "split": "train", "language": "en",
-        "record": "POD 2: creatinine 182 umol/L, baseline 84.",
-        "gold": [{"complication": "acute_kidney_injury", "grade": "moderate", "evidence": ["creatinine 182 umol/L"]}],
-        "human": None}
+GOOD = {
+    "case_id": "c1",
+    "center": "x",
+    "split": "train",
+    "language": "en",
+    "record": "POD 2: creatinine 182 umol/L, baseline 84.",
+    "gold": [{"complication": "acute_kidney_injury", "grade": "moderate", "evidence": ["creatinine 182 umol/L"]}],
+    "human": None,
+}
 
 
 def _line(**changes) -> str:
@@ -30,12 +36,16 @@ BROKEN = {  # name: (bad line, pieces the message must contain besides file and 
     "bad_json": ('{"case_id": "c2", "record": ', ["invalid JSON", "column"]),
     "missing_field": (_line(case_id="c2", record=...), ["missing field", "'record'"]),
     "duplicate_case_id": (_line(), ["duplicate case_id", "'c1'", "line 1"]),
-    "unknown_complication": (_line(case_id="c2", gold=_label(complication="acute kidney injry")),
-                             ["gold[0].complication", "nearest valid id is 'acute_kidney_injury'"]),
+    "unknown_complication": (
+        _line(case_id="c2", gold=_label(complication="acute kidney injry")),
+        ["gold[0].complication", "nearest valid id is 'acute_kidney_injury'"],
+    ),
     "invalid_grade": (_line(case_id="c2", gold=_label(grade="extreme")), ["gold[0].grade", "invalid grade"]),
     "empty_record": (_line(case_id="c2", record="  "), ["'record'", "empty"]),
-    "evidence_not_in_record": (_line(case_id="c2", gold=_label(evidence=["creatinine 999"])),
-                               ["gold[0].evidence", "does not occur verbatim"]),
+    "evidence_not_in_record": (
+        _line(case_id="c2", gold=_label(evidence=["creatinine 999"])),
+        ["gold[0].evidence", "does not occur verbatim"],
+    ),
     "bad_split": (_line(case_id="c2", split="dev"), ["'split'", "train"]),
     "bad_language": (_line(case_id="c2", language="fr"), ["'language'"]),
     "gold_not_list": (_line(case_id="c2", gold="急性肾损伤"), ["'gold'", "must be a list"]),
@@ -57,8 +67,12 @@ def test_broken_line_names_file_line_field(tmp_path, name):
 
 
 def test_good_cohort_round_trip(tmp_path):
-    zh = _line(case_id="c2", language="zh", record="术后第2天肌酐182umol/L。",
-               gold=[{"complication": "急性肾损伤", "grade": "中", "evidence": "肌酐182umol/L"}])
+    zh = _line(
+        case_id="c2",
+        language="zh",
+        record="术后第2天肌酐182umol/L。",
+        gold=[{"complication": "急性肾损伤", "grade": "中", "evidence": "肌酐182umol/L"}],
+    )
     path = tmp_path / "cohort.jsonl"
     path.write_text(_line() + "\n\n" + zh + "\n", encoding="utf-8")  # blank lines are skipped
     cases = records.load_cohort(path)

@@ -1,4 +1,5 @@
 """Issue 14: no silent wrong results. Each test here failed on the code before the fix it names."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,15 @@ from pericomp_lib import records
 
 
 def _case(case_id: str, split: str = "validation", gold=None, language: str = "en") -> dict:
-    return {"case_id": case_id, "center": "c1", "split": split, "language": language,
-            "record": "Day 3: fever 38.6 C.", "gold": gold or [], "human": None}
+    return {
+        "case_id": case_id,
+        "center": "c1",
+        "split": split,
+        "language": language,
+        "record": "Day 3: fever 38.6 C.",
+        "gold": gold or [],
+        "human": None,
+    }
 
 
 def _write_cohort(path: Path, cases: list[dict], prefix: bytes = b"") -> Path:
@@ -47,7 +55,7 @@ def test_csv_decoding_error_names_file_and_line(tmp_path):
     from pericomp_lib.sources.user_files import load_csv
 
     path = tmp_path / "cases.csv"
-    path.write_bytes("case_id,record,labels,split\n1,ok,,train\n2,".encode() + "发热".encode("gb18030") + b",,train\n")
+    path.write_bytes(b"case_id,record,labels,split\n1,ok,,train\n2," + "发热".encode("gb18030") + b",,train\n")
     with pytest.raises(records.CohortError, match=r"cases\.csv:3: .*not UTF-8"):
         load_csv(path, center="c1", language="zh")
 
@@ -118,15 +126,21 @@ class FakeNotebooks:
                 if self.fail_04:
                     del answers["adapter"]["c"]
                     self.fail_04 -= 1
-                    runstore.write_inference_report(run, cases, answers, _Summary(2, ["adapter: 2 answer(s) failed "
-                                                                                   "(c/delirium ...): OutOfMemoryError"]))
+                    runstore.write_inference_report(
+                        run,
+                        cases,
+                        answers,
+                        _Summary(2, ["adapter: 2 answer(s) failed (c/delirium ...): OutOfMemoryError"]),
+                    )
                     if self.raise_04:
                         raise RuntimeError("adapter.json lacks 1 evaluation case")
                 else:
                     runstore.write_inference_report(run, cases, answers, _Summary())
             elif rel == "raw.jsonl":
-                (run / rel).write_text('{"case_id": "a", "item": "x", "model": "base", "prompt_hash": "h", "text": "t"}\n'
-                                       '{"case_id": "b", "item": "x", "model": "base", "prompt_hash": "h", "text": "t"}\n')
+                (run / rel).write_text(
+                    '{"case_id": "a", "item": "x", "model": "base", "prompt_hash": "h", "text": "t"}\n'
+                    '{"case_id": "b", "item": "x", "model": "base", "prompt_hash": "h", "text": "t"}\n'
+                )
             elif rel.endswith(".csv"):
                 (run / rel).write_text("Models,averaging,mode,F1_score\n")
             else:
@@ -239,8 +253,15 @@ def test_unwritable_errors_folder_does_not_crash_the_runner(tmp_path):
 def _run_dir(tmp_path: Path, base: dict, adapter: dict, owed=None) -> Path:
     run = tmp_path / "run"
     run.mkdir()
-    _write_cohort(run / "cohort.jsonl", [_case("a"), _case("b", gold=[{"complication": "pneumonia", "grade": "mild"}]),
-                                         _case("c"), _case("t", split="train")])
+    _write_cohort(
+        run / "cohort.jsonl",
+        [
+            _case("a"),
+            _case("b", gold=[{"complication": "pneumonia", "grade": "mild"}]),
+            _case("c"),
+            _case("t", split="train"),
+        ],
+    )
     for folder, strict in (("predictions", False), ("predictions_strict", True)):
         for model, labels in (("base", base), ("adapter", adapter)):
             fix = {k: [f"{x}_Null" if strict else x for x in v] for k, v in labels.items()}
@@ -307,7 +328,7 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path, capsys, command):
         run = _run_dir(tmp_path, {}, {})
         (run / "tables").mkdir()
         (run / "tables" / "run_metrics.csv").write_text("Models,averaging,mode,F1_score\n")
-        (tmp_path / "runs" / "r" ).mkdir(parents=True)
+        (tmp_path / "runs" / "r").mkdir(parents=True)
         os.rename(run, tmp_path / "runs" / "r" / "seed-1")
         argv = ["evaluate", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)]
     elif command == "format-results":
@@ -315,8 +336,11 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path, capsys, command):
         src.write_text(json.dumps({"1": {"肺炎": '{"bool": "False", "grading": "Null"}'}}, ensure_ascii=False))
         argv = ["format-results", str(src), "-o", str(out / "x.json")]
     else:
-        cohort = _write_cohort(tmp_path / "c.jsonl", [_case(f"t{i}", split="train") for i in range(4)]
-                               + [_case("v", gold=[{"complication": "pneumonia", "grade": "mild"}])])
+        cohort = _write_cohort(
+            tmp_path / "c.jsonl",
+            [_case(f"t{i}", split="train") for i in range(4)]
+            + [_case("v", gold=[{"complication": "pneumonia", "grade": "mild"}])],
+        )
         argv = ["baseline", "--cohort", str(cohort), "--out", str(out)]
     assert main(argv) == 2
     captured = capsys.readouterr()

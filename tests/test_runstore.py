@@ -1,4 +1,5 @@
 """raw.jsonl survives a kill at any point; exports turn bad output into counted parse failures."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,16 @@ from pericomp_lib import cohort, exports, inference, models, params, records, ru
 
 
 def _row(i, text="{}"):
-    return {"case_id": f"c{i}", "item": "pneumonia", "model": "base", "prompt_hash": f"h{i}", "text": text,
-            "n_tokens": 3, "seconds": 0.1, "batch": 1}
+    return {
+        "case_id": f"c{i}",
+        "item": "pneumonia",
+        "model": "base",
+        "prompt_hash": f"h{i}",
+        "text": text,
+        "n_tokens": 3,
+        "seconds": 0.1,
+        "batch": 1,
+    }
 
 
 def test_append_get_and_hash_mismatch(tmp_path):
@@ -48,8 +57,12 @@ def test_cut_last_line_and_broken_line_are_reported_and_dropped(tmp_path, caplog
 def setup(tmp_path_factory):
     out = tmp_path_factory.mktemp("cohort")
     cases = records.split_cases(cohort.make_cohort("synthetic", n_cases=6, out_dir=out), "eval")[:2]
-    p = params.load_params(models_root() / "params" / "tiny-random.yaml", max_new_tokens=6,
-                           inference_batch_size=3, complications=["pneumonia", "delirium", "stroke", "ards"])
+    p = params.load_params(
+        models_root() / "params" / "tiny-random.yaml",
+        max_new_tokens=6,
+        inference_batch_size=3,
+        complications=["pneumonia", "delirium", "stroke", "ards"],
+    )
     model, tok = models.load_model(p)
     return cases, p, model, tok
 
@@ -64,7 +77,10 @@ def _infer(setup, out, **kw):
     cases, p, model, tok = setup
     answers, summary = inference.infer({**p, **kw}, cases, out, model=model, tokenizer=tok, progress=False)
     exports.write_predictions(out, answers, p["strategy"])
-    preds = {f: json.loads((out / f / "base.json").read_text(encoding="utf-8")) for f in ("predictions", "predictions_strict")}
+    preds = {
+        f: json.loads((out / f / "base.json").read_text(encoding="utf-8"))
+        for f in ("predictions", "predictions_strict")
+    }
     return answers, summary, preds
 
 
@@ -130,9 +146,16 @@ BAD = {
 
 
 def _case():
-    return records.case_from_dict({"case_id": "k1", "center": "x", "split": "validation", "language": "en",
-                                   "record": "r", "gold": [{"complication": "pneumonia", "grade": "moderate"},
-                                                           {"complication": "stroke", "grade": "severe"}]})
+    return records.case_from_dict(
+        {
+            "case_id": "k1",
+            "center": "x",
+            "split": "validation",
+            "language": "en",
+            "record": "r",
+            "gold": [{"complication": "pneumonia", "grade": "moderate"}, {"complication": "stroke", "grade": "severe"}],
+        }
+    )
 
 
 def test_exports_parse_back_and_count_failures(tmp_path):
@@ -143,7 +166,9 @@ def test_exports_parse_back_and_count_failures(tmp_path):
     strict = json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8"))
     assert sorted(lenient["k1"]) == ["急性肾损伤", "肺炎"]
     assert sorted(strict["k1"]) == ["急性肾损伤_重", "肺炎_中"]
-    assert json.loads((tmp_path / "predictions" / "adapter.json").read_text(encoding="utf-8")) == {"k1": ["无术后并发症"]}
+    assert json.loads((tmp_path / "predictions" / "adapter.json").read_text(encoding="utf-8")) == {
+        "k1": ["无术后并发症"]
+    }
     failed = {f.complication for f in reports["base"]["lenient"].failures}
     assert {"delirium", "stroke", "ards", "arrhythmia"} <= failed and "pneumonia" not in failed
     report = json.loads((tmp_path / "parse_report.json").read_text(encoding="utf-8"))
@@ -169,7 +194,9 @@ def test_comprehensive_exports(tmp_path):
     text = '{"think": ["x"], "complications": [{"name": "肺炎", "grading": "中"}, {"name": "贫血", "grading": "轻"}]}'
     answers = {"base": {"k1": {"comprehensive": text}}}
     reports = exports.write_predictions(tmp_path, answers, "comprehensive")
-    assert json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8")) == {"k1": ["肺炎_中", "贫血_轻"]}
+    assert json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8")) == {
+        "k1": ["肺炎_中", "贫血_轻"]
+    }
     assert reports["base"]["lenient"].unknown_names["贫血"] == 1
     df = exports.side_by_side([case], answers, "comprehensive").set_index("complication")
     assert len(df) == 22 and df.loc["pneumonia", "base_right_strict"] and not df.loc["stroke", "base_right"]

@@ -1,4 +1,5 @@
 """The synthetic cohort: deterministic, bilingual, gold derived by the definitions, evidence quoted."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 from pericomp_lib import cohort, records
 from pericomp_lib.sources.synthetic import criteria, generate_case, generate_cohort
 from pericomp_lib.sources.synthetic.course import simulate
-from pericomp_lib.sources.synthetic.writer import render
 from pericomp_lib.sources.synthetic.facts import SURGERY_BY_ID, Course
+from pericomp_lib.sources.synthetic.writer import render
 
 
 def _course(surgery: str = "distal_gastrectomy", baseline: int | None = None, **kw) -> Course:
@@ -206,8 +207,10 @@ def test_compact_records_are_shorter_with_the_same_gold(tmp_path, language):
     assert [c.meta for c in loaded] == [c.meta for c in full]
     labels = [g for c in loaded for g in c.gold]
     assert labels and sum(bool(g.evidence) for g in labels) >= 0.99 * len(labels)
-    median = {name: statistics.median(cohort.count_tokens(c.record) for c in cases)
-              for name, cases in (("full", full), ("compact", short))}
+    median = {
+        name: statistics.median(cohort.count_tokens(c.record) for c in cases)
+        for name, cases in (("full", full), ("compact", short))
+    }
     assert median["compact"] < 0.45 * median["full"]
     heads = ("# General information", "# Course notes", "# Laboratory results", "# Imaging and examinations")
     heads_zh = ("# 一般情况", "# 病程记录", "# 检验结果", "# 检查结果")
@@ -215,9 +218,15 @@ def test_compact_records_are_shorter_with_the_same_gold(tmp_path, language):
 
 
 def test_compact_is_deterministic_and_full_is_the_default(tmp_path):
-    a = records.write_cohort(tmp_path / "a.jsonl", generate_cohort(15, "en", seed=4, record_length="compact")).read_bytes()
-    b = records.write_cohort(tmp_path / "b.jsonl", generate_cohort(15, "en", seed=4, record_length="compact")).read_bytes()
-    full = records.write_cohort(tmp_path / "f.jsonl", generate_cohort(15, "en", seed=4, record_length="full")).read_bytes()
+    a = records.write_cohort(
+        tmp_path / "a.jsonl", generate_cohort(15, "en", seed=4, record_length="compact")
+    ).read_bytes()
+    b = records.write_cohort(
+        tmp_path / "b.jsonl", generate_cohort(15, "en", seed=4, record_length="compact")
+    ).read_bytes()
+    full = records.write_cohort(
+        tmp_path / "f.jsonl", generate_cohort(15, "en", seed=4, record_length="full")
+    ).read_bytes()
     default = records.write_cohort(tmp_path / "d.jsonl", generate_cohort(15, "en", seed=4)).read_bytes()
     assert a == b and full == default and a != full
 
@@ -228,7 +237,7 @@ def test_compact_writes_every_event_and_trap_fact():
         course = simulate(random.Random(f"compact-{i}"), "synthetic-a", 1.0)
         proof = [f for _grade, fs in criteria.derive(course).values() for f in fs]
         text, fragments = render(course, "en", random.Random(i), "compact", proof)
-        events = course.findings[:course.routine_from]
+        events = course.findings[: course.routine_from]
         assert all(id(f) in fragments for f in events + proof), (i, course.traps)
         assert all(fragments[id(f)] in text for f in events + proof)
         assert f"POD {course.los}." in text  # the discharge note closes the course
@@ -253,11 +262,15 @@ def test_make_cohort_writes_and_summarises(tmp_path):
         cohort.make_cohort("jsonl", 1, out_dir=tmp_path)
     with pytest.raises(ValueError, match="use one of"):
         cohort.make_cohort("mimic-typo", 1, out_dir=tmp_path)
-    short = cohort.make_cohort("synthetic", 30, "zh", 1, out_dir=tmp_path / "short", n_external=5, record_length="compact")
+    short = cohort.make_cohort(
+        "synthetic", 30, "zh", 1, out_dir=tmp_path / "short", n_external=5, record_length="compact"
+    )
     assert [c.gold for c in short] == [c.gold for c in cases]
     assert sum(len(c.record) for c in short) < 0.5 * sum(len(c.record) for c in cases)
     with pytest.warns(UserWarning, match="only applies"):
-        cohort.make_cohort("jsonl", 0, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "w", record_length="compact")
+        cohort.make_cohort(
+            "jsonl", 0, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "w", record_length="compact"
+        )
 
 
 def test_published_stats_match_authors_files(pericomp_dir):
@@ -272,8 +285,9 @@ def test_published_stats_match_authors_files(pericomp_dir):
 @pytest.mark.notebook
 def test_notebook_01_runs(run_notebook, tmp_path):
     out = tmp_path / "run"
-    nb = run_notebook("01_cohort.ipynb", n_cases=12, language="zh", run_dir=str(out), n_external=3,
-                      record_length="compact")
+    nb = run_notebook(
+        "01_cohort.ipynb", n_cases=12, language="zh", run_dir=str(out), n_external=3, record_length="compact"
+    )
     assert (out / "cohort.jsonl").exists()
     assert len(records.load_cohort(out / "cohort.jsonl")) == 15
     text = json.dumps(json.loads(nb.read_text(encoding="utf-8")), ensure_ascii=False)

@@ -1,4 +1,5 @@
 """Params files, LoRA / QLoRA training on tiny-random, adapter reload, resume, and the 03 notebook."""
+
 from __future__ import annotations
 
 import json
@@ -52,14 +53,30 @@ def test_params_errors_name_key_and_allowed(tmp_path):
 
 # ----------------------------------------------------------------------------------------- helpers
 def _examples(n=4):
-    return [{"case_id": f"c{i}", "complication": "delirium", "prompt": f"Record {i}: confused on day 2. Delirium?",
-             "completion": '{"think": "confusion", "bool": "True", "grading": "mild"}'} for i in range(n)]
+    return [
+        {
+            "case_id": f"c{i}",
+            "complication": "delirium",
+            "prompt": f"Record {i}: confused on day 2. Delirium?",
+            "completion": '{"think": "confusion", "bool": "True", "grading": "mild"}',
+        }
+        for i in range(n)
+    ]
 
 
 def _params(**kw):
-    base = {"run_name": "t", "model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu",
-            "batch_size": 2, "grad_accum": 1, "learning_rate": 2e-2, "max_seq_len": 512,
-            "gradient_checkpointing": False, "lora_dropout": 0.0}
+    base = {
+        "run_name": "t",
+        "model_name_or_path": "tiny-random",
+        "dtype": "float32",
+        "device": "cpu",
+        "batch_size": 2,
+        "grad_accum": 1,
+        "learning_rate": 2e-2,
+        "max_seq_len": 512,
+        "gradient_checkpointing": False,
+        "lora_dropout": 0.0,
+    }
     return validate({**base, **kw})
 
 
@@ -98,7 +115,7 @@ def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
     summary, trained = training.fit(_params(max_steps=12), _examples(), out)
     _through_trl(trainers)
     rows = _log(out)
-    assert [r["step"] for r in rows] == list(range(1, 13)) and LOG_KEYS <= rows[0].keys()
+    assert [r["step"] for r in rows] == list(range(1, 13)) and rows[0].keys() >= LOG_KEYS
     first, last = rows[0]["loss"], sum(r["loss"] for r in rows[-3:]) / 3
     assert last < first - 0.3, f"loss did not fall: {first:.3f} -> {last:.3f}"
     assert summary["steps"] == 12 and summary["tokens_per_s"] > 0 and summary["n_skipped_too_long"] == 0
@@ -146,12 +163,29 @@ def test_too_long_examples_are_counted_not_hidden(tmp_path):
 
 # ------------------------------------------------------------------------------------------- TRL
 def test_params_keys_reach_the_sft_config_of_a_run(tmp_path, trainers):
-    training.train_examples(_params(max_steps=1, lr_scheduler_type="linear", warmup_steps=3, weight_decay=0.01,
-                                    max_grad_norm=0.5, save_steps=7, save_total_limit=1), _examples(), tmp_path)
+    training.train_examples(
+        _params(
+            max_steps=1,
+            lr_scheduler_type="linear",
+            warmup_steps=3,
+            weight_decay=0.01,
+            max_grad_norm=0.5,
+            save_steps=7,
+            save_total_limit=1,
+        ),
+        _examples(),
+        tmp_path,
+    )
     _through_trl(trainers)
     args = trainers[0].args
-    assert (args.lr_scheduler_type.value, args.warmup_steps, args.weight_decay, args.max_grad_norm, args.save_steps,
-            args.save_total_limit) == ("linear", 3, 0.01, 0.5, 7, 1)
+    assert (
+        args.lr_scheduler_type.value,
+        args.warmup_steps,
+        args.weight_decay,
+        args.max_grad_norm,
+        args.save_steps,
+        args.save_total_limit,
+    ) == ("linear", 3, 0.01, 0.5, 7, 1)
 
 
 def test_every_mapped_params_key_reaches_sft_config(tmp_path):
@@ -159,9 +193,21 @@ def test_every_mapped_params_key_reaches_sft_config(tmp_path):
 
     assert set(training.SFT_CONFIG_KEYS) <= set(DEFAULTS)
     assert all(STAGE_OF[k] in ("01", "03") for k in training.SFT_CONFIG_KEYS)  # seed is read first by 01
-    changed = {"batch_size": 3, "grad_accum": 5, "learning_rate": 3e-4, "num_epochs": 2.5, "max_steps": 11,
-               "lr_scheduler_type": "constant_with_warmup", "warmup_steps": 2, "weight_decay": 0.1,
-               "max_grad_norm": 0.3, "save_steps": 9, "save_total_limit": None, "seed": 4, "max_seq_len": 777}
+    changed = {
+        "batch_size": 3,
+        "grad_accum": 5,
+        "learning_rate": 3e-4,
+        "num_epochs": 2.5,
+        "max_steps": 11,
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 2,
+        "weight_decay": 0.1,
+        "max_grad_norm": 0.3,
+        "save_steps": 9,
+        "save_total_limit": None,
+        "seed": 4,
+        "max_seq_len": 777,
+    }
     assert changed.keys() == training.SFT_CONFIG_KEYS.keys()
     args = training.sft_config(_params(**changed), tmp_path, "cpu", "float32")
     for key, field in training.SFT_CONFIG_KEYS.items():
@@ -176,31 +222,67 @@ def test_sft_config_defaults_are_the_pre_trl_training_arguments(tmp_path):
 
     p = _params(max_steps=6)
     old = TrainingArguments(
-        output_dir=str(tmp_path / "checkpoints"), per_device_train_batch_size=2, gradient_accumulation_steps=1,
-        learning_rate=2e-2, num_train_epochs=1.0, max_steps=6, lr_scheduler_type="cosine", warmup_steps=0,
-        weight_decay=0.0, logging_steps=1, save_strategy="steps", save_steps=50, save_total_limit=2,
-        report_to="none", seed=1, data_seed=1, remove_unused_columns=False, activation_checkpointing=False,
-        activation_checkpointing_kwargs={"use_reentrant": False}, use_cpu=True, bf16=False, fp16=False,
-        dataloader_num_workers=0, ddp_find_unused_parameters=False, disable_tqdm=False).to_dict()
+        output_dir=str(tmp_path / "checkpoints"),
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=1,
+        learning_rate=2e-2,
+        num_train_epochs=1.0,
+        max_steps=6,
+        lr_scheduler_type="cosine",
+        warmup_steps=0,
+        weight_decay=0.0,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=50,
+        save_total_limit=2,
+        report_to="none",
+        seed=1,
+        data_seed=1,
+        remove_unused_columns=False,
+        activation_checkpointing=False,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        disable_tqdm=False,
+    ).to_dict()
     new = training.sft_config(p, tmp_path, "cpu", "float32").to_dict()
     assert {k: new[k] for k in old} == old
 
 
 # ---------------------------------------------------------------------------- cohort -> packed run
 def _cohort(path: Path) -> Path:
-    rec = ("Day 1 after colectomy. Day 2: the patient was confused and agitated at night, CAM-ICU positive. "
-           "Creatinine 84 umol/L. Discharged day 6.")
-    cases = [Case(f"t{i}", "test", split, "en", rec + f" Bed {i}.",
-                  [GoldLabel("delirium", "mild", ["CAM-ICU positive"])] if i % 2 else [])
-             for i, split in enumerate(["train", "train", "train", "validation"])]
+    rec = (
+        "Day 1 after colectomy. Day 2: the patient was confused and agitated at night, CAM-ICU positive. "
+        "Creatinine 84 umol/L. Discharged day 6."
+    )
+    cases = [
+        Case(
+            f"t{i}",
+            "test",
+            split,
+            "en",
+            rec + f" Bed {i}.",
+            [GoldLabel("delirium", "mild", ["CAM-ICU positive"])] if i % 2 else [],
+        )
+        for i, split in enumerate(["train", "train", "train", "validation"])
+    ]
     write_cohort(path, cases)
     return path
 
 
 def test_train_from_cohort_packed(tmp_path):
     cohort = _cohort(tmp_path / "cohort.jsonl")
-    params = _params(max_steps=2, batch_size=1, prompt_layout="shared_prefix", packing=True,
-                     complications=["delirium", "pneumonia", "stroke"], max_seq_len=4096)
+    params = _params(
+        max_steps=2,
+        batch_size=1,
+        prompt_layout="shared_prefix",
+        packing=True,
+        complications=["delirium", "pneumonia", "stroke"],
+        max_seq_len=4096,
+    )
     s = training.train(params, cohort, tmp_path / "run")
     assert s["packing"] and s["n_examples"] == 9 and s["n_rows"] == 3  # 3 train cases x 3 questions, 1 row each
     assert s["steps"] == 2 and (tmp_path / "run" / "adapter" / "adapter_config.json").exists()
@@ -213,8 +295,13 @@ def test_train_from_cohort_packed(tmp_path):
 def test_notebook_03_runs_on_tiny_random(tmp_path, run_notebook, quantization):
     out = tmp_path / "finetune"
     _cohort(out / "cohort.jsonl")
-    run_notebook("03_finetune.ipynb", params_path=str(ROOT / "params" / "tiny-random.yaml"), run_dir=str(out),
-                 max_steps=2, **({"quantization": quantization} if quantization else {}))
+    run_notebook(
+        "03_finetune.ipynb",
+        params_path=str(ROOT / "params" / "tiny-random.yaml"),
+        run_dir=str(out),
+        max_steps=2,
+        **({"quantization": quantization} if quantization else {}),
+    )
     assert (out / "adapter" / "adapter_config.json").exists()
     assert len(_log(out)) == 2 and (out / "loss.png").exists()
     trained = json.loads((out / "adapter" / "training_params.json").read_text())

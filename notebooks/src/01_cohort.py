@@ -30,17 +30,25 @@ pericomp_dir = None  # a PeriComp clone: needed by cohort_source pericomp_repo; 
 # %%
 import pandas as pd
 
-from pericomp_lib import show_logs
-from pericomp_lib import cohort
+from pericomp_lib import cohort, show_logs
 from pericomp_lib.params import from_notebook, repo_path
 
 pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "01")
 pericomp_dir = repo_path(pericomp_dir)
-cases = cohort.make_cohort(params["cohort_source"], params["n_cases"], params["language"], params["seed"], pericomp_dir,
-                           params["cohort_path"], run_dir, params["difficulty"], params["n_external"],
-                           record_length=params["record_length"])
+cases = cohort.make_cohort(
+    params["cohort_source"],
+    params["n_cases"],
+    params["language"],
+    params["seed"],
+    pericomp_dir,
+    params["cohort_path"],
+    run_dir,
+    params["difficulty"],
+    params["n_external"],
+    record_length=params["record_length"],
+)
 cohort.split_counts(cases)
 
 # %% [markdown]
@@ -54,8 +62,10 @@ cohort.split_counts(cases)
 cohort.label_frequencies(cases, pericomp_dir)
 
 # %%
-print(f"Spearman rank correlation with the published center-1 label frequencies: "
-      f"{cohort.rank_correlation(cases, pericomp_dir):.2f}")
+print(
+    f"Spearman rank correlation with the published center-1 label frequencies: "
+    f"{cohort.rank_correlation(cases, pericomp_dir):.2f}"
+)
 cohort.labels_per_case(cases, pericomp_dir)
 
 # %% [markdown]

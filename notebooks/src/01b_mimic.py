@@ -56,8 +56,9 @@ pd.Series(ingested.as_dict()).drop("tables")
 # so no patient appears in two splits.
 
 # %%
-built = mimic.build_cohort(ingested.subjects_path, run_dir, top_k_labs=top_k_labs, seed=seed,
-                           include_diagnoses=include_diagnoses)
+built = mimic.build_cohort(
+    ingested.subjects_path, run_dir, top_k_labs=top_k_labs, seed=seed, include_diagnoses=include_diagnoses
+)
 mimic.overview(built.admissions)
 
 # %%

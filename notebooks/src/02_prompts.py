@@ -24,8 +24,7 @@ run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile
 tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m"); None: a word-count proxy
 
 # %%
-from pericomp_lib import show_logs
-from pericomp_lib import models, records, sft_data, tokens
+from pericomp_lib import models, records, sft_data, show_logs, tokens
 from pericomp_lib.definitions import load_definitions  # not `definitions`: that name is a params key
 from pericomp_lib.params import from_notebook
 
@@ -42,9 +41,17 @@ print(f"{len(cases)} cases; definitions: {defs.source} ({defs.language}, {len(de
 # shape with the gold answers in place of the prompts.
 
 # %%
-built = sft_data.build_prompt_files(cases, defs, run_dir, strategy=params["strategy"], layout=params["prompt_layout"],
-                                   think=params["comprehensive_think"], complications=params["complications"],
-                                   answer_layout=params["answer_layout"], question_style=params["question_style"])
+built = sft_data.build_prompt_files(
+    cases,
+    defs,
+    run_dir,
+    strategy=params["strategy"],
+    layout=params["prompt_layout"],
+    think=params["comprehensive_think"],
+    complications=params["complications"],
+    answer_layout=params["answer_layout"],
+    question_style=params["question_style"],
+)
 print("wrote", built["prompts_path"], "and", built["targets_path"])
 
 # %% [markdown]

@@ -29,15 +29,35 @@ import json
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import show_logs
-from pericomp_lib import figures, training
+from pericomp_lib import figures, show_logs, training
 from pericomp_lib.params import from_notebook
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "03")
-print(json.dumps({k: params[k] for k in ("run_name", "model_name_or_path", "quantization", "lora_r", "lora_alpha",
-                                         "learning_rate", "num_epochs", "max_steps", "batch_size", "grad_accum",
-                                         "strategy", "prompt_layout", "packing", "max_seq_len")}, indent=1))
+print(
+    json.dumps(
+        {
+            k: params[k]
+            for k in (
+                "run_name",
+                "model_name_or_path",
+                "quantization",
+                "lora_r",
+                "lora_alpha",
+                "learning_rate",
+                "num_epochs",
+                "max_steps",
+                "batch_size",
+                "grad_accum",
+                "strategy",
+                "prompt_layout",
+                "packing",
+                "max_seq_len",
+            )
+        },
+        indent=1,
+    )
+)
 
 # %% [markdown]
 # ## Training

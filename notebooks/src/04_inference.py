@@ -23,8 +23,7 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
-from pericomp_lib import show_logs
-from pericomp_lib import exports, inference, records, runstore
+from pericomp_lib import exports, inference, records, runstore, show_logs
 from pericomp_lib.params import from_notebook
 from pericomp_lib.runfolder import adapter_for
 
@@ -33,9 +32,13 @@ params, run_dir = from_notebook(globals(), "04")
 set_seed(params["seed"])
 out_dir, definitions = run_dir, params["definitions"]
 adapter_dir = adapter_for(params, run_dir, base_only)  # the params' adapter, else RUN_DIR/adapter from 03
-cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), split)[:params["max_eval_cases"]]
-print(f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapter {adapter_dir}; "
-      f"{params['strategy']} / {params['prompt_layout']}; max_new_tokens {params['max_new_tokens']}")
+cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), split)[
+    : params["max_eval_cases"]
+]
+print(
+    f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapter {adapter_dir}; "
+    f"{params['strategy']} / {params['prompt_layout']}; max_new_tokens {params['max_new_tokens']}"
+)
 
 # %% [markdown]
 # ## Generate (resumable)
@@ -52,8 +55,9 @@ print(f"{len(cases)} {split} cases; model {params['model_name_or_path']}; adapte
 # %%
 train_split = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "train")
 _, calibration = records.calibration_split(train_split, params["calibration_cases"])  # held out of 03's training
-answers, summary = inference.infer(params, cases, out_dir, adapter=adapter_dir, definitions=definitions,
-                                   calibration=calibration)
+answers, summary = inference.infer(
+    params, cases, out_dir, adapter=adapter_dir, definitions=definitions, calibration=calibration
+)
 # every case x model must have all its answers: inference_report.json says which are owed (the batch runner
 # marks this stage done only when none is); re-running this notebook retries the failed ones
 report = runstore.write_inference_report(out_dir, cases, answers, summary)
@@ -66,8 +70,16 @@ report = runstore.write_inference_report(out_dir, cases, answers, summary)
 # and complication, the gold answer with each model's text and decision.
 
 # %%
-table = exports.export(out_dir, cases, answers, params["strategy"], complications=params["complications"],
-                       p_true=summary.p_true, calibration_cases=calibration, calibration=summary.calibration)
+table = exports.export(
+    out_dir,
+    cases,
+    answers,
+    params["strategy"],
+    complications=params["complications"],
+    p_true=summary.p_true,
+    calibration_cases=calibration,
+    calibration=summary.calibration,
+)
 print(f"side_by_side.csv: {len(table)} rows")
 
 # %% [markdown]

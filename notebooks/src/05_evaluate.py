@@ -38,8 +38,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import show_logs
-from pericomp_lib import baseline, evaluation, paper_tables, records, summary
+from pericomp_lib import baseline, evaluation, paper_tables, records, show_logs, summary
 from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
@@ -47,7 +46,10 @@ pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 mode, run_dir, runs_dir, pericomp_dir, output_dir = evaluate_setup(globals())
 published = mode == "paper"  # which mode this notebook runs in
-print("mode:", {"paper": "published predictions", "run": f"one run ({run_dir})", "runs": f"all runs under {runs_dir}"}[mode])
+print(
+    "mode:",
+    {"paper": "published predictions", "run": f"one run ({run_dir})", "runs": f"all runs under {runs_dir}"}[mode],
+)
 print("tables go to:  ", output_dir)
 
 # %% [markdown]
@@ -85,8 +87,11 @@ if run_dir is not None:
     display(pd.Series(summary.write(run_dir), name="summary.json").to_frame())
 if runs_dir is not None:
     all_runs = evaluation.write_runs_metrics(runs_dir, output_dir)
-    display(all_runs[(all_runs.averaging == "micro")].pivot_table(
-        index=["run", "Models"], columns="mode", values="F1_score", aggfunc=["mean", "std", "count"]).round(4))
+    display(
+        all_runs[(all_runs.averaging == "micro")]
+        .pivot_table(index=["run", "Models"], columns="mode", values="F1_score", aggfunc=["mean", "std", "count"])
+        .round(4)
+    )
 
 # %% [markdown]
 # ## The ten tables
@@ -117,7 +122,10 @@ if published:
 # %%
 if published:
     strict_c2 = pd.read_csv(output_dir / "evaluation_micro_center2_strict.csv").merge(
-        pd.read_csv(output_dir / "evaluation_macro_center2_strict.csv"), on="Models", how="outer", suffixes=("_micro", "_macro")
+        pd.read_csv(output_dir / "evaluation_macro_center2_strict.csv"),
+        on="Models",
+        how="outer",
+        suffixes=("_micro", "_macro"),
     )
     display(strict_c2.sort_values("F1_score_micro", ascending=False).round(4))
 

@@ -22,13 +22,11 @@ figures_dir = None  # where PNG + PDF files go; None: figures/ in the repository
 smoothing = 0.9  # EMA weight for the smoothed loss curves: 0 draws the raw loss, closer to 1 is smoother
 
 # %%
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import show_logs
-from pericomp_lib import figures
+from pericomp_lib import figures, show_logs
 from pericomp_lib.runfolder import figures_setup
 
 pd.set_option("display.width", 160)
@@ -54,7 +52,10 @@ print("figures go to:    ", figures_dir)
 # %%
 if published:
     fig6b, runs_frame, human = figures.figure6b(pericomp_dir, figures_dir)
-    print(f"{len(runs_frame)} rows: {runs_frame.groupby(['center', 'strategy', 'size']).ngroups} boxes x 5 runs x 3 metrics")
+    print(
+        f"{len(runs_frame)} rows: {runs_frame.groupby(['center', 'strategy', 'size']).ngroups} boxes "
+        "x 5 runs x 3 metrics"
+    )
     print("\n".join(runs_frame.attrs["notes"]))
     display(figures.summary_table(runs_frame, ["center", "strategy", "size"])["f1"])
     display(human.pivot(index="center", columns="metric", values="value").round(3))
@@ -83,8 +84,16 @@ if published:
 # %%
 if published:
     fig6a, loss = figures.figure6a(pericomp_dir, figures_dir, weight=smoothing)
-    display(loss.groupby("label", sort=False).agg(steps=("step", "max"), epochs=("epoch", "max"),
-                                                  first_loss=("loss", "first"), final_smoothed=("smoothed", "last")).round(4))
+    display(
+        loss.groupby("label", sort=False)
+        .agg(
+            steps=("step", "max"),
+            epochs=("epoch", "max"),
+            first_loss=("loss", "first"),
+            final_smoothed=("smoothed", "last"),
+        )
+        .round(4)
+    )
 
 # %% [markdown]
 # ## Our own runs: Figure 6b layout
@@ -129,8 +138,11 @@ if runs_dir is not None:
 # %%
 if runs_dir is not None:
     fig_runs_loss, runs_loss = figures.runs_loss_figure(runs_dir, figures_dir, weight=smoothing)
-    display(runs_loss.groupby(["run", "seed"]).agg(steps=("step", "max"), first_loss=("loss", "first"),
-                                                   final_smoothed=("smoothed", "last")).round(4))
+    display(
+        runs_loss.groupby(["run", "seed"])
+        .agg(steps=("step", "max"), first_loss=("loss", "first"), final_smoothed=("smoothed", "last"))
+        .round(4)
+    )
 
 # %% [markdown]
 # ## Our own runs: precision-recall of the targeted decisions

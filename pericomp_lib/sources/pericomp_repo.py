@@ -10,19 +10,18 @@
 
 Every loader names the file and the case when something is off, and says what to do.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .. import taxonomy
 from ..io import read_json
 from ..records import Case, CohortError, case_from_dict
-
 
 CENTERS = ("center1", "center2")
 STRICT_NONE = f"{taxonomy.NONE_ZH}_Null"
@@ -36,11 +35,15 @@ class PredictionFileError(ValueError):
 def results_dir(pericomp_dir: str | os.PathLike, center: str, strict: bool = False) -> Path:
     root = Path(pericomp_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: PeriComp folder not found (point pericomp_dir at a clone of gscfwid/PeriComp)")
+        raise FileNotFoundError(
+            f"{root}: PeriComp folder not found (point pericomp_dir at a clone of gscfwid/PeriComp)"
+        )
     d = root / "results" / ("strict" if strict else "") / center
     if not d.is_dir():
         have = sorted(p.name for p in (d.parent.iterdir() if d.parent.is_dir() else []) if p.is_dir())
-        raise FileNotFoundError(f"{d}: results folder for center {center!r} not found (found: {', '.join(have) or 'none'})")
+        raise FileNotFoundError(
+            f"{d}: results folder for center {center!r} not found (found: {', '.join(have) or 'none'})"
+        )
     return d
 
 
@@ -126,7 +129,7 @@ def load_predictions(
         msg = f"{path}: {len(absent)} of {len(ids)} cases missing, counted as {none}"
         # a warning, not a log line: the user must act: cases scored as no complication
         warnings.warn(msg, stacklevel=2)
-    kept = {i: (labels[i] if i in labels else [STRICT_NONE if strict else taxonomy.NONE_ZH]) for i in ids}
+    kept = {i: labels.get(i, [STRICT_NONE if strict else taxonomy.NONE_ZH]) for i in ids}
     return PredictionFile(path.stem, path, kept, absent, extra)
 
 
@@ -154,8 +157,10 @@ def prediction_issues(labels: Mapping[str, list[str]], case_ids: Iterable[str], 
     if extra:
         out.append(f"{len(extra)} case id(s) that are not evaluation cases, ignored: {some(extra)}")
     if unknown:
-        out.append(f"{sum(unknown.values())} label(s) naming none of the 22 complications, counted as false "
-                   f"positives: {some(f'{k} x{n}' for k, n in sorted(unknown.items(), key=lambda kv: -kv[1]))}")
+        out.append(
+            f"{sum(unknown.values())} label(s) naming none of the 22 complications, counted as false "
+            f"positives: {some(f'{k} x{n}' for k, n in sorted(unknown.items(), key=lambda kv: -kv[1]))}"
+        )
     if empty:
         out.append(f"{len(empty)} case(s) with no answer (empty label list): {some(empty)}")
     return out
@@ -179,7 +184,9 @@ def split_ids(pericomp_dir: str | os.PathLike) -> dict[str, list[str]]:
     """data_source/center1/train_val.json as {'train': [...], 'validation': [...]} (ids as strings)."""
     path = Path(pericomp_dir) / "data_source" / "center1" / "train_val.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: train/validation split file not found (expected {{'train': [...], 'val': [...]}})")
+        raise FileNotFoundError(
+            f"{path}: train/validation split file not found (expected {{'train': [...], 'val': [...]}})"
+        )
     obj = read_json(path)
     if not isinstance(obj, dict) or "train" not in obj or "val" not in obj:
         raise ValueError(f"{path}: expected an object with lists 'train' and 'val'")
@@ -241,9 +248,11 @@ def _read_object(path: Path, shape: str) -> dict:
 
 
 def _warn_left_out(no_gold: list[str], no_record: list[str], no_split: list[str]) -> None:
-    for ids, what in ((no_gold, "records without a gold_standard entry (left out)"),
-                      (no_record, "gold_standard cases without a record (left out)"),
-                      (no_split, "cases in neither train nor val of train_val.json (split 'test')")):
+    for ids, what in (
+        (no_gold, "records without a gold_standard entry (left out)"),
+        (no_record, "gold_standard cases without a record (left out)"),
+        (no_split, "cases in neither train nor val of train_val.json (split 'test')"),
+    ):
         if ids:
             msg = f"{len(ids)} {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
             # a warning, not a log line: the user must act: cases left out of the cohort
@@ -285,8 +294,12 @@ def load_cases(pericomp_dir: str | os.PathLike, records_file: str | os.PathLike 
         if cid not in split_of:
             no_split.append(cid)
         obj = {
-            "case_id": cid, "center": "center1", "split": split_of.get(cid, "test"), "language": "zh",
-            "record": record, "gold": _expert_labels(gold[cid], f"{gold_path}: case {cid!r}"),
+            "case_id": cid,
+            "center": "center1",
+            "split": split_of.get(cid, "test"),
+            "language": "zh",
+            "record": record,
+            "gold": _expert_labels(gold[cid], f"{gold_path}: case {cid!r}"),
             "human": _expert_labels(human[cid], f"{human_path}: case {cid!r}") if cid in human else None,
         }
         cases.append(case_from_dict(obj, f"{records_path}: case {cid!r}", check_evidence=False))

@@ -6,6 +6,7 @@ optional grade, e.g. "急性肾损伤:中;肺炎:轻" or "acute_kidney_injury:mo
 file when defaults are given. Any other column is kept in the case's `meta`. Every error names the file,
 the row (as a spreadsheet shows it, header = row 1) and the column.
 """
+
 from __future__ import annotations
 
 import csv
@@ -100,7 +101,9 @@ def load_csv(
             except CohortError as e:  # re-word "field" as the CSV column the user edits
                 raise CohortError(str(e).replace(": field ", ", column ")) from None
             if case.case_id in seen:
-                raise CohortError(f"{where}, column 'case_id': duplicate {case.case_id!r} (first on row {seen[case.case_id]})")
+                raise CohortError(
+                    f"{where}, column 'case_id': duplicate {case.case_id!r} (first on row {seen[case.case_id]})"
+                )
             seen[case.case_id] = row_no
             cases.append(case)
     if not cases:

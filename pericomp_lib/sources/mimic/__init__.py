@@ -3,14 +3,46 @@
 MIMIC-IV is credentialed data: nothing of it belongs in this repository. Tests and the demo use a
 generated MIMIC-shaped fixture with fake values (`make_fixture`). See docs/mimic.md.
 """
-from .cohort import (MimicCohort, build_cohort, build_mimic, cli, iter_subjects, label_frequencies, overview,
-                     record_lengths, resolve_mimic_dir, show_subject)
+
+from .cases import render_record, silver_labels, subject_split
+from .cohort import (
+    MimicCohort,
+    build_cohort,
+    build_mimic,
+    cli,
+    iter_subjects,
+    label_frequencies,
+    overview,
+    record_lengths,
+    resolve_mimic_dir,
+    show_subject,
+)
 from .fixture import make_fixture, make_large_labevents
 from .icd import IcdMap, format_dx, format_px, is_surgical, load_icd_map
 from .ingest import IngestResult, MimicError, ingest
-from .cases import render_record, silver_labels, subject_split
 
-__all__ = ["MimicCohort", "build_cohort", "build_mimic", "cli", "iter_subjects", "label_frequencies", "overview",
-           "record_lengths", "resolve_mimic_dir", "show_subject", "make_fixture", "make_large_labevents", "IcdMap",
-           "format_dx", "format_px", "is_surgical", "load_icd_map", "IngestResult", "MimicError", "ingest",
-           "render_record", "silver_labels", "subject_split"]
+__all__ = [
+    "MimicCohort",
+    "build_cohort",
+    "build_mimic",
+    "cli",
+    "iter_subjects",
+    "label_frequencies",
+    "overview",
+    "record_lengths",
+    "resolve_mimic_dir",
+    "show_subject",
+    "make_fixture",
+    "make_large_labevents",
+    "IcdMap",
+    "format_dx",
+    "format_px",
+    "is_surgical",
+    "load_icd_map",
+    "IngestResult",
+    "MimicError",
+    "ingest",
+    "render_record",
+    "silver_labels",
+    "subject_split",
+]

@@ -1,4 +1,5 @@
 """python -m pericomp_lib.sources.mimic --mimic-dir DIR --out-dir runs/mimic"""
+
 import sys
 
 from .cohort import cli

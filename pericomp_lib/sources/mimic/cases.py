@@ -4,11 +4,13 @@ The narrative mirrors what the PeriComp records hold (patient, operation, postop
 text) but is assembled from MIMIC-IV tables. Silver labels come from the admission's billed ICD diagnoses
 through the mapping table: they are NOT chart-reviewed gold (see docs/mimic.md).
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from ...records import GoldLabel
 from .icd import IcdMap, format_dx, format_px, is_surgical
@@ -37,9 +39,13 @@ def admission_labs(subject: dict, adm: dict) -> list[dict]:
     start, end = _dt(adm.get("admittime")), _dt(adm.get("dischtime"))
     out = []
     for lab in subject.get("labs") or []:
-        if lab.get("hadm_id") == adm["hadm_id"]:
-            out.append(lab)
-        elif lab.get("hadm_id") is None and start and end and lab.get("charttime") and start <= _dt(lab["charttime"]) <= end:
+        if lab.get("hadm_id") == adm["hadm_id"] or (
+            lab.get("hadm_id") is None
+            and start
+            and end
+            and lab.get("charttime")
+            and start <= _dt(lab["charttime"]) <= end
+        ):
             out.append(lab)
     return out
 
@@ -62,8 +68,9 @@ def px_text(p: dict) -> str:
     return f"{format_px(p['icd_code'], p['icd_version'])} {title}"
 
 
-def silver_labels(adm: dict, icd_map: IcdMap, skip_principal: bool = True, postop_only: bool = False,
-                  min_confidence: str = "low") -> list[GoldLabel]:
+def silver_labels(
+    adm: dict, icd_map: IcdMap, skip_principal: bool = True, postop_only: bool = False, min_confidence: str = "low"
+) -> list[GoldLabel]:
     """Complications named by the admission's diagnosis codes; grade 'none' (ICD codes carry no EPCO grade).
 
     skip_principal drops seq_num 1, the reason for admission (a stroke admission is not a postoperative
@@ -136,8 +143,16 @@ def daily_worst(labs: Iterable[dict], items: set[int] | None) -> dict[date, list
     return days
 
 
-def render_record(subject: dict, adm: dict, op: dict, labs: list[dict], top_items: list[int] | None,
-                  include_diagnoses: bool = True, max_pod: int = 30, max_note_chars: int = 20000) -> str:
+def render_record(
+    subject: dict,
+    adm: dict,
+    op: dict,
+    labs: list[dict],
+    top_items: list[int] | None,
+    include_diagnoses: bool = True,
+    max_pod: int = 30,
+    max_note_chars: int = 20000,
+) -> str:
     """The case text. Diagnoses are listed when include_diagnoses, which makes evidence quotable but
     also shows the model the billing codes behind the silver labels (docs/mimic.md discusses the trade-off)."""
     op_day = _d(op["chartdate"])
@@ -147,13 +162,16 @@ def render_record(subject: dict, adm: dict, op: dict, labs: list[dict], top_item
     los = f" (length of stay {(disch - admit).total_seconds() / 86400:.1f} days)" if admit and disch else ""
     sex = {"F": "woman", "M": "man"}.get(subject.get("gender"), "patient")
     died = "yes" if adm.get("hospital_expire_flag") else "no"
-    lines = ["# General information",
-             f"Patient: {subject.get('anchor_age')}-year-old {sex} (age at the anchor year).",
-             f"Admission: {adm.get('admission_type') or 'unknown type'}, admitted {str(adm.get('admittime'))[:16]} from "
-             f"{adm.get('admission_location') or 'unknown'}, discharged {str(adm.get('dischtime'))[:16]} to "
-             f"{adm.get('discharge_location') or 'unknown'}{los}. Died in hospital: {died}.",
-             "", "# Operation",
-             f"Index operation on {op_day.isoformat()}: {px_text(op)}."]
+    lines = [
+        "# General information",
+        f"Patient: {subject.get('anchor_age')}-year-old {sex} (age at the anchor year).",
+        f"Admission: {adm.get('admission_type') or 'unknown type'}, admitted {str(adm.get('admittime'))[:16]} from "
+        f"{adm.get('admission_location') or 'unknown'}, discharged {str(adm.get('dischtime'))[:16]} to "
+        f"{adm.get('discharge_location') or 'unknown'}{los}. Died in hospital: {died}.",
+        "",
+        "# Operation",
+        f"Index operation on {op_day.isoformat()}: {px_text(op)}.",
+    ]
     others = [p for p in adm.get("procedures") or [] if p is not op]
     if others:
         lines.append("Other procedures this admission:")
@@ -163,13 +181,17 @@ def render_record(subject: dict, adm: dict, op: dict, labs: list[dict], top_item
     for lab in before:
         if items is None or lab["itemid"] in items:
             last_before[lab["itemid"]] = lab
-    lines += [f"- {lab_text(lab)} ({lab['charttime'][:16]})" for lab in sorted(last_before.values(), key=lambda x: x.get("label") or "")] \
-        or ["No laboratory results before the operation day."]
+    lines += [
+        f"- {lab_text(lab)} ({lab['charttime'][:16]})"
+        for lab in sorted(last_before.values(), key=lambda x: x.get("label") or "")
+    ] or ["No laboratory results before the operation day."]
     lines += ["", "# Postoperative laboratory course (POD 0 = day of operation)"]
     days = daily_worst(after, items)
     shown = [(day, labs_) for day, labs_ in days.items() if (day - op_day).days <= max_pod]
-    lines += [f"POD {(day - op_day).days} ({day.isoformat()}): " + "; ".join(lab_text(x) for x in labs_) for day, labs_ in shown] \
-        or ["No laboratory results after the operation."]
+    lines += [
+        f"POD {(day - op_day).days} ({day.isoformat()}): " + "; ".join(lab_text(x) for x in labs_)
+        for day, labs_ in shown
+    ] or ["No laboratory results after the operation."]
     if len(shown) < len(days):
         lines.append(f"({len(days) - len(shown)} later days not shown)")
     if include_diagnoses:
@@ -187,5 +209,10 @@ def render_record(subject: dict, adm: dict, op: dict, labs: list[dict], top_item
 
 def case_meta(subject: dict, adm: dict, op: dict) -> dict[str, Any]:
     versions = sorted({d["icd_version"] for d in (adm.get("diagnoses") or []) + (adm.get("procedures") or [])})
-    return {"subject_id": subject["subject_id"], "hadm_id": adm["hadm_id"], "icd_version": versions[-1] if versions else None,
-            "operation": format_px(op["icd_code"], op["icd_version"]), "operation_date": op["chartdate"]}
+    return {
+        "subject_id": subject["subject_id"],
+        "hadm_id": adm["hadm_id"],
+        "icd_version": versions[-1] if versions else None,
+        "operation": format_px(op["icd_code"], op["icd_version"]),
+        "operation_date": op["chartdate"],
+    }

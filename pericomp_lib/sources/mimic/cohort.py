@@ -4,6 +4,7 @@ Two streaming passes over subjects.jsonl: the first collects one row per admissi
 features of surgical admissions (for the ranking), the second writes the cases with the top-k lab items.
 Bad lines are counted and reported, never silently dropped and never fatal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,9 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -22,9 +23,18 @@ from ... import taxonomy
 from ...io import atomic_lines, write_json
 from ...records import Case, GoldLabel, case_from_dict
 from . import features as feats
+from .cases import (
+    admission_labs,
+    case_meta,
+    dx_text,
+    index_operation,
+    render_record,
+    silver_labels,
+    split_labs,
+    subject_split,
+)
 from .icd import IcdMap, load_icd_map
 from .ingest import ingest
-from .cases import admission_labs, case_meta, dx_text, index_operation, render_record, silver_labels, split_labs, subject_split
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +78,25 @@ class MimicCohort:
     problems: list[str] = field(default_factory=list)
 
 
-ADMISSION_COLUMNS = ["subject_id", "hadm_id", "icd_version", "surgical", "operation", "n_diagnoses", "n_procedures",
-                     "n_labs", "has_note", "labels", "los_days"]
+ADMISSION_COLUMNS = [
+    "subject_id",
+    "hadm_id",
+    "icd_version",
+    "surgical",
+    "operation",
+    "n_diagnoses",
+    "n_procedures",
+    "n_labs",
+    "has_note",
+    "labels",
+    "los_days",
+]
 
 
 @dataclass
 class _Scan:
     """What pass 1 collects: one row per admission, and lab features of surgical admissions for the ranking."""
+
     rows: list[dict] = field(default_factory=list)
     feat_rows: list[dict] = field(default_factory=list)
     label_rows: list[dict] = field(default_factory=list)
@@ -82,10 +104,19 @@ class _Scan:
     item_labels: dict[int, str] = field(default_factory=dict)
 
 
-def build_cohort(subjects_path: str | os.PathLike, out_dir: str | os.PathLike, top_k_labs: int = 20, seed: int = 1,
-                 include_diagnoses: bool = True, skip_principal: bool = True, postop_only: bool = False,
-                 min_confidence: str = "low", icd_map: IcdMap | None = None, max_feature_admissions: int = 20000,
-                 min_positives: int = 10) -> MimicCohort:
+def build_cohort(
+    subjects_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    top_k_labs: int = 20,
+    seed: int = 1,
+    include_diagnoses: bool = True,
+    skip_principal: bool = True,
+    postop_only: bool = False,
+    min_confidence: str = "low",
+    icd_map: IcdMap | None = None,
+    max_feature_admissions: int = 20000,
+    min_positives: int = 10,
+) -> MimicCohort:
     """Write out_dir/cohort.jsonl (the project's case contract) and return tables for the notebook.
 
     Two passes because the lab items a record shows come from a ranking over all surgical admissions."""
@@ -100,22 +131,40 @@ def build_cohort(subjects_path: str | os.PathLike, out_dir: str | os.PathLike, t
     top_items = ranking["itemid"].head(top_k_labs).astype(int).tolist() if top_k_labs else None
 
     cohort_path = out_dir / "cohort.jsonl"
-    lengths, n_cases = _write_cases(subjects_path, cohort_path, total, seed, icd_map, label_kw, top_items, include_diagnoses,
-                           problems)
+    lengths, n_cases = _write_cases(
+        subjects_path, cohort_path, total, seed, icd_map, label_kw, top_items, include_diagnoses, problems
+    )
     _add_record_lengths(admissions, lengths)
-    write_json(out_dir / "mimic_build.json", {
-        "cohort": str(cohort_path), "subjects": str(subjects_path), "cases": n_cases, "top_items": top_items,
-        "settings": {"top_k_labs": top_k_labs, "seed": seed, "include_diagnoses": include_diagnoses, **label_kw},
-        "problems": problems})
+    write_json(
+        out_dir / "mimic_build.json",
+        {
+            "cohort": str(cohort_path),
+            "subjects": str(subjects_path),
+            "cases": n_cases,
+            "top_items": top_items,
+            "settings": {"top_k_labs": top_k_labs, "seed": seed, "include_diagnoses": include_diagnoses, **label_kw},
+            "problems": problems,
+        },
+    )
     ranking.to_csv(out_dir / "lab_ranking.csv", index=False)
     if problems:
-        log.warning("%d problem(s) while building the MIMIC cohort (listed in %s); first: %s", len(problems),
-                    out_dir / "mimic_build.json", problems[0])
+        log.warning(
+            "%d problem(s) while building the MIMIC cohort (listed in %s); first: %s",
+            len(problems),
+            out_dir / "mimic_build.json",
+            problems[0],
+        )
     return MimicCohort(str(cohort_path), str(subjects_path), n_cases, admissions, ranking, top_items or [], problems)
 
 
-def _scan_admissions(subjects_path: str | os.PathLike, total: int, icd_map: IcdMap, label_kw: dict,
-                     max_feature_admissions: int, problems: list[str]) -> _Scan:
+def _scan_admissions(
+    subjects_path: str | os.PathLike,
+    total: int,
+    icd_map: IcdMap,
+    label_kw: dict,
+    max_feature_admissions: int,
+    problems: list[str],
+) -> _Scan:
     """Pass 1. A bad admission is recorded in problems and skipped, never fatal."""
     scan = _Scan()
     for subj in tqdm(iter_subjects(subjects_path, problems), total=total, desc="admissions (pass 1)", unit="subject"):
@@ -123,11 +172,16 @@ def _scan_admissions(subjects_path: str | os.PathLike, total: int, icd_map: IcdM
             try:
                 _scan_admission(scan, subj, adm, icd_map, label_kw, max_feature_admissions)
             except (KeyError, TypeError, ValueError) as e:
-                problems.append(f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: skipped ({type(e).__name__}: {e})")
+                problems.append(
+                    f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: "
+                    f"skipped ({type(e).__name__}: {e})"
+                )
     return scan
 
 
-def _scan_admission(scan: _Scan, subj: dict, adm: dict, icd_map: IcdMap, label_kw: dict, max_feature_admissions: int) -> None:
+def _scan_admission(
+    scan: _Scan, subj: dict, adm: dict, icd_map: IcdMap, label_kw: dict, max_feature_admissions: int
+) -> None:
     op = index_operation(adm)
     labs = admission_labs(subj, adm)
     labels = [g.complication for g in silver_labels(adm, icd_map, **label_kw)] if op else []
@@ -143,13 +197,21 @@ def _scan_admission(scan: _Scan, subj: dict, adm: dict, icd_map: IcdMap, label_k
 
 def _admission_row(subj: dict, adm: dict, op: dict | None, labs: list[dict], labels: list[str]) -> dict:
     versions = sorted({d["icd_version"] for d in (adm.get("diagnoses") or []) + (adm.get("procedures") or [])})
-    return {"subject_id": subj["subject_id"], "hadm_id": adm["hadm_id"],
-            "icd_version": versions[-1] if versions else None, "surgical": op is not None,
-            "operation": op["icd_code"] if op else None, "n_diagnoses": len(adm.get("diagnoses") or []),
-            "n_procedures": len(adm.get("procedures") or []), "n_labs": len(labs),
-            "has_note": bool(adm.get("notes")), "labels": labels,
-            "los_days": (pd.Timestamp(adm["dischtime"]) - pd.Timestamp(adm["admittime"])).total_seconds() / 86400
-            if adm.get("dischtime") and adm.get("admittime") else None}
+    return {
+        "subject_id": subj["subject_id"],
+        "hadm_id": adm["hadm_id"],
+        "icd_version": versions[-1] if versions else None,
+        "surgical": op is not None,
+        "operation": op["icd_code"] if op else None,
+        "n_diagnoses": len(adm.get("diagnoses") or []),
+        "n_procedures": len(adm.get("procedures") or []),
+        "n_labs": len(labs),
+        "has_note": bool(adm.get("notes")),
+        "labels": labels,
+        "los_days": (pd.Timestamp(adm["dischtime"]) - pd.Timestamp(adm["admittime"])).total_seconds() / 86400
+        if adm.get("dischtime") and adm.get("admittime")
+        else None,
+    }
 
 
 def _rank_labs(scan: _Scan, seed: int, min_positives: int) -> pd.DataFrame:
@@ -163,10 +225,19 @@ def _rank_labs(scan: _Scan, seed: int, min_positives: int) -> pd.DataFrame:
     return feats.rank_lab_items(X, Y, pd.Series(scan.groups), scan.item_labels, seed=seed, min_positives=min_positives)
 
 
-def _write_cases(subjects_path: str | os.PathLike, cohort_path: Path, total: int, seed: int, icd_map: IcdMap,
-                 label_kw: dict, top_items: list[int] | None, include_diagnoses: bool,
-                 problems: list[str]) -> tuple[dict[int, tuple[str, int, int]], int]:
-    """Pass 2: one case per surgical admission; returns ({hadm_id: (split, record chars, record words)}, cases written)."""
+def _write_cases(
+    subjects_path: str | os.PathLike,
+    cohort_path: Path,
+    total: int,
+    seed: int,
+    icd_map: IcdMap,
+    label_kw: dict,
+    top_items: list[int] | None,
+    include_diagnoses: bool,
+    problems: list[str],
+) -> tuple[dict[int, tuple[str, int, int]], int]:
+    """Pass 2: one case per surgical admission; returns ({hadm_id: (split, record chars, record words)}, cases "
+    "written)."""
     lengths: dict[int, tuple[str, int, int]] = {}
     n_cases = 0
     with atomic_lines(cohort_path) as fh:
@@ -176,7 +247,10 @@ def _write_cases(subjects_path: str | os.PathLike, cohort_path: Path, total: int
                 try:
                     case = _case(subj, adm, split, icd_map, label_kw, top_items, include_diagnoses)
                 except (KeyError, TypeError, ValueError) as e:
-                    problems.append(f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: no case ({type(e).__name__}: {e})")
+                    problems.append(
+                        f"subject {subj.get('subject_id')} admission {adm.get('hadm_id')}: "
+                        f"no case ({type(e).__name__}: {e})"
+                    )
                     continue
                 if case is None:
                     continue
@@ -186,8 +260,15 @@ def _write_cases(subjects_path: str | os.PathLike, cohort_path: Path, total: int
     return lengths, n_cases
 
 
-def _case(subj: dict, adm: dict, split: str, icd_map: IcdMap, label_kw: dict, top_items: list[int] | None,
-          include_diagnoses: bool) -> Case | None:
+def _case(
+    subj: dict,
+    adm: dict,
+    split: str,
+    icd_map: IcdMap,
+    label_kw: dict,
+    top_items: list[int] | None,
+    include_diagnoses: bool,
+) -> Case | None:
     """The case of a surgical admission (None when it is not surgical), checked against the contract."""
     op = index_operation(adm)
     if op is None:
@@ -196,8 +277,16 @@ def _case(subj: dict, adm: dict, split: str, icd_map: IcdMap, label_kw: dict, to
     gold = silver_labels(adm, icd_map, **label_kw)
     if not include_diagnoses:  # no diagnoses in the record: nothing to quote as evidence
         gold = [GoldLabel(g.complication, g.grade, []) for g in gold]
-    case = Case(f"mimic-{subj['subject_id']}-{adm['hadm_id']}", CENTER, split, "en", record, gold,
-                None, case_meta(subj, adm, op))
+    case = Case(
+        f"mimic-{subj['subject_id']}-{adm['hadm_id']}",
+        CENTER,
+        split,
+        "en",
+        record,
+        gold,
+        None,
+        case_meta(subj, adm, op),
+    )
     case_from_dict(case.to_dict(), where=case.case_id)  # the contract, checked before writing
     return case
 
@@ -208,21 +297,34 @@ def _add_record_lengths(admissions: pd.DataFrame, lengths: dict[int, tuple[str, 
     admissions["record_words"] = admissions["hadm_id"].map(lambda h: lengths[h][2] if h in lengths else None)
 
 
-def resolve_mimic_dir(mimic_dir: str | os.PathLike | None, out_dir: str | os.PathLike, seed: int = 0,
-                      n_subjects: int = 120) -> Path:
+def resolve_mimic_dir(
+    mimic_dir: str | os.PathLike | None, out_dir: str | os.PathLike, seed: int = 0, n_subjects: int = 120
+) -> Path:
     """The user's MIMIC-IV folder, or (None) a freshly generated FAKE fixture under out_dir/fixture."""
     from .fixture import make_fixture
 
     if mimic_dir:
         return Path(mimic_dir)
     fx = Path(out_dir) / "fixture"
-    log.warning("%s\nNO mimic_dir GIVEN: generating a FAKE MIMIC-shaped demo fixture in %s\nEverything below is "
-                "made-up data for demonstration; set mimic_dir to your MIMIC-IV v3.1 folder.\n%s", "=" * 78, fx, "=" * 78)
+    log.warning(
+        "%s\nNO mimic_dir GIVEN: generating a FAKE MIMIC-shaped demo fixture in %s\nEverything below is "
+        "made-up data for demonstration; set mimic_dir to your MIMIC-IV v3.1 folder.\n%s",
+        "=" * 78,
+        fx,
+        "=" * 78,
+    )
     return make_fixture(fx, n_subjects=n_subjects, seed=seed)
 
 
-def build_mimic(mimic_dir: str | os.PathLike, out_dir: str | os.PathLike, top_k_labs: int = 20, seed: int = 1,
-                memory_limit: str = "2GB", threads: int | None = None, **cohort_kw) -> MimicCohort:
+def build_mimic(
+    mimic_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    top_k_labs: int = 20,
+    seed: int = 1,
+    memory_limit: str = "2GB",
+    threads: int | None = None,
+    **cohort_kw,
+) -> MimicCohort:
     """Both stages: MIMIC-IV tables -> subjects.jsonl -> cohort.jsonl (what 01_cohort calls for source 'mimic')."""
     res = ingest(mimic_dir, out_dir, memory_limit=memory_limit, threads=threads)
     return build_cohort(res.subjects_path, out_dir, top_k_labs=top_k_labs, seed=seed, **cohort_kw)
@@ -230,20 +332,23 @@ def build_mimic(mimic_dir: str | os.PathLike, out_dir: str | os.PathLike, top_k_
 
 # ---- summaries for the notebook -------------------------------------------------------------------------
 
+
 def overview(admissions: pd.DataFrame) -> pd.DataFrame:
     """Headline counts: subjects, admissions, surgical admissions (cases), ICD versions, notes, lab coverage."""
     surg = admissions[admissions["surgical"]]
-    rows = [("subjects with an admission", admissions["subject_id"].nunique()),
-            ("admissions", len(admissions)),
-            ("surgical admissions (= cases)", len(surg)),
-            ("subjects with a surgical admission", surg["subject_id"].nunique()),
-            ("surgical admissions coded ICD-9", int((surg["icd_version"] == 9).sum())),
-            ("surgical admissions coded ICD-10", int((surg["icd_version"] == 10).sum())),
-            ("surgical admissions with a discharge note", int(surg["has_note"].sum())),
-            ("surgical admissions with >= 1 lab result", int((surg["n_labs"] > 0).sum())),
-            ("surgical admissions with >= 1 silver label", int(surg["labels"].map(bool).sum())),
-            ("median lab results per surgical admission", float(surg["n_labs"].median()) if len(surg) else 0.0),
-            ("median length of stay (days), surgical", round(float(surg["los_days"].median()), 1) if len(surg) else 0.0)]
+    rows = [
+        ("subjects with an admission", admissions["subject_id"].nunique()),
+        ("admissions", len(admissions)),
+        ("surgical admissions (= cases)", len(surg)),
+        ("subjects with a surgical admission", surg["subject_id"].nunique()),
+        ("surgical admissions coded ICD-9", int((surg["icd_version"] == 9).sum())),
+        ("surgical admissions coded ICD-10", int((surg["icd_version"] == 10).sum())),
+        ("surgical admissions with a discharge note", int(surg["has_note"].sum())),
+        ("surgical admissions with >= 1 lab result", int((surg["n_labs"] > 0).sum())),
+        ("surgical admissions with >= 1 silver label", int(surg["labels"].map(bool).sum())),
+        ("median lab results per surgical admission", float(surg["n_labs"].median()) if len(surg) else 0.0),
+        ("median length of stay (days), surgical", round(float(surg["los_days"].median()), 1) if len(surg) else 0.0),
+    ]
     return pd.DataFrame({"metric": [r[0] for r in rows], "value": pd.Series([r[1] for r in rows], dtype=object)})
 
 
@@ -252,11 +357,17 @@ def label_frequencies(admissions: pd.DataFrame) -> pd.DataFrame:
     surg = admissions[admissions["surgical"]]
     rows = []
     for cid in [*taxonomy.IDS, taxonomy.NONE_ID]:
-        has = surg["labels"].map(lambda ls: (not ls) if cid == taxonomy.NONE_ID else cid in ls)
-        rows.append({"complication": cid, "zh": taxonomy.zh_short(cid), "cases": int(has.sum()),
-                     "share": float(has.mean()) if len(surg) else 0.0,
-                     "icd9_cases": int((has & (surg["icd_version"] == 9)).sum()),
-                     "icd10_cases": int((has & (surg["icd_version"] == 10)).sum())})
+        has = surg["labels"].map(lambda ls, cid=cid: (not ls) if cid == taxonomy.NONE_ID else cid in ls)
+        rows.append(
+            {
+                "complication": cid,
+                "zh": taxonomy.zh_short(cid),
+                "cases": int(has.sum()),
+                "share": float(has.mean()) if len(surg) else 0.0,
+                "icd9_cases": int((has & (surg["icd_version"] == 9)).sum()),
+                "icd10_cases": int((has & (surg["icd_version"] == 10)).sum()),
+            }
+        )
     return pd.DataFrame(rows).sort_values("cases", ascending=False, ignore_index=True)
 
 
@@ -268,15 +379,21 @@ def record_lengths(admissions: pd.DataFrame) -> pd.DataFrame:
 
 # ---- QA -------------------------------------------------------------------------------------------------
 
-def show_subject(subjects_path: str | os.PathLike, cohort_path: str | os.PathLike, subject_id: int | None = None,
-                 icd_map: IcdMap | None = None, max_record_chars: int = 4000) -> str:
+
+def show_subject(
+    subjects_path: str | os.PathLike,
+    cohort_path: str | os.PathLike,
+    subject_id: int | None = None,
+    icd_map: IcdMap | None = None,
+    max_record_chars: int = 4000,
+) -> str:
     """Print one subject's consolidated record next to the case(s) built from it; returns the text.
 
     subject_id None picks the first subject that has a case. Use it to check by eye that every case
     comes from a surgical admission, that labels match the codes, and that nothing leaked across subjects.
     """
     icd_map = icd_map or load_icd_map()
-    cases = [json.loads(line) for line in Path(cohort_path).open(encoding="utf-8") if line.strip()]
+    cases = [json.loads(line) for line in Path(cohort_path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if subject_id is None:
         if not cases:
             raise ValueError(f"{cohort_path}: no cases to pick a subject from")
@@ -284,13 +401,17 @@ def show_subject(subjects_path: str | os.PathLike, cohort_path: str | os.PathLik
     subj = next((s for s in iter_subjects(subjects_path, []) if s["subject_id"] == int(subject_id)), None)
     if subj is None:
         raise ValueError(f"subject {subject_id} is not in {subjects_path}")
-    out = [f"=== SUBJECT {subj['subject_id']}: {subj.get('gender')}, anchor age {subj.get('anchor_age')}, "
-           f"{len(subj.get('admissions') or [])} admission(s), {len(subj.get('labs') or [])} lab results in total"]
+    out = [
+        f"=== SUBJECT {subj['subject_id']}: {subj.get('gender')}, anchor age {subj.get('anchor_age')}, "
+        f"{len(subj.get('admissions') or [])} admission(s), {len(subj.get('labs') or [])} lab results in total"
+    ]
     for adm in subj.get("admissions") or []:
         op = index_operation(adm)
-        out.append(f"--- admission {adm['hadm_id']}: {str(adm.get('admittime'))[:16]} -> {str(adm.get('dischtime'))[:16]}; "
-                   f"{'SURGICAL, index operation ' + op['icd_code'] if op else 'not surgical (no case)'}; "
-                   f"{len(admission_labs(subj, adm))} labs; {'discharge note' if adm.get('notes') else 'no note'}")
+        out.append(
+            f"--- admission {adm['hadm_id']}: {str(adm.get('admittime'))[:16]} -> {str(adm.get('dischtime'))[:16]}; "
+            f"{'SURGICAL, index operation ' + op['icd_code'] if op else 'not surgical (no case)'}; "
+            f"{len(admission_labs(subj, adm))} labs; {'discharge note' if adm.get('notes') else 'no note'}"
+        )
         for p in adm.get("procedures") or []:
             out.append(f"    procedure {p.get('chartdate')} ICD-{p['icd_version']} {p['icd_code']}: {p.get('title')}")
         for d in adm.get("diagnoses") or []:
@@ -301,7 +422,9 @@ def show_subject(subjects_path: str | os.PathLike, cohort_path: str | os.PathLik
     mine = [c for c in cases if c.get("meta", {}).get("subject_id") == subj["subject_id"]]
     out.append(f"=== {len(mine)} CASE(S) built from subject {subj['subject_id']}")
     for c in mine:
-        labels = ", ".join(f"{g['complication']} <- {g['evidence']}" for g in c["gold"]) or "none (no mapped complication)"
+        labels = (
+            ", ".join(f"{g['complication']} <- {g['evidence']}" for g in c["gold"]) or "none (no mapped complication)"
+        )
         text = c["record"] if len(c["record"]) <= max_record_chars else c["record"][:max_record_chars] + "\n[...]"
         out += [f"--- {c['case_id']} (split {c['split']}); silver labels: {labels}", text]
     text = "\n".join(out)
@@ -314,18 +437,29 @@ def cli(argv: list[str]) -> int:
     from ...logs import show_logs
 
     show_logs()
-    ap = argparse.ArgumentParser(prog="pericomp mimic", description="MIMIC-IV hosp(+note) -> subjects.jsonl -> cohort.jsonl")
+    ap = argparse.ArgumentParser(
+        prog="pericomp mimic", description="MIMIC-IV hosp(+note) -> subjects.jsonl -> cohort.jsonl"
+    )
     ap.add_argument("--mimic-dir", help="folder holding hosp/ (and note/); omit to use a generated FAKE fixture")
     ap.add_argument("--out-dir", default="runs/mimic")
     ap.add_argument("--top-k-labs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--memory-limit", default="2GB")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--no-diagnoses", action="store_true", help="leave billed diagnoses out of the record (no evidence)")
+    ap.add_argument(
+        "--no-diagnoses", action="store_true", help="leave billed diagnoses out of the record (no evidence)"
+    )
     a = ap.parse_args(argv)
     mimic_dir = resolve_mimic_dir(a.mimic_dir, a.out_dir)
-    res = build_mimic(mimic_dir, a.out_dir, top_k_labs=a.top_k_labs, seed=a.seed, memory_limit=a.memory_limit,
-                      threads=a.threads, include_diagnoses=not a.no_diagnoses)
+    res = build_mimic(
+        mimic_dir,
+        a.out_dir,
+        top_k_labs=a.top_k_labs,
+        seed=a.seed,
+        memory_limit=a.memory_limit,
+        threads=a.threads,
+        include_diagnoses=not a.no_diagnoses,
+    )
     print(overview(res.admissions).to_string(index=False))
     print(f"wrote {res.cohort_path} ({res.n_cases} cases)")
     return 0

@@ -6,6 +6,7 @@ is fitted per frequent label and for "any complication"; permutation importance 
 from training ranks the columns, and an item's score is the sum over its three columns, averaged over
 targets. The record then keeps only the top-k items, so long stays stay readable.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -37,15 +38,27 @@ def coverage(features: pd.DataFrame, item_labels: dict[int, str]) -> pd.DataFram
         item, stat = col.split("|")
         if stat == "last":
             items[int(item)] = int(features[col].notna().sum())
-    df = pd.DataFrame([(i, item_labels.get(i, f"item {i}"), n) for i, n in items.items()], columns=["itemid", "label", "admissions"])
+    df = pd.DataFrame(
+        [(i, item_labels.get(i, f"item {i}"), n) for i, n in items.items()], columns=["itemid", "label", "admissions"]
+    )
     df["share"] = df["admissions"] / len(features)
     return df.sort_values(["admissions", "itemid"], ascending=[False, True], ignore_index=True)
 
 
-def rank_lab_items(features: pd.DataFrame, labels: pd.DataFrame, groups: pd.Series, item_labels: dict[int, str],
-                   seed: int = 1, min_positives: int = 10, min_coverage: float = 0.05, max_items: int = 150,
-                   n_repeats: int = 3, max_eval_rows: int = 5000, max_targets: int = 8,
-                   n_threads: int | None = None) -> pd.DataFrame:
+def rank_lab_items(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    groups: pd.Series,
+    item_labels: dict[int, str],
+    seed: int = 1,
+    min_positives: int = 10,
+    min_coverage: float = 0.05,
+    max_items: int = 150,
+    n_repeats: int = 3,
+    max_eval_rows: int = 5000,
+    max_targets: int = 8,
+    n_threads: int | None = None,
+) -> pd.DataFrame:
     """Ranking of lab items: columns itemid, label, importance, admissions, share, method, targets.
 
     features: one row per admission, columns '<itemid>|<stat>'; labels: same index, one 0/1 column per
@@ -54,11 +67,10 @@ def rank_lab_items(features: pd.DataFrame, labels: pd.DataFrame, groups: pd.Seri
     negatives, so tiny cohorts still get a usable top-k. n_threads None: one OpenMP thread below 5000
     admissions (thread start-up dominates small fits and thrashes a shared machine), all cores above.
     """
-    from threadpoolctl import threadpool_limits
-
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.inspection import permutation_importance
     from sklearn.model_selection import GroupShuffleSplit
+    from threadpoolctl import threadpool_limits
 
     cov = coverage(features, item_labels)
     if cov.empty:
@@ -74,7 +86,9 @@ def rank_lab_items(features: pd.DataFrame, labels: pd.DataFrame, groups: pd.Seri
     used: list[str] = []
     if usable and cols and groups.nunique() >= 4:
         X = features[cols].to_numpy(dtype=np.float32)
-        train_idx, test_idx = next(GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=seed).split(X, groups=groups))
+        train_idx, test_idx = next(
+            GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=seed).split(X, groups=groups)
+        )
         rng = np.random.default_rng(seed)
         if len(test_idx) > max_eval_rows:
             test_idx = rng.choice(test_idx, max_eval_rows, replace=False)
@@ -85,8 +99,9 @@ def rank_lab_items(features: pd.DataFrame, labels: pd.DataFrame, groups: pd.Seri
             with threadpool_limits(threads):
                 model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
                 model.fit(X[train_idx], y[train_idx])
-                imp = permutation_importance(model, X[test_idx], y[test_idx], scoring="roc_auc", n_repeats=n_repeats,
-                                             random_state=seed, n_jobs=1).importances_mean
+                imp = permutation_importance(
+                    model, X[test_idx], y[test_idx], scoring="roc_auc", n_repeats=n_repeats, random_state=seed, n_jobs=1
+                ).importances_mean
             per_item = pd.Series(imp, index=[int(c.split("|")[0]) for c in cols]).groupby(level=0).sum()
             scores = scores.add(per_item.reindex(scores.index, fill_value=0.0), fill_value=0.0)
             used.append(name)

@@ -4,6 +4,7 @@ Same file names, columns and code formats as MIMIC-IV v3.1 / MIMIC-IV-Note v2.2;
 value and note is invented. Labs move with the invented complications (creatinine rises with AKI,
 white cells with infections, haemoglobin falls with bleeding) so that feature ranking has a signal.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,48 +19,116 @@ from .schema import TABLES
 
 # Procedure codes with their official-style titles (public code-set text, no patient data).
 SURGERY = {
-    10: [("0DTJ0ZZ", "Resection of Appendix, Open Approach", "K3580", "Unspecified acute appendicitis"),
-         ("0FT44ZZ", "Resection of Gallbladder, Percutaneous Endoscopic Approach", "K8010", "Calculus of gallbladder with chronic cholecystitis without obstruction"),
-         ("0SRC0J9", "Replacement of Right Knee Joint with Synthetic Substitute, Cemented, Open Approach", "M1711", "Unilateral primary osteoarthritis, right knee"),
-         ("02100Z9", "Bypass Coronary Artery, One Artery from Left Internal Mammary, Open Approach", "I2510", "Atherosclerotic heart disease of native coronary artery without angina pectoris"),
-         ("0DTN0ZZ", "Resection of Sigmoid Colon, Open Approach", "C187", "Malignant neoplasm of sigmoid colon")],
-    9: [("4701", "Laparoscopic appendectomy", "5409", "Acute appendicitis without mention of peritonitis"),
-        ("5123", "Laparoscopic cholecystectomy", "57410", "Calculus of gallbladder with other cholecystitis, without mention of obstruction"),
-        ("8154", "Total knee replacement", "71536", "Osteoarthrosis, localized, not specified whether primary or secondary, lower leg"),
-        ("3611", "(Aorto)coronary bypass of one coronary artery", "41401", "Coronary atherosclerosis of native coronary artery"),
-        ("4573", "Open and other right hemicolectomy", "1530", "Malignant neoplasm of hepatic flexure")],
+    10: [
+        ("0DTJ0ZZ", "Resection of Appendix, Open Approach", "K3580", "Unspecified acute appendicitis"),
+        (
+            "0FT44ZZ",
+            "Resection of Gallbladder, Percutaneous Endoscopic Approach",
+            "K8010",
+            "Calculus of gallbladder with chronic cholecystitis without obstruction",
+        ),
+        (
+            "0SRC0J9",
+            "Replacement of Right Knee Joint with Synthetic Substitute, Cemented, Open Approach",
+            "M1711",
+            "Unilateral primary osteoarthritis, right knee",
+        ),
+        (
+            "02100Z9",
+            "Bypass Coronary Artery, One Artery from Left Internal Mammary, Open Approach",
+            "I2510",
+            "Atherosclerotic heart disease of native coronary artery without angina pectoris",
+        ),
+        ("0DTN0ZZ", "Resection of Sigmoid Colon, Open Approach", "C187", "Malignant neoplasm of sigmoid colon"),
+    ],
+    9: [
+        ("4701", "Laparoscopic appendectomy", "5409", "Acute appendicitis without mention of peritonitis"),
+        (
+            "5123",
+            "Laparoscopic cholecystectomy",
+            "57410",
+            "Calculus of gallbladder with other cholecystitis, without mention of obstruction",
+        ),
+        (
+            "8154",
+            "Total knee replacement",
+            "71536",
+            "Osteoarthrosis, localized, not specified whether primary or secondary, lower leg",
+        ),
+        (
+            "3611",
+            "(Aorto)coronary bypass of one coronary artery",
+            "41401",
+            "Coronary atherosclerosis of native coronary artery",
+        ),
+        ("4573", "Open and other right hemicolectomy", "1530", "Malignant neoplasm of hepatic flexure"),
+    ],
 }
 NON_SURGICAL = {
-    10: [("02HV33Z", "Insertion of Infusion Device into Superior Vena Cava, Percutaneous Approach"),
-         ("5A1955Z", "Respiratory Ventilation, Greater than 96 Consecutive Hours"),
-         ("0W9G3ZZ", "Drainage of Peritoneal Cavity, Percutaneous Approach")],
-    9: [("3893", "Venous catheterization, not elsewhere classified"),
-        ("9671", "Continuous invasive mechanical ventilation for less than 96 consecutive hours")],
+    10: [
+        ("02HV33Z", "Insertion of Infusion Device into Superior Vena Cava, Percutaneous Approach"),
+        ("5A1955Z", "Respiratory Ventilation, Greater than 96 Consecutive Hours"),
+        ("0W9G3ZZ", "Drainage of Peritoneal Cavity, Percutaneous Approach"),
+    ],
+    9: [
+        ("3893", "Venous catheterization, not elsewhere classified"),
+        ("9671", "Continuous invasive mechanical ventilation for less than 96 consecutive hours"),
+    ],
 }
-MEDICAL_REASON = {10: ("J441", "Chronic obstructive pulmonary disease with (acute) exacerbation"),
-                  9: ("49121", "Obstructive chronic bronchitis with (acute) exacerbation")}
+MEDICAL_REASON = {
+    10: ("J441", "Chronic obstructive pulmonary disease with (acute) exacerbation"),
+    9: ("49121", "Obstructive chronic bronchitis with (acute) exacerbation"),
+}
 COMPLICATIONS = {
-    10: {"aki": ("N179", "Acute kidney failure, unspecified"), "pneumonia": ("J189", "Pneumonia, unspecified organism"),
-         "af": ("I4891", "Unspecified atrial fibrillation"), "delirium": ("F05", "Delirium due to known physiological condition"),
-         "uti": ("N390", "Urinary tract infection, site not specified"), "ileus": ("K567", "Ileus, unspecified"),
-         "ssi": ("T8141XA", "Infection following a procedure, superficial incisional surgical site, initial encounter"),
-         "gib": ("K922", "Gastrointestinal hemorrhage, unspecified"),
-         "pe": ("I2699", "Other pulmonary embolism without acute cor pulmonale")},
-    9: {"aki": ("5849", "Acute kidney failure, unspecified"), "pneumonia": ("486", "Pneumonia, organism unspecified"),
-        "af": ("42731", "Atrial fibrillation"), "delirium": ("2930", "Delirium due to conditions classified elsewhere"),
-        "uti": ("5990", "Urinary tract infection, site not specified"), "ileus": ("5601", "Paralytic ileus"),
-        "ssi": ("99859", "Other postoperative infection"), "gib": ("5789", "Hemorrhage of gastrointestinal tract, unspecified"),
-        "pe": ("41519", "Other pulmonary embolism and infarction")},
+    10: {
+        "aki": ("N179", "Acute kidney failure, unspecified"),
+        "pneumonia": ("J189", "Pneumonia, unspecified organism"),
+        "af": ("I4891", "Unspecified atrial fibrillation"),
+        "delirium": ("F05", "Delirium due to known physiological condition"),
+        "uti": ("N390", "Urinary tract infection, site not specified"),
+        "ileus": ("K567", "Ileus, unspecified"),
+        "ssi": ("T8141XA", "Infection following a procedure, superficial incisional surgical site, initial encounter"),
+        "gib": ("K922", "Gastrointestinal hemorrhage, unspecified"),
+        "pe": ("I2699", "Other pulmonary embolism without acute cor pulmonale"),
+    },
+    9: {
+        "aki": ("5849", "Acute kidney failure, unspecified"),
+        "pneumonia": ("486", "Pneumonia, organism unspecified"),
+        "af": ("42731", "Atrial fibrillation"),
+        "delirium": ("2930", "Delirium due to conditions classified elsewhere"),
+        "uti": ("5990", "Urinary tract infection, site not specified"),
+        "ileus": ("5601", "Paralytic ileus"),
+        "ssi": ("99859", "Other postoperative infection"),
+        "gib": ("5789", "Hemorrhage of gastrointestinal tract, unspecified"),
+        "pe": ("41519", "Other pulmonary embolism and infarction"),
+    },
 }
-COMORBID = {10: [("I10", "Essential (primary) hypertension"), ("E119", "Type 2 diabetes mellitus without complications")],
-            9: [("4019", "Unspecified essential hypertension"),
-                ("25000", "Diabetes mellitus without mention of complication, type II or unspecified type, not stated as uncontrolled")]}
+COMORBID = {
+    10: [("I10", "Essential (primary) hypertension"), ("E119", "Type 2 diabetes mellitus without complications")],
+    9: [
+        ("4019", "Unspecified essential hypertension"),
+        (
+            "25000",
+            (
+                "Diabetes mellitus without mention of complication, type II or unspecified type, not stated as "
+                "uncontrolled"
+            ),
+        ),
+    ],
+}
 # itemid, label, fluid, category, unit, normal low, normal high
-LABS = [(50912, "Creatinine", "Blood", "Chemistry", "mg/dL", 0.5, 1.2), (51222, "Hemoglobin", "Blood", "Hematology", "g/dL", 12.0, 17.5),
-        (51301, "White Blood Cells", "Blood", "Hematology", "K/uL", 4.0, 11.0), (50971, "Potassium", "Blood", "Chemistry", "mEq/L", 3.3, 5.1),
-        (50983, "Sodium", "Blood", "Chemistry", "mEq/L", 133.0, 145.0), (51006, "Urea Nitrogen", "Blood", "Chemistry", "mg/dL", 6.0, 20.0),
-        (51265, "Platelet Count", "Blood", "Hematology", "K/uL", 150.0, 440.0), (50813, "Lactate", "Blood", "Blood Gas", "mmol/L", 0.5, 2.0),
-        (50931, "Glucose", "Blood", "Chemistry", "mg/dL", 70.0, 100.0), (50882, "Bicarbonate", "Blood", "Chemistry", "mEq/L", 22.0, 32.0)]
+LABS = [
+    (50912, "Creatinine", "Blood", "Chemistry", "mg/dL", 0.5, 1.2),
+    (51222, "Hemoglobin", "Blood", "Hematology", "g/dL", 12.0, 17.5),
+    (51301, "White Blood Cells", "Blood", "Hematology", "K/uL", 4.0, 11.0),
+    (50971, "Potassium", "Blood", "Chemistry", "mEq/L", 3.3, 5.1),
+    (50983, "Sodium", "Blood", "Chemistry", "mEq/L", 133.0, 145.0),
+    (51006, "Urea Nitrogen", "Blood", "Chemistry", "mg/dL", 6.0, 20.0),
+    (51265, "Platelet Count", "Blood", "Hematology", "K/uL", 150.0, 440.0),
+    (50813, "Lactate", "Blood", "Blood Gas", "mmol/L", 0.5, 2.0),
+    (50931, "Glucose", "Blood", "Chemistry", "mg/dL", 70.0, 100.0),
+    (50882, "Bicarbonate", "Blood", "Chemistry", "mEq/L", 22.0, 32.0),
+]
 
 
 def _write(root: Path, table: str, rows: list[list]) -> Path:
@@ -86,6 +155,7 @@ def _lab_value(rng: random.Random, lo: float, hi: float, shift: float) -> float:
 @dataclass
 class _Tables:
     """Rows of every table, filled subject by subject; ids count up as MIMIC's do."""
+
     patients: list[list] = field(default_factory=list)
     admissions: list[list] = field(default_factory=list)
     dx: list[list] = field(default_factory=list)
@@ -96,8 +166,9 @@ class _Tables:
     labevent_id: int = 1
 
 
-def make_fixture(out_dir: str | Path, n_subjects: int = 60, seed: int = 0, with_notes: bool = True,
-                 with_labs: bool = True) -> Path:
+def make_fixture(
+    out_dir: str | Path, n_subjects: int = 60, seed: int = 0, with_notes: bool = True, with_labs: bool = True
+) -> Path:
     """Write hosp/ (and note/ when with_notes) under out_dir; returns out_dir.
 
     Subject 1 has a surgical ICD-10 admission and a later non-surgical one, subject 2 two surgical ICD-9
@@ -111,8 +182,26 @@ def make_fixture(out_dir: str | Path, n_subjects: int = 60, seed: int = 0, with_
         _subject(t, rng, s, with_notes, with_labs)
     if with_labs:  # an outpatient lab without an admission
         sid = t.patients[0][0]
-        t.labs.append([t.labevent_id, sid, None, t.labevent_id * 7, 50912, None, "2100-01-01 08:00:00", None,
-                       "0.9", 0.9, "mg/dL", 0.5, 1.2, None, "ROUTINE", None])
+        t.labs.append(
+            [
+                t.labevent_id,
+                sid,
+                None,
+                t.labevent_id * 7,
+                50912,
+                None,
+                "2100-01-01 08:00:00",
+                None,
+                "0.9",
+                0.9,
+                "mg/dL",
+                0.5,
+                1.2,
+                None,
+                "ROUTINE",
+                None,
+            ]
+        )
     _write_tables(root, t, with_notes)
     return root
 
@@ -121,25 +210,52 @@ def _subject(t: _Tables, rng: random.Random, s: int, with_notes: bool, with_labs
     sid = 10000001 + s
     era9 = (s == 1) or (s > 1 and rng.random() < 0.4)
     year = rng.randint(2110, 2180)
-    t.patients.append([sid, rng.choice("FM"), rng.randint(25, 89), year, "2008 - 2010" if era9 else "2017 - 2019", None])
+    t.patients.append(
+        [sid, rng.choice("FM"), rng.randint(25, 89), year, "2008 - 2010" if era9 else "2017 - 2019", None]
+    )
     n_adm = 2 if s < 2 else rng.choice((1, 1, 2, 3))
     admit = datetime(year, rng.randint(1, 6), rng.randint(1, 28), rng.randint(0, 23), 5)
     for a in range(n_adm):
         admit = _admission(t, rng, s, sid, a, 9 if era9 else 10, admit, with_notes, with_labs)
 
 
-def _admission(t: _Tables, rng: random.Random, s: int, sid: int, a: int, version: int, admit: datetime,
-               with_notes: bool, with_labs: bool) -> datetime:
+def _admission(
+    t: _Tables,
+    rng: random.Random,
+    s: int,
+    sid: int,
+    a: int,
+    version: int,
+    admit: datetime,
+    with_notes: bool,
+    with_labs: bool,
+) -> datetime:
     """One admission with its codes, labs and note; returns when the subject's next admission starts."""
     t.hadm += rng.randint(1, 9)
     surgical = (s == 0 and a == 0) or s == 1 or (s > 1 and rng.random() < 0.8)
     los = rng.randint(3, 10)
     disch = admit + timedelta(days=los, hours=rng.randint(1, 8))
     died = rng.random() < 0.03
-    t.admissions.append([sid, t.hadm, _ts(admit), _ts(disch), _ts(disch) if died else None,
-                         "EW EMER." if rng.random() < 0.5 else "ELECTIVE", "P00" + str(rng.randint(100, 999)),
-                         "EMERGENCY ROOM", "DIED" if died else "HOME", "Medicare", "ENGLISH", "MARRIED", "WHITE",
-                         None, None, int(died)])
+    t.admissions.append(
+        [
+            sid,
+            t.hadm,
+            _ts(admit),
+            _ts(disch),
+            _ts(disch) if died else None,
+            "EW EMER." if rng.random() < 0.5 else "ELECTIVE",
+            "P00" + str(rng.randint(100, 999)),
+            "EMERGENCY ROOM",
+            "DIED" if died else "HOME",
+            "Medicare",
+            "ENGLISH",
+            "MARRIED",
+            "WHITE",
+            None,
+            None,
+            int(died),
+        ]
+    )
     if surgical:
         op_day, comps = _surgical_codes(t, rng, sid, version, admit, first_of_subject_0=s == 0 and a == 0)
     else:
@@ -149,15 +265,20 @@ def _admission(t: _Tables, rng: random.Random, s: int, sid: int, a: int, version
         _labs(t, rng, sid, admit, los, op_day, comps)
     if with_notes and rng.random() < 0.8:
         story = ", which was complicated by " + " and ".join(sorted(comps)) if comps else "; the course was uneventful"
-        text = (f"Name:  ___                 Unit No:   ___\n\nAdmission Date:  ___\n\nService: SURGERY\n\n"
-                f"Brief Hospital Course:\nThe patient was admitted \"for care\"{story}.\n"
-                f"Discharge Disposition:\nHome")
-        t.notes.append([f"{sid}-DS-{a + 1}", sid, t.hadm, "DS", a + 1, _ts(disch), _ts(disch + timedelta(hours=3)), text])
+        text = (
+            f"Name:  ___                 Unit No:   ___\n\nAdmission Date:  ___\n\nService: SURGERY\n\n"
+            f'Brief Hospital Course:\nThe patient was admitted "for care"{story}.\n'
+            f"Discharge Disposition:\nHome"
+        )
+        t.notes.append(
+            [f"{sid}-DS-{a + 1}", sid, t.hadm, "DS", a + 1, _ts(disch), _ts(disch + timedelta(hours=3)), text]
+        )
     return disch + timedelta(days=rng.randint(30, 400))
 
 
-def _surgical_codes(t: _Tables, rng: random.Random, sid: int, version: int, admit: datetime,
-                    first_of_subject_0: bool) -> tuple[date, set[str]]:
+def _surgical_codes(
+    t: _Tables, rng: random.Random, sid: int, version: int, admit: datetime, first_of_subject_0: bool
+) -> tuple[date, set[str]]:
     """Index operation the day after admission (sometimes with a non-surgical procedure) and its complications."""
     code, title, reason, _ = rng.choice(SURGERY[version])
     op_day = admit.date() + timedelta(days=1)
@@ -203,8 +324,26 @@ def _labs(t: _Tables, rng: random.Random, sid: int, admit: datetime, los: int, o
             v = _lab_value(rng, lo, hi, _lab_shift(rng, post, itemid, comps))
             flag = "abnormal" if (v < lo or v > hi) else None
             text = "___" if rng.random() < 0.01 else f"{v}"
-            t.labs.append([t.labevent_id, sid, t.hadm, t.labevent_id * 7, itemid, None, _ts(ts), _ts(ts + timedelta(minutes=50)),
-                           text, v, unit, lo, hi, flag, "ROUTINE", None])
+            t.labs.append(
+                [
+                    t.labevent_id,
+                    sid,
+                    t.hadm,
+                    t.labevent_id * 7,
+                    itemid,
+                    None,
+                    _ts(ts),
+                    _ts(ts + timedelta(minutes=50)),
+                    text,
+                    v,
+                    unit,
+                    lo,
+                    hi,
+                    flag,
+                    "ROUTINE",
+                    None,
+                ]
+            )
             t.labevent_id += 1
 
 
@@ -221,8 +360,16 @@ def _lab_shift(rng: random.Random, post: bool, itemid: int, comps: set[str]) -> 
 
 
 def _write_tables(root: Path, t: _Tables, with_notes: bool) -> None:
-    dx_titles = {(c, v): title for v in (9, 10) for c, title in
-                 [*COMPLICATIONS[v].values(), *COMORBID[v], MEDICAL_REASON[v], *[(r[2], r[3]) for r in SURGERY[v]]]}
+    dx_titles = {
+        (c, v): title
+        for v in (9, 10)
+        for c, title in [
+            *COMPLICATIONS[v].values(),
+            *COMORBID[v],
+            MEDICAL_REASON[v],
+            *[(r[2], r[3]) for r in SURGERY[v]],
+        ]
+    }
     px_titles = {(c, v): title for v in (9, 10) for c, title in [*[(r[0], r[1]) for r in SURGERY[v]], *NON_SURGICAL[v]]}
     _write(root, "patients", t.patients)
     _write(root, "admissions", t.admissions)
@@ -236,7 +383,9 @@ def _write_tables(root: Path, t: _Tables, with_notes: bool) -> None:
         _write(root, "discharge", t.notes)
 
 
-def make_large_labevents(out_dir: str | Path, n_rows: int, n_subjects: int | None = None, threads: int | None = None) -> Path:
+def make_large_labevents(
+    out_dir: str | Path, n_rows: int, n_subjects: int | None = None, threads: int | None = None
+) -> Path:
     """Replace hosp/labevents.csv.gz under an existing fixture with n_rows fake rows, generated by DuckDB.
 
     Rows cycle over the fixture's subjects (or n_subjects ids) so the benchmark measures the real join
@@ -254,13 +403,16 @@ def make_large_labevents(out_dir: str | Path, n_rows: int, n_subjects: int | Non
         COPY (
           SELECT i + 1 AS labevent_id, 10000001 + (i % {n_sub})::INTEGER AS subject_id,
                  NULL::INTEGER AS hadm_id, i * 3 AS specimen_id,
-                 [50912, 51222, 51301, 50971, 50983, 51006, 51265, 50813, 50931, 50882][1 + (i % 10)::INTEGER] AS itemid,
+                 [50912, 51222, 51301, 50971, 50983, 51006, 51265, 50813, 50931,
+                     50882][1 + (i % 10)::INTEGER] AS itemid,
                  NULL::VARCHAR AS order_provider_id,
                  TIMESTAMP '2150-01-01' + to_minutes((i // {n_sub})::BIGINT * 30) AS charttime,
                  TIMESTAMP '2150-01-01' + to_minutes((i // {n_sub})::BIGINT * 30 + 45) AS storetime,
-                 round(1 + (hash(i) % 1000) / 10.0, 1)::VARCHAR AS value, round(1 + (hash(i) % 1000) / 10.0, 1) AS valuenum,
+                 round(1 + (hash(i) % 1000) / 10.0, 1)::VARCHAR AS value, round(1 + (hash(i) % 1000) / 10.0, 1)
+                     AS valuenum,
                  'mg/dL' AS valueuom, 0.5 AS ref_range_lower, 50.0 AS ref_range_upper,
-                 CASE WHEN hash(i) % 1000 > 490 THEN 'abnormal' END AS flag, 'ROUTINE' AS priority, NULL::VARCHAR AS comments
+                 CASE WHEN hash(i) % 1000 > 490 THEN 'abnormal' END AS flag, 'ROUTINE' AS priority,
+                     NULL::VARCHAR AS comments
           FROM range({int(n_rows)}) t(i)
         ) TO '{path}' (HEADER, COMPRESSION gzip)
     """)

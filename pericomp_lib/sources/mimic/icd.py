@@ -4,6 +4,7 @@ MIMIC stores codes without dots ("N179", "5849", "0DTJ0ZZ", "4573"); records sho
 clinicians write them ("N17.9", "584.9"), so evidence strings read naturally. The mapping table
 lives in pericomp_lib/data/mimic_icd_map.csv (reviewable, one row per code or code prefix).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,8 +32,13 @@ ICD9_NON_OPERATIVE_PREFIXES = (
     "4131",  # bone-marrow biopsy
     "5794",  # indwelling urinary catheter
     "4413",  # other gastroscopy
-    "4513", "4523", "4524",  # diagnostic enteroscopy, colonoscopy, sigmoidoscopy
-    "3321", "3322", "3323", "3324",  # diagnostic bronchoscopy
+    "4513",
+    "4523",
+    "4524",  # diagnostic enteroscopy, colonoscopy, sigmoidoscopy
+    "3321",
+    "3322",
+    "3323",
+    "3324",  # diagnostic bronchoscopy
     "5110",  # ERCP
     "8607",  # implantable venous access port
 )
@@ -123,7 +129,9 @@ def load_icd_map(path: str | Path | None = None) -> IcdMap:
                 raise ValueError(f"{where}: match must be 'prefix' or 'exact', got {raw['match']!r}")
             if raw["complication"] not in taxonomy.IDS:
                 near = taxonomy.nearest_id(raw["complication"])
-                raise ValueError(f"{where}: complication {raw['complication']!r} is not a taxonomy id (nearest {near!r})")
+                raise ValueError(
+                    f"{where}: complication {raw['complication']!r} is not a taxonomy id (nearest {near!r})"
+                )
             if raw["confidence"] not in CONFIDENCES:
                 raise ValueError(f"{where}: confidence must be one of {CONFIDENCES}, got {raw['confidence']!r}")
             if raw["postop_specific"] not in {"0", "1"}:
@@ -135,6 +143,16 @@ def load_icd_map(path: str | Path | None = None) -> IcdMap:
             if key in seen:
                 raise ValueError(f"{where}: code {code} ({raw['match']}) already on line {seen[key]}")
             seen[key] = lineno
-            rows.append(MapRow(int(raw["icd_version"]), code, raw["match"], raw["complication"], raw["confidence"],
-                               raw["postop_specific"] == "1", raw["description"], raw["note"]))
+            rows.append(
+                MapRow(
+                    int(raw["icd_version"]),
+                    code,
+                    raw["match"],
+                    raw["complication"],
+                    raw["confidence"],
+                    raw["postop_specific"] == "1",
+                    raw["description"],
+                    raw["note"],
+                )
+            )
     return IcdMap(rows)

@@ -5,6 +5,7 @@ disk under `temp_directory` when over `memory_limit`), then DuckDB itself aggreg
 subjects into JSON and we stream the lines to disk. Neither step holds the whole dataset in memory:
 labevents (about 158 M rows in v3.1) streams within a few GB.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -42,8 +43,10 @@ def check_header(path: Path, columns: list[str]) -> None:
         with opener(path, "rt", encoding="utf-8", newline="") as fh:
             first = fh.readline()
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
-        raise MimicError(f"{path}: cannot be read as gzip-compressed CSV ({e}); re-download it from PhysioNet "
-                         "and check it against SHA256SUMS.txt") from None
+        raise MimicError(
+            f"{path}: cannot be read as gzip-compressed CSV ({e}); re-download it from PhysioNet "
+            "and check it against SHA256SUMS.txt"
+        ) from None
     found = [c.strip().strip('"') for c in first.rstrip("\r\n").split(",")] if first else []
     if found != columns:
         raise MimicError(f"{path}: header is {found or '(empty file)'}; expected MIMIC-IV v3.1 columns {columns}")
@@ -86,11 +89,15 @@ def _load(con, table: str, path: Path) -> None:
     order = " ORDER BY subject_id" if "subject_id" in columns else ""
     src = str(path).replace("'", "''")
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {keep} FROM read_csv('{src}', header=true, "
-                    f"columns={cols}, quote='\"', escape='\"', auto_detect=false){order}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT {keep} FROM read_csv('{src}', header=true, "
+            f"columns={cols}, quote='\"', escape='\"', auto_detect=false){order}"
+        )
     except duckdb.Error as e:
-        raise MimicError(f"{path}: could not be read completely ({str(e).splitlines()[0]}); the file looks truncated "
-                         "or corrupt: re-download it from PhysioNet and check it against SHA256SUMS.txt") from None
+        raise MimicError(
+            f"{path}: could not be read completely ({str(e).splitlines()[0]}); the file looks truncated "
+            "or corrupt: re-download it from PhysioNet and check it against SHA256SUMS.txt"
+        ) from None
 
 
 _SUBJECT_SQL = """
@@ -100,17 +107,20 @@ dx AS (SELECT d.hadm_id, list({{'seq_num': d.seq_num, 'icd_code': d.icd_code, 'i
        FROM diagnoses_icd d LEFT JOIN d_icd_diagnoses t USING (icd_code, icd_version)
        WHERE d.subject_id BETWEEN $lo AND $hi GROUP BY d.hadm_id),
 px AS (SELECT p.hadm_id, list({{'seq_num': p.seq_num, 'chartdate': p.chartdate, 'icd_code': p.icd_code,
-                               'icd_version': p.icd_version, 'title': t.long_title}} ORDER BY p.chartdate, p.seq_num) AS procedures
+                               'icd_version': p.icd_version, 'title': t.long_title}} ORDER BY p.chartdate,
+                                   p.seq_num) AS procedures
        FROM procedures_icd p LEFT JOIN d_icd_procedures t USING (icd_code, icd_version)
        WHERE p.subject_id BETWEEN $lo AND $hi GROUP BY p.hadm_id),
 {notes_cte}
 adm AS (SELECT a.subject_id, list({{'hadm_id': a.hadm_id, 'admittime': a.admittime, 'dischtime': a.dischtime,
           'deathtime': a.deathtime, 'admission_type': a.admission_type, 'admission_location': a.admission_location,
           'discharge_location': a.discharge_location, 'hospital_expire_flag': a.hospital_expire_flag,
-          'diagnoses': dx.diagnoses, 'procedures': px.procedures, 'notes': {notes_col}}} ORDER BY a.admittime) AS admissions
+          'diagnoses': dx.diagnoses, 'procedures': px.procedures, 'notes': {notes_col}}} ORDER BY a.admittime)
+              AS admissions
         FROM admissions a LEFT JOIN dx USING (hadm_id) LEFT JOIN px USING (hadm_id) {notes_join}
         WHERE a.subject_id BETWEEN $lo AND $hi GROUP BY a.subject_id),
-lab AS (SELECT l.subject_id, list({{'charttime': l.charttime, 'hadm_id': l.hadm_id, 'itemid': l.itemid, 'label': i.label,
+lab AS (SELECT l.subject_id, list({{'charttime': l.charttime, 'hadm_id': l.hadm_id, 'itemid': l.itemid,
+    'label': i.label,
           'fluid': i.fluid, 'value': l.value, 'valuenum': l.valuenum, 'valueuom': l.valueuom,
           'ref_range_lower': l.ref_range_lower, 'ref_range_upper': l.ref_range_upper, 'flag': l.flag}}
           ORDER BY l.charttime, l.itemid) AS labs
@@ -140,7 +150,8 @@ def subject_chunks(con, max_subjects: int, max_lab_rows: int) -> list[tuple[int,
     """(first, last, n) subject-id ranges holding at most max_lab_rows lab rows each (one heavy subject
     may exceed it alone): DuckDB's list aggregation cannot spill, so chunks are sized by lab rows."""
     rows = con.execute("""SELECT p.subject_id, coalesce(l.n, 0) FROM patients p
-                          LEFT JOIN (SELECT subject_id, count(*) AS n FROM labevents GROUP BY subject_id) l USING (subject_id)
+                          LEFT JOIN (SELECT subject_id, count(*) AS n FROM labevents GROUP BY subject_id)
+                              l USING (subject_id)
                           ORDER BY p.subject_id""").fetchall()
     chunks, start, n_sub, n_lab = [], None, 0, 0
     for i, (sid, n) in enumerate(rows):
@@ -155,9 +166,15 @@ def subject_chunks(con, max_subjects: int, max_lab_rows: int) -> list[tuple[int,
     return chunks
 
 
-def ingest(mimic_dir: str | os.PathLike, out_dir: str | os.PathLike, memory_limit: str = "2GB",
-           threads: int | None = None, chunk_subjects: int = 2000, chunk_lab_rows: int | None = None,
-           keep_db: bool = False) -> IngestResult:
+def ingest(
+    mimic_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    memory_limit: str = "2GB",
+    threads: int | None = None,
+    chunk_subjects: int = 2000,
+    chunk_lab_rows: int | None = None,
+    keep_db: bool = False,
+) -> IngestResult:
     """Write out_dir/subjects.jsonl from mimic_dir/hosp (+ note/ when present).
 
     Each line: {subject_id, gender, anchor_age, anchor_year, anchor_year_group, dod,
@@ -169,8 +186,10 @@ def ingest(mimic_dir: str | os.PathLike, out_dir: str | os.PathLike, memory_limi
     start = time.perf_counter()
     mimic_dir, out_dir = Path(mimic_dir), Path(out_dir)
     if not (mimic_dir / "hosp").is_dir():
-        raise MimicError(f"{mimic_dir}: no hosp/ folder; point mimic_dir at the folder that holds hosp/ (and note/) "
-                         "as PhysioNet ships MIMIC-IV v3.1")
+        raise MimicError(
+            f"{mimic_dir}: no hosp/ folder; point mimic_dir at the folder that holds hosp/ (and note/) "
+            "as PhysioNet ships MIMIC-IV v3.1"
+        )
     paths: dict[str, Path] = {}
     for table in TABLES:
         p = table_path(mimic_dir, table)
@@ -209,5 +228,13 @@ def ingest(mimic_dir: str | os.PathLike, out_dir: str | os.PathLike, memory_limi
         if not keep_db:
             db_path.unlink(missing_ok=True)
             Path(str(db_path) + ".wal").unlink(missing_ok=True)
-    return IngestResult(str(subjects_path), n_subjects, n_adm, n_lab, has_notes, round(time.perf_counter() - start, 2),
-                        memory_limit, {t: str(p) for t, p in paths.items()})
+    return IngestResult(
+        str(subjects_path),
+        n_subjects,
+        n_adm,
+        n_lab,
+        has_notes,
+        round(time.perf_counter() - start, 2),
+        memory_limit,
+        {t: str(p) for t, p in paths.items()},
+    )

@@ -6,6 +6,7 @@ pipeline needs records with known answers. The label mix follows the published g
 Same seed -> byte-identical cohort; English and Chinese records of one seed describe the same facts.
 `record_length="compact"` writes ~5x shorter records of the same course (same gold, see `compact`).
 """
+
 from __future__ import annotations
 
 import random
@@ -24,8 +25,9 @@ CENTER_IDS = {"synthetic-a": "syn-a", "synthetic-b": "syn-b"}
 VAL_SHARE = 46 / 146  # the paper: 100 train / 46 validation cases from center 1
 
 
-def _case(course: Course, case_id: str, center: str, split: str, language: str, seed_key: str,
-          record_length: str = "full") -> Case:
+def _case(
+    course: Course, case_id: str, center: str, split: str, language: str, seed_key: str, record_length: str = "full"
+) -> Case:
     derived = criteria.derive(course)
     proofs = [f for _grade, proof in derived.values() for f in proof]
     text, fragments = render(course, language, random.Random(f"{seed_key}-write-{language}"), record_length, proofs)
@@ -33,13 +35,24 @@ def _case(course: Course, case_id: str, center: str, split: str, language: str, 
     for cid, (grade, proof) in derived.items():
         evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
         gold.append(GoldLabel(cid, grade, evidence))
-    meta = {"surgery": course.surgery.id, "traps": [t for t in course.traps if not t.startswith("_")],
-            "intended": dict(course.intended), "los": course.los}
+    meta = {
+        "surgery": course.surgery.id,
+        "traps": [t for t in course.traps if not t.startswith("_")],
+        "intended": dict(course.intended),
+        "los": course.los,
+    }
     return Case(case_id, center, split, language, text, gold, None, meta)
 
 
-def generate_case(index: int, language: str = "en", seed: int = 1, difficulty: float = 0.5,
-                  center: str = "synthetic-a", split: str = "train", record_length: str = "full") -> Case:
+def generate_case(
+    index: int,
+    language: str = "en",
+    seed: int = 1,
+    difficulty: float = 0.5,
+    center: str = "synthetic-a",
+    split: str = "train",
+    record_length: str = "full",
+) -> Case:
     """One case; the facts depend on (seed, center, index, difficulty) only, not on language or length."""
     check_record_length(record_length)
     if language not in ("en", "zh"):
@@ -53,9 +66,16 @@ def generate_case(index: int, language: str = "en", seed: int = 1, difficulty: f
     return _case(course, f"{CENTER_IDS[center]}-{index + 1:04d}", center, split, language, key, record_length)
 
 
-def generate_cohort(n_cases: int, language: str = "en", seed: int = 1, difficulty: float = 0.5,
-                    n_val: int | None = None, n_external: int = 0, progress: bool = False,
-                    record_length: str = "full") -> list[Case]:
+def generate_cohort(
+    n_cases: int,
+    language: str = "en",
+    seed: int = 1,
+    difficulty: float = 0.5,
+    n_val: int | None = None,
+    n_external: int = 0,
+    progress: bool = False,
+    record_length: str = "full",
+) -> list[Case]:
     """n_cases from center A split train/validation (paper ~68/32), plus n_external 'test' cases from center B.
     record_length: "full" (~3k SmolLM2 tokens in English) or "compact" (same facts and gold, few hundred)."""
     check_record_length(record_length)

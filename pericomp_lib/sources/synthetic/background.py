@@ -3,6 +3,7 @@
 Written after the events so that complication values (`Course.state`) override the routine ones, and
 `Course.routine_from` marks where routine charting starts (a compact record drops most of it).
 """
+
 from __future__ import annotations
 
 import random
@@ -13,7 +14,9 @@ from .facts import PREOP, Course
 
 def note_days(c: Course, rng: random.Random) -> list[int]:
     """Every day with an event gets a note, plus the first three days, discharge, and a note every 1-3 days."""
-    days = {1, 2, 3, c.los} | {f.day for f in c.findings if 1 <= f.day <= c.los} | {d for d in c.state if 1 <= d <= c.los}
+    days = (
+        {1, 2, 3, c.los} | {f.day for f in c.findings if 1 <= f.day <= c.los} | {d for d in c.state if 1 <= d <= c.los}
+    )
     d = 3
     while d < c.los:
         d += rng.randint(1, 3)
@@ -42,7 +45,14 @@ def _preop(c: Course, rng: random.Random) -> tuple[float, float]:
     c.add("lab", PREOP, "wbc", rnd(rng, 4.5, 9.0, 2))
     if c.baseline_cr:
         c.add("lab", PREOP, "cr", c.baseline_cr)
-    c.add("vitals", 0, temp=rnd(rng, 36.4, 37.2, 1), hr=rnd(rng, 68, 92), rr=rnd(rng, 14, 19), bp=f"{rnd(rng, 105, 145)}/{rnd(rng, 60, 88)}")
+    c.add(
+        "vitals",
+        0,
+        temp=rnd(rng, 36.4, 37.2, 1),
+        hr=rnd(rng, 68, 92),
+        rr=rnd(rng, 14, 19),
+        bp=f"{rnd(rng, 105, 145)}/{rnd(rng, 60, 88)}",
+    )
     return true_cr, hb0
 
 
@@ -51,9 +61,14 @@ def _chart_day(c: Course, rng: random.Random, day: int, true_cr: float, hb0: flo
     with a drawn default), so adding an event never shifts the draws of later days."""
     st = c.state.get(day, {})
     early = day <= 3
-    c.add("vitals", day, temp=st.get("temp", rnd(rng, 36.4, 37.9 if day == 1 else 37.5, 1)),
-          hr=st.get("hr", rnd(rng, 66, 92)), rr=st.get("rr", rnd(rng, 15, 20)),
-          bp=f"{rnd(rng, 102, 148)}/{rnd(rng, 58, 90)}")
+    c.add(
+        "vitals",
+        day,
+        temp=st.get("temp", rnd(rng, 36.4, 37.9 if day == 1 else 37.5, 1)),
+        hr=st.get("hr", rnd(rng, 66, 92)),
+        rr=st.get("rr", rnd(rng, 15, 20)),
+        bp=f"{rnd(rng, 102, 148)}/{rnd(rng, 58, 90)}",
+    )
     if early or "wbc" in st or "hb" in st or rng.random() < 0.6:
         c.add("lab", day, "wbc", st.get("wbc", rnd(rng, 8.5, 13.0, 2) if day == 1 else rnd(rng, 4.8, 10.5, 2)))
         c.add("lab", day, "hb", st.get("hb", rnd(rng, hb0 - 25, hb0 - 6)))
@@ -61,7 +76,7 @@ def _chart_day(c: Course, rng: random.Random, day: int, true_cr: float, hb0: flo
         c.add("lab", day, "crp", st.get("crp", rnd(rng, 18, 95, 2) if early else rnd(rng, 6, 45, 2)))
     if early or "cr" in st or rng.random() < 0.4:
         if c.surgery.kidney_transplant and "cr" not in st:
-            cr = round(true_cr * max(0.16, 0.78 ** day) * rng.uniform(0.92, 1.08))
+            cr = round(true_cr * max(0.16, 0.78**day) * rng.uniform(0.92, 1.08))
         else:
             cr = st.get("cr", round(true_cr * rng.uniform(0.86, 1.16)))
         c.add("lab", day, "cr", cr)
@@ -92,4 +107,6 @@ def _drains(c: Course, rng: random.Random) -> None:
         have = {f.day for f in c.of("drain")}
         for day in c.note_days:
             if day <= 5 and day not in have:
-                c.add("drain", day, volume=max(5, rnd(rng, 60, 260) // day), colour="light_red" if day <= 2 else "serous")
+                c.add(
+                    "drain", day, volume=max(5, rnd(rng, 60, 260) // day), colour="light_red" if day <= 2 else "serous"
+                )

@@ -6,10 +6,11 @@ Why: a CPU run of the whole study (LoRA training plus 22 targeted questions per 
 daily vitals, routine lab panels, quiet drain outputs), which no rule uses as proof and no trap relies
 on. Proof findings are always kept, so evidence strings are still quoted verbatim from the record.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from .facts import Course, Finding
 
@@ -20,8 +21,10 @@ FIRST_POD = 1  # the first ward-round day keeps its creatinine: shows a post-ope
 
 def check_record_length(record_length: str) -> str:
     if record_length not in RECORD_LENGTHS:
-        raise ValueError(f"record_length={record_length!r}: use one of {', '.join(RECORD_LENGTHS)} "
-                         "('compact' writes ~5x shorter records from the same facts, for CPU runs)")
+        raise ValueError(
+            f"record_length={record_length!r}: use one of {', '.join(RECORD_LENGTHS)} "
+            "('compact' writes ~5x shorter records from the same facts, for CPU runs)"
+        )
     return record_length
 
 

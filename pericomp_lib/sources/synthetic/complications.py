@@ -4,6 +4,7 @@ Each function returns the day the complication is established, so `course.simula
 explicit diagnosis and the length of stay after it. The grade shapes the treatment facts, because the
 criteria grade by what was done (Clavien-Dindo style), never by a stored grade.
 """
+
 from __future__ import annotations
 
 import random
@@ -11,13 +12,32 @@ import random
 from .draw import rnd
 from .facts import Course
 
-INFECTIONS = ("bloodstream_infection", "pneumonia", "superficial_ssi", "deep_ssi", "organ_space_ssi",
-              "urinary_tract_infection", "infection_unknown_source")
+INFECTIONS = (
+    "bloodstream_infection",
+    "pneumonia",
+    "superficial_ssi",
+    "deep_ssi",
+    "organ_space_ssi",
+    "urinary_tract_infection",
+    "infection_unknown_source",
+)
 SITES = ("pneumonia", "superficial_ssi", "deep_ssi", "organ_space_ssi", "urinary_tract_infection", "anastomotic_leak")
 FEVERISH = INFECTIONS + ("anastomotic_leak",)
-DELIRIUM_FEATURES = ("inattention", "disorientation", "hallucination", "agitation", "inappropriate_speech", "sleep_wake")
-ORGANISMS = ("Escherichia coli", "Klebsiella pneumoniae", "Staphylococcus aureus", "Enterococcus faecalis",
-             "Pseudomonas aeruginosa")
+DELIRIUM_FEATURES = (
+    "inattention",
+    "disorientation",
+    "hallucination",
+    "agitation",
+    "inappropriate_speech",
+    "sleep_wake",
+)
+ORGANISMS = (
+    "Escherichia coli",
+    "Klebsiella pneumoniae",
+    "Staphylococcus aureus",
+    "Enterococcus faecalis",
+    "Pseudomonas aeruginosa",
+)
 
 
 def fever(c: Course, rng: random.Random, day: int, wbc: bool = True) -> None:
@@ -189,8 +209,13 @@ def mins(c: Course, rng: random.Random, g: str) -> int:
 
 def pneumonia(c: Course, rng: random.Random, g: str) -> int:
     d = rng.randint(2, 6)
-    c.add("imaging", d, rng.choice(["consolidation", "new_infiltrate"]), modality=rng.choice(["ct_chest", "cxr"]),
-          lobe=rng.choice(["right lower lobe", "left lower lobe", "both lower lobes"]))
+    c.add(
+        "imaging",
+        d,
+        rng.choice(["consolidation", "new_infiltrate"]),
+        modality=rng.choice(["ct_chest", "cxr"]),
+        lobe=rng.choice(["right lower lobe", "left lower lobe", "both lower lobes"]),
+    )
     fever(c, rng, d, wbc=rng.random() < 0.7)
     signs = rng.sample(["purulent_sputum", "cough", "rales", "hypoxaemia"], rng.choice([2, 3, 4]))
     for s in signs:
@@ -272,8 +297,13 @@ def deep(c: Course, rng: random.Random, g: str) -> int:
 def organ_space(c: Course, rng: random.Random, g: str) -> int:
     d = rng.randint(4, 10)
     fever(c, rng, d, wbc=True)
-    c.add("imaging", d, "abscess", modality="ct_abdomen" if c.surgery.abdominal or c.surgery.anastomosis else "ct_site",
-          size=rnd(rng, 3, 9))
+    c.add(
+        "imaging",
+        d,
+        "abscess",
+        modality="ct_abdomen" if c.surgery.abdominal or c.surgery.anastomosis else "ct_site",
+        size=rnd(rng, 3, 9),
+    )
     if g != "mild" and rng.random() < 0.6:
         c.add("sign", d + 1, "drain_pus")
         c.add("culture", d + 1, "drain", positive=True, organism=rng.choice(ORGANISMS))
@@ -283,7 +313,15 @@ def organ_space(c: Course, rng: random.Random, g: str) -> int:
 
 def uti(c: Course, rng: random.Random, g: str) -> int:
     d = rng.randint(2, 8)
-    c.add("culture", d, "urine", positive=True, organism=rng.choice(ORGANISMS[:2] + ORGANISMS[3:4]), cfu=1e5 * rng.choice([1, 2, 5, 10]), species=1)
+    c.add(
+        "culture",
+        d,
+        "urine",
+        positive=True,
+        organism=rng.choice(ORGANISMS[:2] + ORGANISMS[3:4]),
+        cfu=1e5 * rng.choice([1, 2, 5, 10]),
+        species=1,
+    )
     c.add("sign", d, rng.choice(["dysuria", "urgency", "frequency", "suprapubic_tenderness"]))
     if rng.random() < 0.5:
         c.bump(d, "temp", rnd(rng, 38.2, 38.9, 1))
@@ -292,11 +330,26 @@ def uti(c: Course, rng: random.Random, g: str) -> int:
 
 
 REALISE = {
-    "acute_kidney_injury": aki, "ards": ards, "anastomotic_leak": leak, "arrhythmia": arrhythmia,
-    "cardiac_arrest": cardiac_arrest, "cardiogenic_pulmonary_edema": cpe, "deep_vein_thrombosis": dvt,
-    "delirium": delirium, "gastrointestinal_bleeding": gi_bleed, "infection_unknown_source": infection_unknown,
-    "bloodstream_infection": bsi, "myocardial_infarction": mi, "myocardial_injury": mins, "pneumonia": pneumonia,
-    "paralytic_ileus": ileus, "postoperative_bleeding": bleeding, "pulmonary_embolism": pe, "stroke": stroke,
-    "superficial_ssi": superficial, "deep_ssi": deep, "organ_space_ssi": organ_space, "urinary_tract_infection": uti,
+    "acute_kidney_injury": aki,
+    "ards": ards,
+    "anastomotic_leak": leak,
+    "arrhythmia": arrhythmia,
+    "cardiac_arrest": cardiac_arrest,
+    "cardiogenic_pulmonary_edema": cpe,
+    "deep_vein_thrombosis": dvt,
+    "delirium": delirium,
+    "gastrointestinal_bleeding": gi_bleed,
+    "infection_unknown_source": infection_unknown,
+    "bloodstream_infection": bsi,
+    "myocardial_infarction": mi,
+    "myocardial_injury": mins,
+    "pneumonia": pneumonia,
+    "paralytic_ileus": ileus,
+    "postoperative_bleeding": bleeding,
+    "pulmonary_embolism": pe,
+    "stroke": stroke,
+    "superficial_ssi": superficial,
+    "deep_ssi": deep,
+    "organ_space_ssi": organ_space,
+    "urinary_tract_infection": uti,
 }
-

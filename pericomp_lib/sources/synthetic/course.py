@@ -5,6 +5,7 @@ but the gold comes later from `criteria.derive` reading the facts, never from th
 facts that look like a complication and are not one by the definitions (the paper's mistakes.csv).
 The facts of each complication are in `complications`, traps in `traps`, routine charting in `background`.
 """
+
 from __future__ import annotations
 
 import random
@@ -48,9 +49,7 @@ def compatible(s: Surgery, labels: dict[str, str]) -> bool:
         return False
     if "paralytic_ileus" in labels and not s.abdominal:
         return False
-    if s.kidney_transplant and ({"acute_kidney_injury", "myocardial_injury"} & set(labels)):
-        return False
-    return True
+    return not (s.kidney_transplant and ({"acute_kidney_injury", "myocardial_injury"} & set(labels)))
 
 
 def choose_surgery(rng: random.Random, center: str, labels: dict[str, str]) -> Surgery:
@@ -80,7 +79,7 @@ def simulate(rng: random.Random, center: str, difficulty: float) -> Course:
     last = max([3, *days.values()])
     if trap_applies(c, "infection_source_known") and rng.random() < difficulty * 0.8:
         apply_trap(c, rng, "infection_source_known")
-    for cid, grade in labels.items():  # explicit wording: the note names the diagnosis
+    for cid in labels:  # explicit wording: the note names the diagnosis
         if rng.random() < 1 - 0.8 * difficulty:
             c.add("assessment", max(days[cid], 1), about=cid)
     extra = sum({"mild": 1, "moderate": 3, "severe": 7, "none": 2}[g] for g in labels.values())

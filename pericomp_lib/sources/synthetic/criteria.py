@@ -3,24 +3,48 @@
 Each rule reads only `Finding`s, so what it decides is what the record says. A rule returns the
 grade and the findings that prove it (rendered later into verbatim evidence strings), or None.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .facts import PREOP, Course, Finding
 
 DEFAULT_BASELINE_CR = 84  # umol/L, used when no pre-operative creatinine was measured
 TNT_INJURY = 0.03  # ng/mL
-SEVERE_TREATMENTS = frozenset({
-    "reoperation", "icu", "intubation", "debridement", "rrt", "cardioversion", "thrombolysis", "vasopressors",
-    "endoscopic_haemostasis", "ivc_filter", "thrombectomy",
-})
-SPECIFIC_INFECTIONS = ("bloodstream_infection", "pneumonia", "superficial_ssi", "deep_ssi", "organ_space_ssi",
-                       "urinary_tract_infection")
+SEVERE_TREATMENTS = frozenset(
+    {
+        "reoperation",
+        "icu",
+        "intubation",
+        "debridement",
+        "rrt",
+        "cardioversion",
+        "thrombolysis",
+        "vasopressors",
+        "endoscopic_haemostasis",
+        "ivc_filter",
+        "thrombectomy",
+    }
+)
+SPECIFIC_INFECTIONS = (
+    "bloodstream_infection",
+    "pneumonia",
+    "superficial_ssi",
+    "deep_ssi",
+    "organ_space_ssi",
+    "urinary_tract_infection",
+)
 ISCHAEMIA_ECG = ("st_change", "new_lbbb", "q_wave")
 ARRHYTHMIA_ECG = ("af", "afl", "svt", "vt", "av_block")
-RESP_GROUPS = {"purulent_sputum": "sputum", "cough": "cough", "dyspnoea": "cough", "tachypnoea": "cough",
-               "rales": "rales", "hypoxaemia": "gas"}
+RESP_GROUPS = {
+    "purulent_sputum": "sputum",
+    "cough": "cough",
+    "dyspnoea": "cough",
+    "tachypnoea": "cough",
+    "rales": "rales",
+    "hypoxaemia": "gas",
+}
 URINARY_SIGNS = ("dysuria", "urgency", "frequency", "suprapubic_tenderness", "cva_tenderness")
 GI_SIGNS = ("abdominal_distension", "vomiting")
 
@@ -123,7 +147,9 @@ def cardiac_arrest(c: Course) -> Result | None:
 
 def cardiogenic_pulmonary_edema(c: Course) -> Result | None:
     for img in c.of("imaging", "pulmonary_oedema", days=(0, 30)):
-        cardiac = [e for e in c.of("echo", "low_ef")] + [b for b in c.labs("bnp", (img.day - 2, img.day + 2)) if b.value > 1000]
+        cardiac = [e for e in c.of("echo", "low_ef")] + [
+            b for b in c.labs("bnp", (img.day - 2, img.day + 2)) if b.value > 1000
+        ]
         if cardiac:
             return general_grade(c, "cardiogenic_pulmonary_edema"), [img, cardiac[0]]
     return None
@@ -143,7 +169,8 @@ def delirium(c: Course) -> Result | None:
 
 def gastrointestinal_bleeding(c: Course) -> Result | None:
     signs = list(c.of("sign", "melena", "haematemesis", "coffee_ground", days=(0, 30))) + list(
-        c.of("imaging", "endoscopy_bleeding", days=(0, 30)))
+        c.of("imaging", "endoscopy_bleeding", days=(0, 30))
+    )
     return (general_grade(c, "gastrointestinal_bleeding"), signs[:2]) if signs else None
 
 
@@ -167,8 +194,11 @@ def bloodstream_infection(c: Course, other_infection: bool) -> Result | None:
 
 
 def _ischaemia(c: Course, lo: int, hi: int) -> list[Finding]:
-    return (list(c.of("sign", "chest_pain", days=(lo, hi))) + list(c.of("ecg", *ISCHAEMIA_ECG, days=(lo, hi)))
-            + list(c.of("echo", "rwma", days=(lo, hi))))
+    return (
+        list(c.of("sign", "chest_pain", days=(lo, hi)))
+        + list(c.of("ecg", *ISCHAEMIA_ECG, days=(lo, hi)))
+        + list(c.of("echo", "rwma", days=(lo, hi)))
+    )
 
 
 def _tnt_peak(c: Course) -> Finding | None:
@@ -219,7 +249,11 @@ def paralytic_ileus(c: Course) -> Result | None:
 
 def postoperative_bleeding(c: Course) -> Result | None:
     haemostasis = [t for t in c.of("treatment", "reoperation", days=(0, 3)) if t.about == "postoperative_bleeding"]
-    drains = [d for d in c.of("drain", days=(0, 3)) if d.data["volume"] >= 300 or d.data["colour"] in ("dark_red", "fresh_blood")]
+    drains = [
+        d
+        for d in c.of("drain", days=(0, 3))
+        if d.data["volume"] >= 300 or d.data["colour"] in ("dark_red", "fresh_blood")
+    ]
     transfusions = [t for t in c.of("transfusion", days=(0, 3)) if t.data.get("reason") == "drain_bleeding"]
     if haemostasis:
         return "severe", [*drains[:1], haemostasis[0]]
@@ -278,14 +312,26 @@ def urinary_tract_infection(c: Course) -> Result | None:
 
 
 RULES: dict[str, Callable[[Course], Result | None]] = {
-    "acute_kidney_injury": acute_kidney_injury, "ards": ards, "anastomotic_leak": anastomotic_leak,
-    "arrhythmia": arrhythmia, "cardiac_arrest": cardiac_arrest,
-    "cardiogenic_pulmonary_edema": cardiogenic_pulmonary_edema, "deep_vein_thrombosis": deep_vein_thrombosis,
-    "delirium": delirium, "gastrointestinal_bleeding": gastrointestinal_bleeding,
-    "myocardial_infarction": myocardial_infarction, "myocardial_injury": myocardial_injury, "pneumonia": pneumonia,
-    "paralytic_ileus": paralytic_ileus, "postoperative_bleeding": postoperative_bleeding,
-    "pulmonary_embolism": pulmonary_embolism, "stroke": stroke, "superficial_ssi": superficial_ssi,
-    "deep_ssi": deep_ssi, "organ_space_ssi": organ_space_ssi, "urinary_tract_infection": urinary_tract_infection,
+    "acute_kidney_injury": acute_kidney_injury,
+    "ards": ards,
+    "anastomotic_leak": anastomotic_leak,
+    "arrhythmia": arrhythmia,
+    "cardiac_arrest": cardiac_arrest,
+    "cardiogenic_pulmonary_edema": cardiogenic_pulmonary_edema,
+    "deep_vein_thrombosis": deep_vein_thrombosis,
+    "delirium": delirium,
+    "gastrointestinal_bleeding": gastrointestinal_bleeding,
+    "myocardial_infarction": myocardial_infarction,
+    "myocardial_injury": myocardial_injury,
+    "pneumonia": pneumonia,
+    "paralytic_ileus": paralytic_ileus,
+    "postoperative_bleeding": postoperative_bleeding,
+    "pulmonary_embolism": pulmonary_embolism,
+    "stroke": stroke,
+    "superficial_ssi": superficial_ssi,
+    "deep_ssi": deep_ssi,
+    "organ_space_ssi": organ_space_ssi,
+    "urinary_tract_infection": urinary_tract_infection,
 }
 
 
@@ -294,7 +340,18 @@ def derive(c: Course) -> dict[str, Result]:
     from ... import taxonomy
 
     found = {cid: r for cid, rule in RULES.items() if (r := rule(c)) is not None}
-    site = [cid for cid in ("pneumonia", "superficial_ssi", "deep_ssi", "organ_space_ssi", "urinary_tract_infection", "anastomotic_leak") if cid in found]
+    site = [
+        cid
+        for cid in (
+            "pneumonia",
+            "superficial_ssi",
+            "deep_ssi",
+            "organ_space_ssi",
+            "urinary_tract_infection",
+            "anastomotic_leak",
+        )
+        if cid in found
+    ]
     if (r := bloodstream_infection(c, bool(site))) is not None:
         found["bloodstream_infection"] = r
     specific = any(cid in found for cid in SPECIFIC_INFECTIONS)

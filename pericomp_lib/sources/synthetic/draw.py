@@ -3,6 +3,7 @@
 Why a module of its own: course, complications, traps and background all draw values the same way, and
 the exact sequence of draws is what keeps a seed's cohort byte-identical, so there is one definition.
 """
+
 from __future__ import annotations
 
 import random

@@ -5,19 +5,39 @@ in `TRAP_KINDS` with the condition under which it may be laid down (a trap must 
 intended label, or the gold would change). `TRAPS` fixes the order in which `course.simulate` draws
 them, which is part of what keeps a seed's cohort byte-identical.
 """
+
 from __future__ import annotations
 
 import random
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from .complications import DELIRIUM_FEATURES, FEVERISH, INFECTIONS, fever
 from .draw import rnd
 from .facts import PREOP, SURGERY_BY_ID, Course
 
-TRAPS = ("absorption_fever", "aki_preop_high", "aki_no_baseline", "kidney_transplant", "transfusion_not_bleeding",
-         "ileus_no_records", "ileus_flatus_day3", "tnt_near", "tnt_renal", "sinus_tachy", "delirium_partial",
-         "hypoxaemia_atelectasis", "negated", "preop_dvt", "asymptomatic_bacteriuria", "contaminant_culture",
-         "bnp_only", "fat_liquefaction", "infection_source_known", "preop_effusion")
+TRAPS = (
+    "absorption_fever",
+    "aki_preop_high",
+    "aki_no_baseline",
+    "kidney_transplant",
+    "transfusion_not_bleeding",
+    "ileus_no_records",
+    "ileus_flatus_day3",
+    "tnt_near",
+    "tnt_renal",
+    "sinus_tachy",
+    "delirium_partial",
+    "hypoxaemia_atelectasis",
+    "negated",
+    "preop_dvt",
+    "asymptomatic_bacteriuria",
+    "contaminant_culture",
+    "bnp_only",
+    "fat_liquefaction",
+    "infection_source_known",
+    "preop_effusion",
+)
 
 
 class TrapKind(NamedTuple):
@@ -50,8 +70,13 @@ def kidney_transplant(c: Course, rng: random.Random) -> None:
 
 def transfusion_not_bleeding(c: Course, rng: random.Random) -> None:
     d = rng.randint(0, 2)
-    c.add("transfusion", d, rng.choice(["rbc", "plasma"]), units=rng.choice([1, 2]),
-          reason=rng.choice(["anaemia", "intraop_loss"]))
+    c.add(
+        "transfusion",
+        d,
+        rng.choice(["rbc", "plasma"]),
+        units=rng.choice([1, 2]),
+        reason=rng.choice(["anaemia", "intraop_loss"]),
+    )
     c.add("drain", d, volume=rnd(rng, 30, 150), colour=rng.choice(["light_red", "serous"]))
     c.bump(d, "hb", rnd(rng, 72, 86), "min")
     c.blood_loss_ml = max(c.blood_loss_ml, rnd(rng, 600, 1200))
@@ -117,13 +142,28 @@ def preop_dvt(c: Course, rng: random.Random) -> None:
 
 
 def asymptomatic_bacteriuria(c: Course, rng: random.Random) -> None:
-    c.add("culture", rng.randint(2, 5), "urine", positive=True, organism="Enterococcus faecalis",
-          cfu=rng.choice([1e4, 1e5]), species=1, asymptomatic=True)
+    c.add(
+        "culture",
+        rng.randint(2, 5),
+        "urine",
+        positive=True,
+        organism="Enterococcus faecalis",
+        cfu=rng.choice([1e4, 1e5]),
+        species=1,
+        asymptomatic=True,
+    )
 
 
 def contaminant_culture(c: Course, rng: random.Random) -> None:
-    c.add("culture", rng.randint(2, 6), "blood", positive=True, organism="coagulase-negative Staphylococcus",
-          bottles=1, contaminant=True)
+    c.add(
+        "culture",
+        rng.randint(2, 6),
+        "blood",
+        positive=True,
+        organism="coagulase-negative Staphylococcus",
+        bottles=1,
+        contaminant=True,
+    )
 
 
 def bnp_only(c: Course, rng: random.Random) -> None:
@@ -151,17 +191,39 @@ def preop_effusion(c: Course, rng: random.Random) -> None:
 _NO_MI = {"myocardial_infarction", "myocardial_injury"}
 TRAP_KINDS: dict[str, TrapKind] = {
     "absorption_fever": TrapKind(lambda c, labels: not labels & set(FEVERISH), absorption_fever),
-    "aki_preop_high": TrapKind(lambda c, labels: "acute_kidney_injury" not in labels and not c.surgery.kidney_transplant
-                               and "myocardial_injury" not in labels, aki_preop_high),
-    "aki_no_baseline": TrapKind(lambda c, labels: "acute_kidney_injury" not in labels and c.baseline_cr is None
-                                and not c.surgery.kidney_transplant, aki_no_baseline),
-    "kidney_transplant": TrapKind(lambda c, labels: not labels & {"acute_kidney_injury", "myocardial_injury",
-                                                                  "anastomotic_leak", "paralytic_ileus"}, kidney_transplant),
-    "transfusion_not_bleeding": TrapKind(lambda c, labels: "postoperative_bleeding" not in labels, transfusion_not_bleeding),
-    "ileus_no_records": TrapKind(lambda c, labels: "paralytic_ileus" not in labels and c.surgery.abdominal
-                                 and "anastomotic_leak" not in labels, ileus_no_records),
-    "ileus_flatus_day3": TrapKind(lambda c, labels: "paralytic_ileus" not in labels and c.surgery.abdominal
-                                  and "_no_bowel_records" not in c.traps, ileus_flatus_day3),
+    "aki_preop_high": TrapKind(
+        lambda c, labels: (
+            "acute_kidney_injury" not in labels
+            and not c.surgery.kidney_transplant
+            and "myocardial_injury" not in labels
+        ),
+        aki_preop_high,
+    ),
+    "aki_no_baseline": TrapKind(
+        lambda c, labels: (
+            "acute_kidney_injury" not in labels and c.baseline_cr is None and not c.surgery.kidney_transplant
+        ),
+        aki_no_baseline,
+    ),
+    "kidney_transplant": TrapKind(
+        lambda c, labels: (
+            not labels & {"acute_kidney_injury", "myocardial_injury", "anastomotic_leak", "paralytic_ileus"}
+        ),
+        kidney_transplant,
+    ),
+    "transfusion_not_bleeding": TrapKind(
+        lambda c, labels: "postoperative_bleeding" not in labels, transfusion_not_bleeding
+    ),
+    "ileus_no_records": TrapKind(
+        lambda c, labels: "paralytic_ileus" not in labels and c.surgery.abdominal and "anastomotic_leak" not in labels,
+        ileus_no_records,
+    ),
+    "ileus_flatus_day3": TrapKind(
+        lambda c, labels: (
+            "paralytic_ileus" not in labels and c.surgery.abdominal and "_no_bowel_records" not in c.traps
+        ),
+        ileus_flatus_day3,
+    ),
     "tnt_near": TrapKind(lambda c, labels: not labels & _NO_MI, tnt_near),
     "tnt_renal": TrapKind(lambda c, labels: not labels & _NO_MI, tnt_renal),
     "sinus_tachy": TrapKind(lambda c, labels: "arrhythmia" not in labels, sinus_tachy),
@@ -174,8 +236,9 @@ TRAP_KINDS: dict[str, TrapKind] = {
     "bnp_only": TrapKind(lambda c, labels: "cardiogenic_pulmonary_edema" not in labels, bnp_only),
     "fat_liquefaction": TrapKind(lambda c, labels: not labels & {"superficial_ssi", "deep_ssi"}, fat_liquefaction),
     "infection_source_known": TrapKind(lambda c, labels: bool(labels & set(INFECTIONS[:-1])), infection_source_known),
-    "preop_effusion": TrapKind(lambda c, labels: not labels & {"ards", "pneumonia", "cardiogenic_pulmonary_edema"},
-                               preop_effusion),
+    "preop_effusion": TrapKind(
+        lambda c, labels: not labels & {"ards", "pneumonia", "cardiogenic_pulmonary_edema"}, preop_effusion
+    ),
 }
 assert set(TRAP_KINDS) == set(TRAPS), "every trap in TRAPS needs a TrapKind, and only those"
 

@@ -6,19 +6,32 @@ examination reports. `render` also returns, for every finding it wrote, the exac
 so gold evidence is quoted from the record rather than re-typed. `record_length="compact"` writes the
 facts `compact.select` keeps, without signatures and repeated boilerplate lines.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Iterable
 
 from . import compact as C
 from . import phrases as P
 from .facts import Course, Finding
 
 LANG_INDEX = {"en": 0, "zh": 1}
-EXAM_SIGNS = frozenset({"wound_redness", "superficial_wound_pus", "fascial_dehiscence", "wound_pain", "deep_wound_pus",
-                        "drain_pus", "serous_exudate", "rales", "suprapubic_tenderness", "superficial_ssi_dx"})
+EXAM_SIGNS = frozenset(
+    {
+        "wound_redness",
+        "superficial_wound_pus",
+        "fascial_dehiscence",
+        "wound_pain",
+        "deep_wound_pus",
+        "drain_pus",
+        "serous_exudate",
+        "rales",
+        "suprapubic_tenderness",
+        "superficial_ssi_dx",
+    }
+)
 
 
 def _fmt(value: float, nd: int) -> str:
@@ -37,8 +50,14 @@ def _cfu(cfu: float) -> str:
 
 
 class Writer:
-    def __init__(self, course: Course, language: str, rng: random.Random, compact: bool = False,
-                 reports: dict[int, str] | None = None):
+    def __init__(
+        self,
+        course: Course,
+        language: str,
+        rng: random.Random,
+        compact: bool = False,
+        reports: dict[int, str] | None = None,
+    ):
         self.c, self.lang, self.rng, self.i = course, language, rng, LANG_INDEX[language]
         self.w = P.RECORD[language]
         self.compact = compact
@@ -65,11 +84,16 @@ class Writer:
     def lab(self, f: Finding) -> str:
         row = P.LABS[f.code]
         name, unit, nd = row[self.i], row[2], row[5]
-        return self.keep(f, f"{name} {_fmt(f.value, nd)}{self.w.unit_sep}{unit} {_arrow(self.c, f.code, f.value)}".rstrip())
+        return self.keep(
+            f, f"{name} {_fmt(f.value, nd)}{self.w.unit_sep}{unit} {_arrow(self.c, f.code, f.value)}".rstrip()
+        )
 
     def vitals(self, f: Finding) -> str:
         d = f.data
-        pair = ("T {temp} °C, HR {hr}/min, RR {rr}/min, BP {bp} mmHg", "体温{temp}℃，心率{hr}次/分，呼吸{rr}次/分，血压{bp}mmHg")
+        pair = (
+            "T {temp} °C, HR {hr}/min, RR {rr}/min, BP {bp} mmHg",
+            "体温{temp}℃，心率{hr}次/分，呼吸{rr}次/分，血压{bp}mmHg",
+        )
         return self.keep(f, self.t(pair, **d))
 
     def sign(self, f: Finding) -> str:
@@ -95,10 +119,24 @@ class Writer:
 
     def culture(self, f: Finding) -> str:
         d = f.data
-        state = "contaminant" if d.get("contaminant") else "asymptomatic" if d.get("asymptomatic") else bool(d.get("positive"))
+        state = (
+            "contaminant"
+            if d.get("contaminant")
+            else "asymptomatic"
+            if d.get("asymptomatic")
+            else bool(d.get("positive"))
+        )
         org = d.get("organism", "")
-        return self.keep(f, self.t(P.CULTURE[(f.code, state)], organism=org, organism_zh=P.ORGANISM_ZH.get(org, org),
-                                   bottles=d.get("bottles", 2), cfu=_cfu(d.get("cfu", 1e5))))
+        return self.keep(
+            f,
+            self.t(
+                P.CULTURE[(f.code, state)],
+                organism=org,
+                organism_zh=P.ORGANISM_ZH.get(org, org),
+                bottles=d.get("bottles", 2),
+                cfu=_cfu(d.get("cfu", 1e5)),
+            ),
+        )
 
     def treatment(self, f: Finding) -> str:
         what = self.t(P.TREATMENT[f.code])
@@ -128,8 +166,18 @@ class Writer:
         vein = P.VEIN[d.get("vein", "calf")]
         extent_zh = P.EXTENT_ZH.get(d.get("extent", ""), "")
         lobe = d.get("lobe", "right lower lobe")
-        text = self.t(P.IMAGING[key], lobe=lobe, lobe_zh=P.LOBE.get(lobe, ""), side=side, side_zh=P.SIDE[side],
-                      vein=vein[0], vein_zh=vein[1], extent=d.get("extent", ""), extent_zh=extent_zh, size=d.get("size", ""))
+        text = self.t(
+            P.IMAGING[key],
+            lobe=lobe,
+            lobe_zh=P.LOBE.get(lobe, ""),
+            side=side,
+            side_zh=P.SIDE[side],
+            vein=vein[0],
+            vein_zh=vein[1],
+            extent=d.get("extent", ""),
+            extent_zh=extent_zh,
+            size=d.get("size", ""),
+        )
         return self.keep(f, text)
 
     # ------------------------------------------------------------------ sections
@@ -143,9 +191,16 @@ class Writer:
         c, s, w = self.c, self.c.surgery, self.w
         pre_txt = w.pre_joiner.join(self.lab(f) for f in pre)
         lines = [t for t in w.first_note if not (self.compact and t.startswith(w.first_note_compact_drops))]
-        fields = dict(stamp=self.stamp(0, (14, 20)), date=c.start, anaes=P.ANAESTHESIA[s.anaesthesia][self.i],
-                      procedure=(s.en, s.zh)[self.i], dx=(s.dx_en, s.dx_zh)[self.i],
-                      blood_loss=c.blood_loss_ml, drain=w.drain_left[0] if s.drain else w.drain_left[1], pre=pre_txt)
+        fields = dict(
+            stamp=self.stamp(0, (14, 20)),
+            date=c.start,
+            anaes=P.ANAESTHESIA[s.anaesthesia][self.i],
+            procedure=(s.en, s.zh)[self.i],
+            dx=(s.dx_en, s.dx_zh)[self.i],
+            blood_loss=c.blood_loss_ml,
+            drain=w.drain_left[0] if s.drain else w.drain_left[1],
+            pre=pre_txt,
+        )
         return "\n".join(t.format(**fields) for t in lines)
 
     def transfusion(self, f: Finding) -> str:
@@ -177,10 +232,14 @@ class Writer:
         bowel = [f for f in fs if f.kind == "bowel"]
         if bowel and groups["subj"]:  # the day makes bowel evidence unambiguous ("no flatus" on POD 3)
             self.text_of[id(bowel[0])] = w.bowel_lead.format(day=day) + self.text_of[id(bowel[0])]
-        out = w.note_open.format(day=day) + (w.subjective.write(groups["subj"]) if groups["subj"] else "") + w.note_close
+        out = (
+            w.note_open.format(day=day) + (w.subjective.write(groups["subj"]) if groups["subj"] else "") + w.note_close
+        )
         out += "".join(section.write(groups[k]) for k, section in w.sections.items() if groups[k])
         routine = "" if self.compact else w.routine_plan  # compact: no routine plan line
-        plan = w.plan.joiner.join(groups["plan"]) if groups["plan"] else w.discharge_plan if day == self.c.los else routine
+        plan = (
+            w.plan.joiner.join(groups["plan"]) if groups["plan"] else w.discharge_plan if day == self.c.los else routine
+        )
         if plan:
             out += w.plan.prefix + plan + (w.plan.end if self.compact else w.plan_end_full)
         return f"{self.stamp(day)}\n{title}\n{out}{self.signed}"
@@ -192,16 +251,25 @@ class Writer:
             name, unit, male, female, nd = P.LABS[f.code][self.i], *P.LABS[f.code][2:]
             lo, hi = male if self.c.sex == "M" else female
             ref = f"{_fmt(lo, nd)} - {_fmt(hi, nd)}"
-            rows.append(f"|{self.date(f.day)}|{name}|{_fmt(f.value, nd)}|{unit}|{_arrow(self.c, f.code, f.value)}||{ref}|")
+            rows.append(
+                f"|{self.date(f.day)}|{name}|{_fmt(f.value, nd)}|{unit}|{_arrow(self.c, f.code, f.value)}||{ref}|"
+            )
         return "\n".join(rows)
 
     def exams(self) -> str:
         out = [self.w.exams_heading]
         items = sorted([f for f in self.c.findings if f.kind in ("imaging", "echo")], key=lambda f: f.day)
         for f in items:
-            modality = "echo" if f.kind == "echo" else ("ct_head" if f.code == "intracranial_haemorrhage" else f.data.get("modality", "ct_chest"))
-            out.append(self.w.exam_line.format(date=self.date(f.day), modality=P.MODALITY[modality][self.i],
-                                               report=self.report(f)))
+            modality = (
+                "echo"
+                if f.kind == "echo"
+                else ("ct_head" if f.code == "intracranial_haemorrhage" else f.data.get("modality", "ct_chest"))
+            )
+            out.append(
+                self.w.exam_line.format(
+                    date=self.date(f.day), modality=P.MODALITY[modality][self.i], report=self.report(f)
+                )
+            )
         if not items:
             out.append(self.w.no_exams)
         return "\n".join(out)
@@ -230,14 +298,22 @@ class Writer:
 
 
 DAY_NOTE_KINDS = {  # finding kind -> (day-note section, writer); signs split by EXAM_SIGNS in Writer.fragment
-    "bowel": ("subj", Writer.bowel), "delirium": ("subj", Writer.delirium), "vitals": ("vitals", Writer.vitals),
-    "drain": ("exam", Writer.drain), "lab": ("labs", Writer.lab), "ecg": ("other", Writer.ecg), "gas": ("other", Writer.gas),
-    "culture": ("other", Writer.culture), "assessment": ("assess", Writer.assessment), "treatment": ("plan", Writer.treatment),
+    "bowel": ("subj", Writer.bowel),
+    "delirium": ("subj", Writer.delirium),
+    "vitals": ("vitals", Writer.vitals),
+    "drain": ("exam", Writer.drain),
+    "lab": ("labs", Writer.lab),
+    "ecg": ("other", Writer.ecg),
+    "gas": ("other", Writer.gas),
+    "culture": ("other", Writer.culture),
+    "assessment": ("assess", Writer.assessment),
+    "treatment": ("plan", Writer.treatment),
 }
 
 
-def render(course: Course, language: str, rng: random.Random, record_length: str = "full",
-           proof: Iterable[Finding] = ()) -> tuple[str, dict[int, str]]:
+def render(
+    course: Course, language: str, rng: random.Random, record_length: str = "full", proof: Iterable[Finding] = ()
+) -> tuple[str, dict[int, str]]:
     """(record text, {id(finding): exact fragment written for it}); a compact record keeps `proof`."""
     if C.check_record_length(record_length) == "full":
         w = Writer(course, language, rng)
@@ -245,7 +321,9 @@ def render(course: Course, language: str, rng: random.Random, record_length: str
     full = Writer(course, language, random.Random())
     full.rng.setstate(rng.getstate())  # replay the full record: its writer draws the PE side
     full.render()
-    reports = {id(f): full.text_of[id(f)] for f in course.findings if f.kind in ("imaging", "echo") and id(f) in full.text_of}
+    reports = {
+        id(f): full.text_of[id(f)] for f in course.findings if f.kind in ("imaging", "echo") and id(f) in full.text_of
+    }
     w = Writer(C.select(course, proof), language, rng, compact=True, reports=reports)
     text = w.render()
     return text, w.text_of
