@@ -4,8 +4,8 @@ Examples come from `sft_data.sft_examples` and become prompt/completion rows (tr
 covers only the answer tokens; `trl.SFTTrainer` (sft.py: our answer-only loss on top) trains them with a
 `trl.SFTConfig` built from the params (SFT_CONFIG_KEYS). Writes out_dir/adapter/ (peft adapter +
 training_params.json, lora.py) and out_dir/train_log.jsonl, and resumes from out_dir/checkpoints/ when a
-run was interrupted (checkpoints.py). With `packing: true` (shared_prefix layout) a case's 22 targeted examples train as
-one row (see packing.py).
+run was interrupted (checkpoints.py). With `packing: true` (shared_prefix layout) a case's 22 targeted
+examples train as one row (see packing.py).
 
     python -m pericomp_lib.training --params params/tiny-random.yaml --cohort runs/x/cohort.jsonl --out runs/x/train
     accelerate launch --num_processes 2 --cpu -m pericomp_lib.training ...   (DDP, see docs/scale_out.md)
