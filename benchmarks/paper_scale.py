@@ -8,7 +8,7 @@ of 4,200 tokens, a question tail of 300 and an answer of 100; a case has 22 ques
 
 It reports, per model:
 - LoRA training (r 16, alpha 32, q/k/v/o, activation checkpointing) through pericomp_lib's own code paths
-  (training._lora, packing.unpacked_row / packed_rows, Collator, answer_loss): peak memory, tokens/s and
+  (lora.attach_lora, packing.unpacked_row / packed_rows, Collator, answer_loss): peak memory, tokens/s and
   answers/s, unpacked (one example per row, the paper) vs shared-prefix packed (one case per row), and
   the unpacked peak at the longest example; QLoRA NF4 (bitsandbytes) for 32B;
 - inference seconds per case (22 answers of 100 new tokens, greedy): one prompt at a time
@@ -262,7 +262,7 @@ def measure_inference(model, shape: Shape, vocab: int, device: str) -> dict:
 def run_model(size: str, tiny: bool, device: str, quantized: bool, micro_steps: int, log) -> dict:
     import torch
 
-    from pericomp_lib import training
+    from pericomp_lib.lora import attach_lora
 
     shape = TINY_SHAPE if tiny else PAPER
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
@@ -279,7 +279,7 @@ def run_model(size: str, tiny: bool, device: str, quantized: bool, micro_steps: 
         "gradient_checkpointing": True,
         "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
     }
-    lora = training._lora(model, params, quantized)  # QLoRA: prepare_model_for_kbit_training, as in training
+    lora = attach_lora(model, params, quantized)  # QLoRA: prepare_model_for_kbit_training, as in training
     if not quantized:
         lora.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         lora.enable_input_require_grads()

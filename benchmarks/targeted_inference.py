@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     from pericomp_lib import cohort, definitions, models, records
     from pericomp_lib import decoding as dec
-    from pericomp_lib import inference as inf
+    from pericomp_lib.jobs import build_jobs, grammar_for
     from pericomp_lib.params import load_params
 
     if args.threads:
@@ -89,9 +89,9 @@ def main(argv=None) -> int:
     cases = records.split_cases(cases, "eval")[: args.cases]
     model, tok = models.load_model(p)
     defs = definitions.load_definitions(p.get("definitions"), language=p["language"])
-    jobs = inf.build_jobs(cases, tok, defs, p)
+    jobs = build_jobs(cases, tok, defs, p)
     n_new = int(p["max_new_tokens"])
-    grammar = inf.grammar_for(tok, p, defs)
+    grammar = grammar_for(tok, p, defs)
 
     by_case: dict[str, tuple[list[int], list[list[int]]]] = {}
     for j in jobs:

@@ -20,7 +20,8 @@ from pericomp_lib.definitions import load_definitions
 from pericomp_lib.models import load_tokenizer
 from pericomp_lib.params import validate
 from pericomp_lib.sources.synthetic import generate_cohort
-from pericomp_lib.training import build_rows, tokenize_examples, train_examples
+from pericomp_lib.train_inputs import build_rows, tokenize_examples
+from pericomp_lib.training import train_examples
 
 
 def main() -> None:

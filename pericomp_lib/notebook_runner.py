@@ -16,7 +16,7 @@ class StageOutput:
     stdout (at most `max_lines` lines per print, the rest stays in the executed notebook) and its stderr
     (progress bars, at most one update per `every` seconds per bar, and warnings other than deprecations).
     Tables and figures are not streamed. papermill's own log (a warning for every params key a notebook
-    takes through params.from_notebook) and the kernel's TCP warning do not reach the terminal."""
+    takes through notebook_params.from_notebook) and the kernel's TCP warning do not reach the terminal."""
 
     def __init__(self, prefix: str, out=None, every: float = 15.0, max_lines: int = 4):
         self.prefix, self.out, self.every, self.max_lines = prefix, out or sys.stdout, every, max_lines

@@ -1,8 +1,9 @@
-"""Run parameters: one typed model (`Params`), one flat YAML per model/profile, one resolver for notebooks.
+"""Run parameters: one typed model (`Params`), one flat YAML per model/profile (the notebooks' resolver is
+notebook_params.py).
 
 Every key, its type, its default and the first stage that reads it is declared once, in `Params` below.
-`load_params` (CLIs, batch runner) and `from_notebook` (the notebooks' setup cell) both go through it:
-unknown keys, wrong types (the string "no" for a boolean, 16.5 for an integer) and out-of-range values
+`load_params` (CLIs, batch runner) and `notebook_params.from_notebook` (the notebooks' setup cell) both go
+through it: unknown keys, wrong types (the string "no" for a boolean, 16.5 for an integer) and out-of-range values
 fail before any model loads, with one line naming the key and what is allowed (`ParamsError`).
 Numbers written as YAML strings (`1e-4`, which YAML 1.1 reads as a string) are accepted.
 Relative paths in params (cohort_path, definitions; model and adapter folders that exist there) resolve
@@ -12,7 +13,6 @@ against the repository root, never against the working directory of a kernel or 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import re
@@ -24,8 +24,6 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .taxonomy import STRATEGIES
-
-log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "params/smollm2-135m.yaml"  # what a notebook uses when it is given no params at all
@@ -353,118 +351,6 @@ def load_params(path: str | os.PathLike | None = None, **overrides: Any) -> dict
         where = str(path)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return resolve_paths(validate(raw, where))
-
-
-# ---------------------------------------------------------------------------------------------- notebooks
-STAGES_WRITING = ("01", "01b", "02", "03", "04")  # stages that may write RUN_DIR/params.json
-
-
-def default_run_dir(params: Mapping[str, Any]) -> Path:
-    return ROOT / "runs" / params["run_name"] / f"seed-{params['seed']}"
-
-
-def resolve(
-    stage: str,
-    params_path: str | os.PathLike | None = None,
-    run_dir: str | os.PathLike | None = None,
-    default_run_dir_: Callable[[Mapping], Path] = default_run_dir,
-    write: bool | None = None,
-    quiet: bool = False,
-    **given: Any,
-) -> tuple[dict[str, Any], Path]:
-    """The params of one notebook stage and its run folder.
-
-    Precedence, lowest first: DEFAULTS < the run's params.json (stages after 01, when it exists) < the params
-    file (`params_path`; with no params_path and no whole profile given, the CPU default profile
-    params/smollm2-135m.yaml) < `given` (papermill's `-f FILE` / `-p key value`). A whole profile is given
-    when both run_name and model_name_or_path are (every params file has them), so `-f params/x.yaml`
-    replaces the default profile. Relative paths resolve against the repository root. Stages 01-04 write the
-    resolved params to RUN_DIR/params.json (the run's provenance) and log which keys changed (`quiet`: not).
-    """
-    first = stage in ("01", "01b")
-    whole_profile = all(k in given for k in REQUIRED_IN_FILE)
-    chain, base = [], {}
-    if params_path:
-        ppath = repo_path(params_path)
-        base.update(read_params_file(ppath))
-        chain.append(_short(ppath))
-    elif not whole_profile:
-        base.update(read_params_file(ROOT / DEFAULT_PROFILE))
-        chain.append(DEFAULT_PROFILE + " (the default profile)")
-    merged = {**base, **given}
-    where = " < ".join(["defaults", *chain] + (["notebook parameters"] if given else []))
-    params = resolve_paths(validate(merged, where))
-    rdir = repo_path(run_dir) if run_dir is not None else default_run_dir_(params)
-    stored_path = rdir / "params.json"
-    stored = None
-    if stored_path.exists():
-        stored = read_params_file(stored_path, require=())
-        if not first:  # later stages start from what the run recorded
-            merged = {**stored, **(base if params_path else {}), **given}
-            where = " < ".join(
-                ["defaults", _short(stored_path), *(chain if params_path else [])]
-                + (["notebook parameters"] if given else [])
-            )
-            params = resolve_paths(validate(merged, where))
-    if (stage in STAGES_WRITING if write is None else write) and stored != params:
-        from .io import write_json
-
-        changed = sorted(k for k in params if stored is not None and stored.get(k) != params[k])
-        write_json(stored_path, params)
-        if changed and not quiet:
-            log.info("params: %s changed; %s updated", ", ".join(changed), _short(stored_path))
-    if not quiet:
-        log.info("params: %s; run folder: %s", where, _short(rdir))
-    return params, rdir
-
-
-def _short(path: Path) -> str:
-    try:
-        return str(Path(path).relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def from_notebook(namespace: Mapping[str, Any], stage: str, **kw: Any) -> tuple[dict[str, Any], Path]:
-    """`params, run_dir = from_notebook(globals(), "02")` in a notebook's setup cell.
-
-    Takes every params key papermill injected (`-f FILE`, `-p key value`) plus `params_path` and `run_dir`
-    from the parameters cell, and resolves them with `resolve` (keyword arguments go to it). An injected name
-    that is neither a params key nor a parameter of the notebook fails (a typo such as `-p lora_rank 8`).
-    """
-    unknown = sorted(injected_names(namespace) - set(FIELDS) - declared_names(namespace))
-    if unknown:
-        raise ParamsError(
-            f"unknown parameter(s) {', '.join(unknown)}: not a params key nor a parameter of this "
-            f"notebook ({', '.join(sorted(declared_names(namespace)))}); params keys: "
-            f"{', '.join(sorted(FIELDS))}"
-        )
-    given = {k: namespace[k] for k in FIELDS if k in namespace}
-    return resolve(stage, namespace.get("params_path"), namespace.get("run_dir"), **kw, **given)
-
-
-def _history(namespace: Mapping[str, Any]) -> list[str]:
-    hist = namespace.get("In") or namespace.get("_ih") or []
-    return [h for h in hist if isinstance(h, str)]
-
-
-def _assigned(src: str) -> set[str]:
-    return set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", src, flags=re.M))
-
-
-def injected_names(namespace: Mapping[str, Any]) -> set[str]:
-    """Names papermill injected: its cell starts with '# Parameters' (read from the kernel's input history)."""
-    return set().union(*[_assigned(h) for h in _history(namespace) if h.lstrip().startswith("# Parameters")])
-
-
-def declared_names(namespace: Mapping[str, Any]) -> set[str]:
-    """Names the notebook's own parameters cell assigns (the cell run just before papermill's)."""
-    hist = _history(namespace)
-    out: set[str] = set()
-    for i, h in enumerate(hist):
-        if h.lstrip().startswith("# Parameters") and i > 0:
-            out |= _assigned(hist[i - 1])
-    return out
 
 
 def describe() -> str:

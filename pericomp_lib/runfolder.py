@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .params import ROOT, ParamsError, from_notebook, repo_path, resolve
+from .notebook_params import from_notebook, resolve
+from .params import ROOT, ParamsError, repo_path
 
 PAPER_HINT = "a clone of https://github.com/gscfwid/PeriComp (e.g. git clone it next to this repository)"
 

@@ -1,11 +1,11 @@
 """LoRA / QLoRA supervised fine-tuning on gold-label answers (the paper's SFT stage), through TRL.
 
-Examples come from `sft_data.sft_examples` and become prompt/completion rows whose loss covers only the
-answer tokens; `trl.SFTTrainer` (sft.py: our answer-only loss on top) trains them with a `trl.SFTConfig`
-built from the params (SFT_CONFIG_KEYS). Writes out_dir/adapter/ (peft adapter + training_params.json)
-and out_dir/train_log.jsonl, and resumes from out_dir/checkpoints/ when a run was interrupted
-(checkpoints.py). With `packing: true` (shared_prefix layout) a case's 22 targeted examples train as
-one row (see packing.py).
+Examples come from `sft_data.sft_examples` and become prompt/completion rows (train_inputs.py) whose loss
+covers only the answer tokens; `trl.SFTTrainer` (sft.py: our answer-only loss on top) trains them with a
+`trl.SFTConfig` built from the params (SFT_CONFIG_KEYS). Writes out_dir/adapter/ (peft adapter +
+training_params.json, lora.py) and out_dir/train_log.jsonl, and resumes from out_dir/checkpoints/ when a
+run was interrupted (checkpoints.py). With `packing: true` (shared_prefix layout) a case's 22 targeted
+examples train as one row (see packing.py).
 
     python -m pericomp_lib.training --params params/tiny-random.yaml --cohort runs/x/cohort.jsonl --out runs/x/train
     accelerate launch --num_processes 2 --cpu -m pericomp_lib.training ...   (DDP, see docs/scale_out.md)
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -32,7 +31,9 @@ from .checkpoints import (
     resume_key,
 )
 from .io import write_json
-from .packing import Collator, TokenizedExample, packed_rows, unpacked_row
+from .lora import attach_lora, save_adapter
+from .packing import Collator
+from .train_inputs import TrainingError, build_rows, check_launch_config, keep_negatives, tokenize_examples
 
 # params key -> trl.SFTConfig field: every training setting a params file controls, in one place. The
 # params defaults equal the values hard-coded before TRL, so no profile trains differently.
@@ -67,67 +68,6 @@ SFT_FIXED = {
 }
 
 
-class TrainingError(ValueError):
-    """Training inputs that cannot work (no train cases, packing without a shared prefix...)."""
-
-
-# ------------------------------------------------------------------------------------ tokenization
-def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]:
-    """(before, after): what the chat template writes around an assistant answer that follows the
-    generation prompt, e.g. ("", "<|im_end|>"). Without a template the answer ends with EOS."""
-    from . import chat
-
-    if not getattr(tokenizer, "chat_template", None):
-        return "", tokenizer.eos_token or ""
-    marker = "\u2063ANSWER\u2063"
-    user = [{"role": "user", "content": "x"}]
-    start = chat.chat_text(tokenizer, "x", enable_thinking)
-    kwargs = {"enable_thinking": enable_thinking} if chat.uses_thinking_switch(tokenizer) else {}
-    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": marker}], tokenize=False, **kwargs)
-    if not full.startswith(start) or marker not in full:
-        return "", tokenizer.eos_token or ""
-    before, after = full[len(start) :].split(marker, 1)
-    return before, after.rstrip() or (tokenizer.eos_token or "")
-
-
-def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool = False) -> list[TokenizedExample]:
-    """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
-    hold identical tokens."""
-    from . import chat
-
-    before, after = answer_template(tokenizer, enable_thinking)
-    out = []
-    for i, ex in enumerate(examples):
-        missing = [k for k in ("case_id", "prompt", "completion") if k not in ex]
-        if missing:
-            raise TrainingError(f"example {i}: missing key(s) {missing}; examples come from sft_data.sft_examples")
-        if ex.get("prefix") is not None and ex.get("question") is not None:
-            head, tail = chat.chat_prefix_suffix(tokenizer, ex["prefix"], ex["question"], enable_thinking)
-        else:
-            head, tail = chat.chat_text(tokenizer, ex["prompt"], enable_thinking), ""
-
-        def enc(text: str) -> list[int]:
-            return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-
-        out.append(
-            TokenizedExample(
-                str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), enc(before + ex["completion"] + after)
-            )
-        )
-    return out
-
-
-def build_rows(tokenized: Sequence[TokenizedExample], max_len: int, packing: bool) -> tuple[list[dict], list[str]]:
-    """Training rows; examples longer than max_len are skipped and returned by id (never truncated:
-    a cut prompt would teach answers to questions the model did not see)."""
-    keep, skipped = [], []
-    for ex in tokenized:
-        (keep if len(ex) <= max_len else skipped).append(ex)
-    skipped_ids = [f"{ex.case_id}/{ex.complication} ({len(ex)} tokens)" for ex in skipped]
-    rows = packed_rows(keep, max_len) if packing else [unpacked_row(ex) for ex in keep]
-    return rows, skipped_ids
-
-
 # ----------------------------------------------------------------------------------------- logging
 def _peak_memory_mb() -> float:
     import torch
@@ -145,121 +85,6 @@ def _peak_memory_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # macOS: bytes, Linux: KiB
 
 
-# ------------------------------------------------------------------------------------------- train
-def _lora(model, params: dict, quantized: bool, sharded: bool = False):
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    # QLoRA: norms in fp32, input grads on, checkpointing set up for k-bit weights. Not under FSDP / ZeRO-3:
-    # the fp32 upcast would give FSDP mixed dtypes to flatten (there the launcher's checkpointing applies)
-    if quantized and not sharded:
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=bool(params["gradient_checkpointing"]),
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
-    layers = None
-    top = params.get("lora_layers")
-    if top:  # adapters on the top `lora_layers` blocks only: backward stops there (CPU profile)
-        n = int(model.config.num_hidden_layers)
-        if int(top) > n:
-            raise TrainingError(f"lora_layers={top} but the model has {n} layers; use at most {n} (or null for all)")
-        layers = list(range(n - int(top), n))
-    config = LoraConfig(
-        r=int(params["lora_r"]),
-        lora_alpha=int(params["lora_alpha"]),
-        lora_dropout=float(params["lora_dropout"]),
-        target_modules=list(params["target_modules"]),
-        layers_to_transform=layers,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, config)
-
-
-def keep_negatives(examples: Sequence[dict], ratio: float | None, seed: int) -> list[dict]:
-    """Class balance per complication: every positive targeted example and, per complication, about `ratio`
-    negative examples per positive one (seeded); a case left with no example is left out.
-
-    ratio None is the paper (every question of every case). Rare complications (~10% of cases) would
-    otherwise teach a small model the prior "False" and little else, and each complication's P(True)
-    would sit at its own prevalence, which spoils ranking across complications. With packing a case
-    whose questions are all dropped costs nothing. The choice depends on the seed, case and complication."""
-    import random
-    from collections import Counter
-
-    if ratio is None:
-        return list(examples)
-    pos = Counter(ex.get("complication") for ex in examples if ex.get("positive", True))
-    neg = Counter(ex.get("complication") for ex in examples if not ex.get("positive", True))
-    share = {c: min(1.0, float(ratio) * pos[c] / n) if n else 1.0 for c, n in neg.items()}
-    return [
-        ex
-        for ex in examples
-        if ex.get("positive", True)
-        or random.Random(f"negatives-{seed}-{ex['case_id']}-{ex.get('complication')}").random()
-        < share[ex.get("complication")]
-    ]
-
-
-def check_launch_config(params: dict, env: dict | None = None) -> None:
-    """Refuse settings a launcher cannot combine, before any model loads (accelerate passes its config
-    to the processes as environment variables)."""
-    env = os.environ if env is None else env
-    fsdp = env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
-    if fsdp and env.get("FSDP_ACTIVATION_CHECKPOINTING", "").lower() == "true" and params.get("gradient_checkpointing"):
-        raise TrainingError(
-            "params gradient_checkpointing: true together with the accelerate config's fsdp_activation_checkpointing: "
-            "true: transformers refuses the pair (FSDP already checkpoints every decoder layer). Set "
-            "gradient_checkpointing: false in the params file (or fsdp_activation_checkpointing: false in the "
-            "accelerate config); see docs/scale_out.md"
-        )
-
-
-def check_adapter_weights(folder: Path, n_expected: int | None = None) -> None:
-    """A saved adapter must hold every trained LoRA tensor with data: under FSDP / ZeRO-3 an ungathered
-    save writes empty or missing tensors, which would otherwise only show up as a useless adapter."""
-    from safetensors import safe_open
-
-    path = folder / "adapter_model.safetensors"
-    if not path.exists():
-        raise TrainingError(
-            f"{path}: no adapter weights were written. Under FSDP set fsdp_state_dict_type: FULL_STATE_DICT, "
-            "under DeepSpeed ZeRO-3 set zero3_save_16bit_model: true (params/accelerate/*.yaml)"
-        )
-    with safe_open(str(path), "pt") as f:
-        keys = list(f.keys())
-        empty = [k for k in keys if f.get_slice(k).get_shape() in ([], [0]) or 0 in f.get_slice(k).get_shape()]
-    if empty or not keys or (n_expected is not None and len(keys) != n_expected):
-        raise TrainingError(
-            f"{path}: {len(keys)} tensor(s) saved, {n_expected} expected, {len(empty)} empty (e.g. {empty[:2]}): "
-            "the sharded LoRA weights were not gathered before saving; save through Trainer.save_model on every "
-            "rank (training._save_adapter does) with a FULL_STATE_DICT / 16-bit-gathering launcher config"
-        )
-
-
-def _save_adapter(trainer, dest: Path, meta: dict) -> None:
-    """Called on every rank: Trainer.save_model gathers FSDP / ZeRO-3 shards (a collective all ranks
-    must join) and only the main process writes. It writes into a temp folder that is checked and
-    then swapped in, so readers never see half an adapter."""
-    tmp = dest.parent / f".{dest.name}.tmp"
-    main = trainer.is_world_process_zero()
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    n_trained = sum(1 for _, p in trainer.model.named_parameters() if p.requires_grad)
-    trainer.save_model(str(tmp))
-    if main:
-        (tmp / "training_args.bin").unlink(missing_ok=True)
-        check_adapter_weights(tmp, n_trained)
-        write_json(tmp / "training_params.json", meta)
-        old = dest.parent / f".{dest.name}.old"
-        if dest.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(dest, old)
-        os.rename(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()
-
-
 def train_examples(
     params: dict,
     examples: Sequence[dict],
@@ -274,7 +99,7 @@ def train_examples(
 
 def sft_config(params: dict, out_dir: Path, device: str, dtype: str, save_steps: int | None = None):
     """The trl.SFTConfig of a run: SFT_CONFIG_KEYS from the params, SFT_FIXED, and what the device and
-    dtype decide (mixed precision; QLoRA's checkpointing is set up by peft instead, see _lora)."""
+    dtype decide (mixed precision; QLoRA's checkpointing is set up by peft instead, see lora.attach_lora)."""
     import dataclasses
 
     from trl import SFTConfig
@@ -377,7 +202,7 @@ def fit(
     # custom 4D masks need an attention kernel that takes them (sdpa or eager, not flash-attention)
     model, tok = load_model(params, adapter=None, for_training=True, attn_implementation="sdpa")
     model.config.use_cache = False
-    model = _lora(model, params, params["quantization"] != "none", _sharded_launch())
+    model = attach_lora(model, params, params["quantization"] != "none", _sharded_launch())
     rows, skipped = _rows(params, tok, examples)
     last = resumable_checkpoint(Path(args.output_dir), resume_key(params, examples), int(params["max_steps"] or 0))
     log_path = out_dir / "train_log.jsonl"
@@ -394,7 +219,7 @@ def fit(
         "summary": summary,
         "torch": torch.__version__,
     }
-    _save_adapter(trainer, out_dir / "adapter", meta)  # every rank: gathering shards is collective
+    save_adapter(trainer, out_dir / "adapter", meta)  # every rank: gathering shards is collective
     if trainer.is_world_process_zero():
         write_json(out_dir / "train_summary.json", summary)
     return summary, trainer.model

@@ -12,6 +12,7 @@ import torch
 from pericomp_lib import constrained, decisions, definitions, metrics, models, parsing, prompts
 from pericomp_lib import decoding as dec
 from pericomp_lib import inference as inf
+from pericomp_lib.jobs import build_jobs, grammar_for
 from pericomp_lib.sources.synthetic import generate_cohort
 
 COMPS = ["paralytic_ileus", "delirium", "stroke"]
@@ -99,8 +100,8 @@ def _answers(model, tok, jobs, grammar, max_new, shared=True):
 def test_constrained_targeted_always_parses(lively, tok, defs, layout):
     p = _params(answer_layout=layout)
     cases = generate_cohort(3, seed=11, record_length="compact")
-    jobs = inf.build_jobs(cases, tok, defs, p)
-    got = _answers(lively, tok, jobs, inf.grammar_for(tok, p, defs), p["max_new_tokens"])
+    jobs = build_jobs(cases, tok, defs, p)
+    got = _answers(lively, tok, jobs, grammar_for(tok, p, defs), p["max_new_tokens"])
     assert len(got) == 9
     for text, p_true in got.values():
         answer = parsing.parse_targeted(text)
@@ -113,7 +114,7 @@ def test_free_generation_of_the_same_model_does_not_parse(lively, tok, defs):
     """The check above can fail: without the schema the same model writes text that is not an answer."""
     p = _params(constrained=False)
     cases = generate_cohort(2, seed=11, record_length="compact")
-    jobs = inf.build_jobs(cases, tok, defs, p)
+    jobs = build_jobs(cases, tok, defs, p)
     got = _answers(lively, tok, jobs, None, 40)
     assert all(parsing.parse_targeted(text).error is not None for text, _ in got.values())
 
@@ -121,8 +122,8 @@ def test_free_generation_of_the_same_model_does_not_parse(lively, tok, defs):
 def test_p_true_is_the_softmax_of_the_logits_at_the_decision(lively, tok, defs):
     p = _params()
     case = generate_cohort(1, seed=3, record_length="compact")[0]
-    job = inf.build_jobs([case], tok, defs, p)[0]
-    got = _answers(lively, tok, [job], inf.grammar_for(tok, p, defs), p["max_new_tokens"])
+    job = build_jobs([case], tok, defs, p)[0]
+    got = _answers(lively, tok, [job], grammar_for(tok, p, defs), p["max_new_tokens"])
     _, recorded = got[(job.case_id, job.item)]
     # independently: the prompt, the schema's opening up to the decision, one forward pass
     ids = inf._ids(tok, job.head) + inf._ids(tok, job.tail) + tok('{"bool": "', add_special_tokens=False).input_ids
@@ -140,8 +141,8 @@ def test_p_true_is_the_softmax_of_the_logits_at_the_decision(lively, tok, defs):
 def test_shared_prefix_equals_one_prompt_at_a_time_under_the_schema(lively, tok, defs):
     p = _params()
     cases = generate_cohort(2, seed=4, record_length="compact")
-    jobs = inf.build_jobs(cases, tok, defs, p)
-    grammar = inf.grammar_for(tok, p, defs)
+    jobs = build_jobs(cases, tok, defs, p)
+    grammar = grammar_for(tok, p, defs)
     shared = _answers(lively, tok, jobs, grammar, p["max_new_tokens"], shared=True)
     alone = _answers(lively, tok, jobs, grammar, p["max_new_tokens"], shared=False)
     assert [v[0] for v in shared.values()] == [alone[k][0] for k in shared]
@@ -152,11 +153,11 @@ def test_shared_prefix_equals_one_prompt_at_a_time_under_the_schema(lively, tok,
 def test_jump_forward_feeds_forced_spans_without_a_step_each(lively, tok, defs):
     p = _params()
     case = generate_cohort(1, seed=8, record_length="compact")[0]
-    jobs = inf.build_jobs([case], tok, defs, p)[:1]
+    jobs = build_jobs([case], tok, defs, p)[:1]
     calls = []
     handle = lively.register_forward_hook(lambda *a: calls.append(1))
     try:
-        got = _answers(lively, tok, jobs, inf.grammar_for(tok, p, defs), p["max_new_tokens"])
+        got = _answers(lively, tok, jobs, grammar_for(tok, p, defs), p["max_new_tokens"])
     finally:
         handle.remove()
     text, _ = next(iter(got.values()))
@@ -168,9 +169,9 @@ def test_jump_forward_feeds_forced_spans_without_a_step_each(lively, tok, defs):
 def test_constrained_comprehensive_closes_and_parses(lively, tok, defs):
     p = _params(strategy="comprehensive", comprehensive_think=False, max_new_tokens=160)
     cases = generate_cohort(2, seed=9, record_length="compact")
-    jobs = inf.build_jobs(cases, tok, defs, p)
+    jobs = build_jobs(cases, tok, defs, p)
     assert len({j.head for j in jobs}) == 1  # the definitions are one shared head for every case
-    got = _answers(lively, tok, jobs, inf.grammar_for(tok, p, defs), p["max_new_tokens"])
+    got = _answers(lively, tok, jobs, grammar_for(tok, p, defs), p["max_new_tokens"])
     for text, _ in got.values():
         assert parsing.parse_comprehensive(text).error is None, text
 
@@ -194,9 +195,9 @@ def test_prompt_longer_than_the_context_is_counted_not_generated(tok, defs, tmp_
     model = LlamaForCausalLM(cfg).eval()
     p = _params()
     case = generate_cohort(1, seed=2, record_length="compact")[0]
-    jobs = inf.build_jobs([case], tok, defs, p)
+    jobs = build_jobs([case], tok, defs, p)
     store = runstore.RunStore(tmp_path / "raw.jsonl")
-    summary = inf.run(model, tok, jobs, p, store, progress=False, grammar=inf.grammar_for(tok, p, defs))
+    summary = inf.run(model, tok, jobs, p, store, progress=False, grammar=grammar_for(tok, p, defs))
     assert summary.generated == 0 and summary.failed == len(jobs)
     assert "longer than the model's context" in summary.errors[0] and "> 256" in summary.errors[0]
 
@@ -268,11 +269,11 @@ def test_paired_delta_ci():
 def test_comprehensive_scope_asked_lists_only_the_asked_definitions(tok, defs):
     p = _params(strategy="comprehensive", comprehensive_think=False, comprehensive_scope="asked")
     case = generate_cohort(1, seed=9, record_length="compact")[0]
-    job = inf.build_jobs([case], tok, defs, p)[0]
+    job = build_jobs([case], tok, defs, p)[0]
     assert "1. Delirium" in job.head and "2. Paralytic ileus" in job.head and "3. Stroke" in job.head
     assert "Pneumonia" not in job.head
     assert "one of the 3 predefined complications" in job.head
     names = constrained.schema_for(p, "en")["items"]["properties"]["name"]["enum"]
     assert len(names) == 4 and "No postoperative complication" in names
-    full = inf.build_jobs([case], tok, defs, _params(strategy="comprehensive", comprehensive_think=False))[0]
+    full = build_jobs([case], tok, defs, _params(strategy="comprehensive", comprehensive_think=False))[0]
     assert "Pneumonia" in full.head and len(tok(full.head).input_ids) > 2 * len(tok(job.head).input_ids)

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from pericomp_lib import batch, models, slurm, training
+from pericomp_lib import batch, lora, models, slurm, train_inputs, training
 from pericomp_lib.params import ParamsError, load_params, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,18 +103,18 @@ FSDP_ENV = {"ACCELERATE_USE_FSDP": "true", "FSDP_ACTIVATION_CHECKPOINTING": "tru
 
 
 def test_gradient_checkpointing_with_fsdp_activation_checkpointing_is_refused():
-    with pytest.raises(training.TrainingError, match="gradient_checkpointing: false"):
-        training.check_launch_config({"gradient_checkpointing": True}, FSDP_ENV)
-    training.check_launch_config({"gradient_checkpointing": False}, FSDP_ENV)
-    training.check_launch_config({"gradient_checkpointing": True}, {"ACCELERATE_USE_FSDP": "true"})
-    training.check_launch_config({"gradient_checkpointing": True}, {})
+    with pytest.raises(train_inputs.TrainingError, match="gradient_checkpointing: false"):
+        train_inputs.check_launch_config({"gradient_checkpointing": True}, FSDP_ENV)
+    train_inputs.check_launch_config({"gradient_checkpointing": False}, FSDP_ENV)
+    train_inputs.check_launch_config({"gradient_checkpointing": True}, {"ACCELERATE_USE_FSDP": "true"})
+    train_inputs.check_launch_config({"gradient_checkpointing": True}, {})
 
 
 def test_fit_checks_the_launch_config_before_loading(monkeypatch, tmp_path):
     for k, v in FSDP_ENV.items():
         monkeypatch.setenv(k, v)
     params = validate({"run_name": "t", "model_name_or_path": "tiny-random", "device": "cpu"})
-    with pytest.raises(training.TrainingError, match="fsdp_activation_checkpointing"):
+    with pytest.raises(train_inputs.TrainingError, match="fsdp_activation_checkpointing"):
         training.fit(params, [{"case_id": "a", "prompt": "p", "completion": "c"}], tmp_path)
 
 
@@ -140,7 +140,7 @@ def test_sharded_4bit_stores_weights_in_the_compute_dtype():
 
 # ------------------------------------------------------------------------------------ adapter saving
 class _FakeTrainer:
-    """What _save_adapter needs from a Trainer, recording the calls (a non-zero rank by default)."""
+    """What lora.save_adapter needs from a Trainer, recording the calls (a non-zero rank by default)."""
 
     def __init__(self, model, rank: int = 1, writes=None):
         self.model, self.rank, self.writes = model, rank, writes
@@ -166,11 +166,11 @@ def _lora_model():
 def test_every_rank_joins_the_save_and_only_rank_zero_writes(tmp_path):
     model = _lora_model()
     other = _FakeTrainer(model, rank=1)
-    training._save_adapter(other, tmp_path / "adapter", {"x": 1})
+    lora.save_adapter(other, tmp_path / "adapter", {"x": 1})
     assert other.calls == ["save_model", "wait"] and not (tmp_path / "adapter").exists()
 
     main = _FakeTrainer(model, rank=0, writes=lambda out: model.save_pretrained(out))
-    training._save_adapter(main, tmp_path / "adapter", {"x": 1})
+    lora.save_adapter(main, tmp_path / "adapter", {"x": 1})
     assert main.calls == ["save_model", "wait"]
     assert json.loads((tmp_path / "adapter" / "training_params.json").read_text()) == {"x": 1}
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
@@ -186,10 +186,10 @@ def test_ungathered_save_is_caught(tmp_path):
         out.mkdir(parents=True)
         save_file({f"w{i}": torch.empty(0) for i in range(n)}, str(out / "adapter_model.safetensors"))
 
-    with pytest.raises(training.TrainingError, match="not gathered"):
-        training._save_adapter(_FakeTrainer(model, 0, empty_shards), tmp_path / "a", {})
-    with pytest.raises(training.TrainingError, match="FULL_STATE_DICT"):
-        training._save_adapter(_FakeTrainer(model, 0, lambda out: out.mkdir(parents=True)), tmp_path / "b", {})
+    with pytest.raises(train_inputs.TrainingError, match="not gathered"):
+        lora.save_adapter(_FakeTrainer(model, 0, empty_shards), tmp_path / "a", {})
+    with pytest.raises(train_inputs.TrainingError, match="FULL_STATE_DICT"):
+        lora.save_adapter(_FakeTrainer(model, 0, lambda out: out.mkdir(parents=True)), tmp_path / "b", {})
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import NOTEBOOKS, ROOT
-from pericomp_lib import batch, notebook_runner, params, runfolder, stages
+from pericomp_lib import batch, notebook_params, notebook_runner, params, runfolder, stages
 from pericomp_lib.params import ParamsError, load_params, validate
 
 PY = sys.executable
@@ -89,25 +89,25 @@ def test_every_stage_tag_is_a_stage():
 
 # ------------------------------------------------------------------------------------------ resolution
 def test_resolve_precedence_and_params_json(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="pericomp_lib.params")
+    caplog.set_level(logging.INFO, logger="pericomp_lib.notebook_params")
     run = tmp_path / "run"
-    p, rdir = params.resolve("01", params_path="params/tiny-random.yaml", run_dir=str(run), n_cases=5)
+    p, rdir = notebook_params.resolve("01", params_path="params/tiny-random.yaml", run_dir=str(run), n_cases=5)
     assert rdir == run and p["n_cases"] == 5 and p["model_name_or_path"] == "tiny-random"
     assert json.loads((run / "params.json").read_text())["run_name"] == "tiny-random"
     # a later stage starts from the run's params.json, not from the default profile
-    p2, _ = params.resolve("03", run_dir=str(run), max_steps=2)
+    p2, _ = notebook_params.resolve("03", run_dir=str(run), max_steps=2)
     assert (p2["n_cases"], p2["max_steps"], p2["run_name"]) == (5, 2, "tiny-random")
     assert json.loads((run / "params.json").read_text())["max_steps"] == 2
     assert any("max_steps changed" in r.getMessage() for r in caplog.records)
     # 05 reads and never writes
-    params.resolve("05", run_dir=str(run), max_steps=3)
+    notebook_params.resolve("05", run_dir=str(run), max_steps=3)
     assert json.loads((run / "params.json").read_text())["max_steps"] == 2
     # no params at all: the CPU default profile and its run folder in the repository
-    p3, rdir3 = params.resolve("05")
+    p3, rdir3 = notebook_params.resolve("05")
     assert p3["run_name"] == "smollm2-135m" and rdir3 == ROOT / "runs" / "smollm2-135m" / "seed-1"
     # a whole profile (what -f injects) replaces the default profile
     whole = yaml.safe_load(TINY.read_text())
-    p4, _ = params.resolve("05", run_dir=str(tmp_path / "other"), **whole)
+    p4, _ = notebook_params.resolve("05", run_dir=str(tmp_path / "other"), **whole)
     assert p4["complications"] is None and p4["record_length"] == "full"
 
 
@@ -123,9 +123,9 @@ def test_from_notebook_refuses_injected_typos(tmp_path):
         "split": "test",
     }
     with pytest.raises(ParamsError, match="unknown parameter.*lora_rank"):
-        params.from_notebook(ns, "02")
+        notebook_params.from_notebook(ns, "02")
     ns["In"][2] = "# Parameters\nrun_dir = 'x'\nsplit = 'test'\nlora_r = 8\n"
-    p, _ = params.from_notebook({**ns, "lora_r": 8}, "02", quiet=True)
+    p, _ = notebook_params.from_notebook({**ns, "lora_r": 8}, "02", quiet=True)
     assert p["lora_r"] == 8
 
 

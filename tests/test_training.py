@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pericomp_lib import training
+from pericomp_lib import train_inputs, training
 from pericomp_lib.params import ParamsError, load_params, validate
 from pericomp_lib.records import Case, GoldLabel, write_cohort
 
@@ -286,7 +286,7 @@ def test_train_from_cohort_packed(tmp_path):
     s = training.train(params, cohort, tmp_path / "run")
     assert s["packing"] and s["n_examples"] == 9 and s["n_rows"] == 3  # 3 train cases x 3 questions, 1 row each
     assert s["steps"] == 2 and (tmp_path / "run" / "adapter" / "adapter_config.json").exists()
-    with pytest.raises(training.TrainingError, match="shared_prefix"):
+    with pytest.raises(train_inputs.TrainingError, match="shared_prefix"):
         training.train(_params(packing=True), cohort, tmp_path / "bad")
 
 

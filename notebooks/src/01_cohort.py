@@ -31,7 +31,8 @@ pericomp_dir = None  # a PeriComp clone: needed by cohort_source pericomp_repo; 
 import pandas as pd
 
 from pericomp_lib import cohort, show_logs
-from pericomp_lib.params import from_notebook, repo_path
+from pericomp_lib.notebook_params import from_notebook
+from pericomp_lib.params import repo_path
 
 pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output

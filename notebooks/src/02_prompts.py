@@ -16,7 +16,7 @@
 # **Where the prompt files go.** This stage reads `RUN_DIR/cohort.jsonl` (01) and the run's params
 # (`RUN_DIR/params.json`) and writes the prompt files into the run folder. They are a **view**: 03 and 04 build
 # the very same prompts from the cohort and the params with the same builders (`sft_data.sft_examples`,
-# `inference.build_jobs`), so you can read, count and share them here, and skipping this stage changes nothing.
+# `jobs.build_jobs`), so you can read, count and share them here, and skipping this stage changes nothing.
 
 # %% tags=["parameters"]
 params_path = None  # None: the run's params.json (written by 01); or a params file that overrides it
@@ -26,7 +26,7 @@ tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m")
 # %%
 from pericomp_lib import models, records, sft_data, show_logs, tokens
 from pericomp_lib.definitions import load_definitions  # not `definitions`: that name is a params key
-from pericomp_lib.params import from_notebook
+from pericomp_lib.notebook_params import from_notebook
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "02")

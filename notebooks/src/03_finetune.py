@@ -30,7 +30,7 @@ import pandas as pd
 from IPython.display import display
 
 from pericomp_lib import figures, show_logs, training
-from pericomp_lib.params import from_notebook
+from pericomp_lib.notebook_params import from_notebook
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "03")

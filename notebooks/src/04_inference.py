@@ -24,7 +24,7 @@ from IPython.display import display
 from transformers import set_seed
 
 from pericomp_lib import exports, inference, records, runstore, show_logs
-from pericomp_lib.params import from_notebook
+from pericomp_lib.notebook_params import from_notebook
 from pericomp_lib.runfolder import adapter_for
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output

@@ -1,0 +1,116 @@
+"""What an answer is and what decides it: the jobs of a run (one per answer, prompt split into a shared head
+and a tail), and the settings, adapter identity and answer schema that, with the prompt, make each job's
+prompt_hash in raw.jsonl. Running the jobs is inference.py's; decoding them, decoding.py's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import constrained, runstore, taxonomy
+
+
+@dataclass
+class Job:
+    """One answer to produce: the prompt is head + tail (head is "" unless the layout shares a prefix)."""
+
+    case_id: str
+    item: str  # complication id (targeted) or "comprehensive"
+    head: str
+    tail: str
+
+
+def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Job]:
+    """Every answer a run needs, in case order, from the prompts module (the one place prompts are built).
+
+    shared_prefix: a targeted case's questions share the head (chat start + record); comprehensive
+    prompts of all cases share the head (instructions + definitions), the record being their tail."""
+    from . import chat, prompts
+
+    think = bool(params.get("enable_thinking", False))
+    style = {
+        "answer_layout": params.get("answer_layout", "paper"),
+        "question_style": params.get("question_style", "criteria"),
+    }
+    shared = params["prompt_layout"] == "shared_prefix"
+    jobs: list[Job] = []
+    for case in cases:
+        if params["strategy"] == "comprehensive":
+            cthink = params.get("comprehensive_think", True)
+            asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
+            if shared:
+                head, tail = chat.chat_prefix_suffix(
+                    tokenizer, prompts.comprehensive_prompt("", definitions, cthink, asked), case.record, think
+                )
+                jobs.append(Job(case.case_id, "comprehensive", head, tail))
+            else:
+                text = prompts.comprehensive_prompt(case.record, definitions, cthink, asked)
+                jobs.append(Job(case.case_id, "comprehensive", "", chat.chat_text(tokenizer, text, think)))
+        elif shared:
+            prefix = prompts.targeted_prefix(case.record, definitions)
+            for heading in prompts.targeted_prompts(
+                case.record, definitions, "shared_prefix", params.get("complications"), **style
+            ):
+                cid = taxonomy.canonical_id(heading)
+                question = prompts.targeted_question(definitions, cid, **style)
+                head, tail = chat.chat_prefix_suffix(tokenizer, prefix, question, think)
+                jobs.append(Job(case.case_id, cid, head, tail))
+        else:
+            for heading, text in prompts.targeted_prompts(
+                case.record, definitions, "paper", params.get("complications"), **style
+            ).items():
+                jobs.append(
+                    Job(case.case_id, taxonomy.canonical_id(heading), "", chat.chat_text(tokenizer, text, think))
+                )
+    return jobs
+
+
+def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
+    """What besides the prompt decides an answer; part of every prompt_hash so stale answers are redone."""
+    key = {
+        "model": params["model_name_or_path"],
+        "quantization": params.get("quantization"),
+        "dtype": params.get("dtype"),
+        "adapter": adapter_id if which == "adapter" else None,
+        "max_new_tokens": int(params["max_new_tokens"]),
+        "enable_thinking": bool(params.get("enable_thinking")),
+    }
+    if params.get("constrained"):  # absent for free generation, so the answers of earlier runs keep their hash
+        key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
+    return key
+
+
+def grammar_for(tokenizer, params: dict, definitions) -> constrained.Grammar | None:
+    """The answer schema of a run (None: the paper's free generation)."""
+    if not params.get("constrained"):
+        return None
+    return constrained.Grammar(tokenizer, constrained.schema_for(params, definitions.language))
+
+
+def context_limit(model) -> int | None:
+    """The longest sequence the model was trained for (prompt + answer must fit)."""
+    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
+
+
+def adapter_identity(adapter: str | None) -> str | None:
+    """A local adapter is identified by its weights' hash (retraining invalidates old answers); a hub id by name."""
+    if not adapter:
+        return None
+    from pathlib import Path
+
+    from .models import adapter_folder
+
+    folder = Path(adapter_folder(adapter))
+    weights = [p for p in sorted(folder.glob("adapter_model.*")) if p.is_file()]
+    if not weights:
+        return str(adapter)
+    h = hashlib.sha256()
+    for p in weights:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def job_hash(job: Job, settings: dict) -> str:
+    return runstore.prompt_hash(settings, job.head, job.tail)

@@ -1,0 +1,110 @@
+"""What a training run is given, checked and tokenized: the class balance of the examples (keep_negatives),
+their chat-wrapped token rows (packed or not, never truncated), the launcher settings that cannot combine,
+and `TrainingError` for inputs that cannot work. training.py runs the fit on these rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from .packing import TokenizedExample, packed_rows, unpacked_row
+
+
+class TrainingError(ValueError):
+    """Training inputs that cannot work (no train cases, packing without a shared prefix...)."""
+
+
+def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]:
+    """(before, after): what the chat template writes around an assistant answer that follows the
+    generation prompt, e.g. ("", "<|im_end|>"). Without a template the answer ends with EOS."""
+    from . import chat
+
+    if not getattr(tokenizer, "chat_template", None):
+        return "", tokenizer.eos_token or ""
+    marker = "\u2063ANSWER\u2063"
+    user = [{"role": "user", "content": "x"}]
+    start = chat.chat_text(tokenizer, "x", enable_thinking)
+    kwargs = {"enable_thinking": enable_thinking} if chat.uses_thinking_switch(tokenizer) else {}
+    full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": marker}], tokenize=False, **kwargs)
+    if not full.startswith(start) or marker not in full:
+        return "", tokenizer.eos_token or ""
+    before, after = full[len(start) :].split(marker, 1)
+    return before, after.rstrip() or (tokenizer.eos_token or "")
+
+
+def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool = False) -> list[TokenizedExample]:
+    """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
+    hold identical tokens."""
+    from . import chat
+
+    before, after = answer_template(tokenizer, enable_thinking)
+    out = []
+    for i, ex in enumerate(examples):
+        missing = [k for k in ("case_id", "prompt", "completion") if k not in ex]
+        if missing:
+            raise TrainingError(f"example {i}: missing key(s) {missing}; examples come from sft_data.sft_examples")
+        if ex.get("prefix") is not None and ex.get("question") is not None:
+            head, tail = chat.chat_prefix_suffix(tokenizer, ex["prefix"], ex["question"], enable_thinking)
+        else:
+            head, tail = chat.chat_text(tokenizer, ex["prompt"], enable_thinking), ""
+
+        def enc(text: str) -> list[int]:
+            return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+        out.append(
+            TokenizedExample(
+                str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), enc(before + ex["completion"] + after)
+            )
+        )
+    return out
+
+
+def build_rows(tokenized: Sequence[TokenizedExample], max_len: int, packing: bool) -> tuple[list[dict], list[str]]:
+    """Training rows; examples longer than max_len are skipped and returned by id (never truncated:
+    a cut prompt would teach answers to questions the model did not see)."""
+    keep, skipped = [], []
+    for ex in tokenized:
+        (keep if len(ex) <= max_len else skipped).append(ex)
+    skipped_ids = [f"{ex.case_id}/{ex.complication} ({len(ex)} tokens)" for ex in skipped]
+    rows = packed_rows(keep, max_len) if packing else [unpacked_row(ex) for ex in keep]
+    return rows, skipped_ids
+
+
+def keep_negatives(examples: Sequence[dict], ratio: float | None, seed: int) -> list[dict]:
+    """Class balance per complication: every positive targeted example and, per complication, about `ratio`
+    negative examples per positive one (seeded); a case left with no example is left out.
+
+    ratio None is the paper (every question of every case). Rare complications (~10% of cases) would
+    otherwise teach a small model the prior "False" and little else, and each complication's P(True)
+    would sit at its own prevalence, which spoils ranking across complications. With packing a case
+    whose questions are all dropped costs nothing. The choice depends on the seed, case and complication."""
+    import random
+    from collections import Counter
+
+    if ratio is None:
+        return list(examples)
+    pos = Counter(ex.get("complication") for ex in examples if ex.get("positive", True))
+    neg = Counter(ex.get("complication") for ex in examples if not ex.get("positive", True))
+    share = {c: min(1.0, float(ratio) * pos[c] / n) if n else 1.0 for c, n in neg.items()}
+    return [
+        ex
+        for ex in examples
+        if ex.get("positive", True)
+        or random.Random(f"negatives-{seed}-{ex['case_id']}-{ex.get('complication')}").random()
+        < share[ex.get("complication")]
+    ]
+
+
+def check_launch_config(params: dict, env: dict | None = None) -> None:
+    """Refuse settings a launcher cannot combine, before any model loads (accelerate passes its config
+    to the processes as environment variables)."""
+    env = os.environ if env is None else env
+    fsdp = env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    if fsdp and env.get("FSDP_ACTIVATION_CHECKPOINTING", "").lower() == "true" and params.get("gradient_checkpointing"):
+        raise TrainingError(
+            "params gradient_checkpointing: true together with the accelerate config's fsdp_activation_checkpointing: "
+            "true: transformers refuses the pair (FSDP already checkpoints every decoder layer). Set "
+            "gradient_checkpointing: false in the params file (or fsdp_activation_checkpointing: false in the "
+            "accelerate config); see docs/scale_out.md"
+        )
