@@ -10,7 +10,10 @@ COMMANDS = {
     "evaluate": ("pericomp_lib.paper_tables", "write the paper's evaluation tables from a PeriComp clone or runs"),
     "baseline": ("pericomp_lib.baseline", "train and evaluate the TF-IDF classical baseline on a cohort"),
     "batch": ("pericomp_lib.batch", "run the numbered notebooks for params files x seeds with papermill"),
-    "mimic": ("pericomp_lib.sources.mimic.cohort", "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl"),
+    "mimic": (
+        "pericomp_lib.sources.mimic.cohort_report",
+        "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl",
+    ),
     "prepare-model": ("pericomp_lib.models", "convert / build a built-in model (smollm2-135m, tiny-random) offline"),
 }
 

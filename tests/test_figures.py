@@ -12,7 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pericomp_lib import evaluation, figures, model_names, published_scores, train_logs  # noqa: E402
+from pericomp_lib import (  # noqa: E402
+    evaluation,
+    figure_style,
+    model_names,
+    paper_figures,
+    published_scores,
+    run_figures,
+    train_logs,
+)
 
 
 def _write(path, obj):
@@ -128,7 +136,7 @@ def test_figures_follow_the_umask(tmp_path):
     fig = plt.figure()
     old = os.umask(0o002)
     try:
-        paths = figures.save_figure(fig, tmp_path, "x")
+        paths = figure_style.save_figure(fig, tmp_path, "x")
     finally:
         os.umask(old)
         plt.close(fig)
@@ -166,12 +174,12 @@ def test_plots_write_png_and_pdf(tmp_path):
     )
     loss = train_logs.loss_frame({"135M": _loss_log(tmp_path / "a.jsonl"), "360M": _loss_log(tmp_path / "b.jsonl")})
     figs = {
-        "f1": figures.plot_f1_boxes(runs, human),
-        "strict": figures.plot_strict_bars(strict),
-        "loss": figures.plot_loss_curves(loss, x="step", title_prefix=""),
+        "f1": paper_figures.plot_f1_boxes(runs, human),
+        "strict": paper_figures.plot_strict_bars(strict),
+        "loss": paper_figures.plot_loss_curves(loss, x="step", title_prefix=""),
     }
     for stem, fig in figs.items():
-        paths = figures.save_figure(fig, tmp_path / "out", stem)
+        paths = figure_style.save_figure(fig, tmp_path / "out", stem)
         plt.close(fig)
         assert [p.suffix for p in paths] == [".png", ".pdf"]
         assert all(p.stat().st_size > 1000 for p in paths)
@@ -189,21 +197,21 @@ def _loss_log(path):
 
 def test_plot_rejects_bad_frames():
     with pytest.raises(ValueError, match="lacks column"):
-        figures.plot_f1_boxes(pd.DataFrame({"center": [], "value": []}))
+        paper_figures.plot_f1_boxes(pd.DataFrame({"center": [], "value": []}))
     with pytest.raises(ValueError, match="empty"):
-        figures.plot_strict_bars(pd.DataFrame(columns=["label", "group", "center", "metric", "value"]))
+        paper_figures.plot_strict_bars(pd.DataFrame(columns=["label", "group", "center", "metric", "value"]))
 
 
 def test_runs_loss_figure_finds_our_logs(tmp_path):
     for name in ("smollm2-135m_1", "smollm2-135m_2"):
         (tmp_path / "runs" / name).mkdir(parents=True)
         _loss_log(tmp_path / "runs" / name / "train_log.jsonl")
-    fig, frame = figures.runs_loss_figure(tmp_path / "runs", tmp_path / "figs")
+    fig, frame = run_figures.runs_loss_figure(tmp_path / "runs", tmp_path / "figs")
     plt.close(fig)
     assert sorted(frame["label"].unique()) == ["smollm2-135m_1", "smollm2-135m_2"]
     assert (tmp_path / "figs" / "runs_loss.png").stat().st_size > 0
     with pytest.raises(FileNotFoundError, match="no train_log.jsonl"):
-        figures.runs_loss_figure(tmp_path / "figs")
+        run_figures.runs_loss_figure(tmp_path / "figs")
 
 
 # --------------------------------------------------------------------------------- authors' files
@@ -383,9 +391,9 @@ def test_runs_metric_frame_labels_every_row(fake_runs):
 
 def test_runs_figures_write_files(fake_runs, tmp_path):
     out = tmp_path / "figs"
-    fig6, f6 = figures.runs_figure6b(fake_runs, out)
-    fig7, bars = figures.runs_figure7(fake_runs, out)
-    figl, loss = figures.runs_loss_figure(fake_runs, out)
+    fig6, f6 = run_figures.runs_figure6b(fake_runs, out)
+    fig7, bars = run_figures.runs_figure7(fake_runs, out)
+    figl, loss = run_figures.runs_loss_figure(fake_runs, out)
     for fig in (fig6, fig7, figl):
         plt.close(fig)
     for stem in ("runs_figure6b_f1", "runs_figure7_strict", "runs_loss"):
@@ -438,7 +446,7 @@ def test_runs_figure6b_warns_about_rows_it_cannot_place(fake_runs, tmp_path):
     (extra / "targeted_prompts.json").unlink()
     (extra / "adapter" / "training_params.json").unlink()
     with pytest.warns(UserWarning, match="mystery:adapter"):
-        fig, frame = figures.runs_figure6b(fake_runs)
+        fig, frame = run_figures.runs_figure6b(fake_runs)
     plt.close(fig)
     assert set(frame[frame.run == "mystery"]["strategy"]) == {"baseline", "most_frequent"}  # baselines need no strategy
 
@@ -452,9 +460,9 @@ def test_runs_pr_figure_marks_the_greedy_answer(tmp_path):
     ]
     (tmp_path / "runs" / "r" / "seed-1").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(tmp_path / "runs" / "r" / "seed-1" / "decisions.csv", index=False)
-    fig, frame = figures.runs_pr_figure(tmp_path / "runs", tmp_path / "figs")
+    fig, frame = run_figures.runs_pr_figure(tmp_path / "runs", tmp_path / "figs")
     plt.close(fig)
     assert (tmp_path / "figs" / "runs_pr_curves.png").stat().st_size > 10_000
     assert set(frame.model) == {"base", "adapter"} and set(frame.seed) == {"seed-1"}
     assert frame.greedy_precision.unique().tolist() == [0.5] and frame.greedy_recall.unique().tolist() == [0.5]
-    assert figures.runs_pr_figure(tmp_path / "figs")[0] is None  # no decisions.csv: nothing drawn
+    assert run_figures.runs_pr_figure(tmp_path / "figs")[0] is None  # no decisions.csv: nothing drawn

@@ -112,14 +112,14 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     # 06: the precision-recall figure of the targeted decisions and Figure 6b with every arm
     import matplotlib.pyplot as plt
 
-    from pericomp_lib import figures
+    from pericomp_lib import run_figures
 
-    fig, points = figures.runs_pr_figure(runs, tmp_path / "figs")
+    fig, points = run_figures.runs_pr_figure(runs, tmp_path / "figs")
     plt.close(fig)
     assert (tmp_path / "figs" / "runs_pr_curves.png").stat().st_size > 10_000 and set(points.model) == {
         "base",
         "adapter",
     }
-    fig, frame = figures.runs_figure6b(runs, tmp_path / "figs")
+    fig, frame = run_figures.runs_figure6b(runs, tmp_path / "figs")
     plt.close(fig)
     assert {"comprehensive", "targeted", "targeted_sft", "baseline", "most_frequent"} <= set(frame.strategy)

@@ -29,7 +29,7 @@ import json
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import figures, show_logs, training
+from pericomp_lib import figure_style, paper_figures, show_logs, train_logs, training
 from pericomp_lib.notebook_params import from_notebook
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
@@ -77,7 +77,7 @@ pd.Series(summary).to_frame("value")
 # tiny CPU profiles the curve is short; the paper's runs took 1,370 steps (10 epochs).
 
 # %%
-frame = figures.loss_frame({params["run_name"]: run_dir / "train_log.jsonl"}, weight=0.6)
-fig = figures.plot_loss_curves(frame, x="step", title_prefix="", ncols=1)
-figures.save_figure(fig, run_dir, "loss")
+frame = train_logs.loss_frame({params["run_name"]: run_dir / "train_log.jsonl"}, weight=0.6)
+fig = paper_figures.plot_loss_curves(frame, x="step", title_prefix="", ncols=1)
+figure_style.save_figure(fig, run_dir, "loss")
 display(pd.read_json(run_dir / "train_log.jsonl", lines=True).tail())

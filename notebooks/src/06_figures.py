@@ -26,7 +26,7 @@ smoothing = 0.9  # EMA weight for the smoothed loss curves: 0 draws the raw loss
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import figures, show_logs
+from pericomp_lib import paper_figures, run_figures, show_logs
 from pericomp_lib.runfolder import figures_setup
 
 pd.set_option("display.width", 160)
@@ -51,13 +51,13 @@ print("figures go to:    ", figures_dir)
 
 # %%
 if published:
-    fig6b, runs_frame, human = figures.figure6b(pericomp_dir, figures_dir)
+    fig6b, runs_frame, human = paper_figures.figure6b(pericomp_dir, figures_dir)
     print(
         f"{len(runs_frame)} rows: {runs_frame.groupby(['center', 'strategy', 'size']).ngroups} boxes "
         "x 5 runs x 3 metrics"
     )
     print("\n".join(runs_frame.attrs["notes"]))
-    display(figures.summary_table(runs_frame, ["center", "strategy", "size"])["f1"])
+    display(paper_figures.summary_table(runs_frame, ["center", "strategy", "size"])["f1"])
     display(human.pivot(index="center", columns="metric", values="value").round(3))
 
 # %% [markdown]
@@ -70,7 +70,7 @@ if published:
 
 # %%
 if published:
-    fig7, strict = figures.figure7(pericomp_dir, figures_dir)
+    fig7, strict = paper_figures.figure7(pericomp_dir, figures_dir)
     display(strict.pivot_table(index=["center", "group", "label"], columns="metric", values="value").round(3))
 
 # %% [markdown]
@@ -83,7 +83,7 @@ if published:
 
 # %%
 if published:
-    fig6a, loss = figures.figure6a(pericomp_dir, figures_dir, weight=smoothing)
+    fig6a, loss = paper_figures.figure6a(pericomp_dir, figures_dir, weight=smoothing)
     display(
         loss.groupby("label", sort=False)
         .agg(
@@ -112,11 +112,11 @@ if published:
 
 # %%
 if runs_dir is not None:
-    fig6b_runs, runs_metrics = figures.runs_figure6b(runs_dir, figures_dir)
+    fig6b_runs, runs_metrics = run_figures.runs_figure6b(runs_dir, figures_dir)
     print("where each run's model and strategy came from:")
     for name, info in runs_metrics.attrs["run_info"].items():
         print(f"  {name}: {info['model_label']} / {info['strategy']}  ({info['source']})")
-    display(figures.summary_table(runs_metrics, ["x", "strategy"])["f1"])
+    display(paper_figures.summary_table(runs_metrics, ["x", "strategy"])["f1"])
 
 # %% [markdown]
 # ## Our own runs: Figure 7 layout (strict)
@@ -126,7 +126,7 @@ if runs_dir is not None:
 
 # %%
 if runs_dir is not None:
-    fig7_runs, runs_bars = figures.runs_figure7(runs_dir, figures_dir)
+    fig7_runs, runs_bars = run_figures.runs_figure7(runs_dir, figures_dir)
     display(runs_bars.pivot_table(index=["group", "label"], columns="metric", values=["value", "spread"]).round(3))
 
 # %% [markdown]
@@ -137,7 +137,7 @@ if runs_dir is not None:
 
 # %%
 if runs_dir is not None:
-    fig_runs_loss, runs_loss = figures.runs_loss_figure(runs_dir, figures_dir, weight=smoothing)
+    fig_runs_loss, runs_loss = run_figures.runs_loss_figure(runs_dir, figures_dir, weight=smoothing)
     display(
         runs_loss.groupby(["run", "seed"])
         .agg(steps=("step", "max"), first_loss=("loss", "first"), final_smoothed=("smoothed", "last"))
@@ -153,7 +153,7 @@ if runs_dir is not None:
 
 # %%
 if runs_dir is not None:
-    fig_pr, pr_points = figures.runs_pr_figure(runs_dir, figures_dir)
+    fig_pr, pr_points = run_figures.runs_pr_figure(runs_dir, figures_dir)
     print("no run recorded P(True)" if fig_pr is None else f"{pr_points.groupby(['run', 'seed']).ngroups} run(s) drawn")
 
 # %%

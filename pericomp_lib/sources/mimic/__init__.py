@@ -5,21 +5,12 @@ generated MIMIC-shaped fixture with fake values (`make_fixture`). See docs/mimic
 """
 
 from .cases import render_record, silver_labels, subject_split
-from .cohort import (
-    MimicCohort,
-    build_cohort,
-    build_mimic,
-    cli,
-    iter_subjects,
-    label_frequencies,
-    overview,
-    record_lengths,
-    resolve_mimic_dir,
-    show_subject,
-)
-from .fixture import make_fixture, make_large_labevents
+from .cohort import MimicCohort, build_cohort, build_mimic, iter_subjects, resolve_mimic_dir
+from .cohort_report import cli, label_frequencies, overview, record_lengths, show_subject
+from .fixture import make_fixture
 from .icd import IcdMap, format_dx, format_px, is_surgical, load_icd_map
 from .ingest import IngestResult, MimicError, ingest
+from .large_labevents import make_large_labevents
 
 __all__ = [
     "MimicCohort",

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cohort import cli
+from .cohort_report import cli
 
 sys.exit(cli(sys.argv[1:]))

@@ -16,6 +16,7 @@ from datetime import timedelta
 from . import compact as C
 from . import phrases as P
 from .facts import Course, Finding
+from .record_layout import RECORD
 
 LANG_INDEX = {"en": 0, "zh": 1}
 EXAM_SIGNS = frozenset(
@@ -59,7 +60,7 @@ class Writer:
         reports: dict[int, str] | None = None,
     ):
         self.c, self.lang, self.rng, self.i = course, language, rng, LANG_INDEX[language]
-        self.w = P.RECORD[language]
+        self.w = RECORD[language]
         self.compact = compact
         self.reports = reports or {}  # id(finding) -> report text the full record used (same PE side)
         self.signed = "" if compact else self.w.signed
@@ -221,7 +222,7 @@ class Writer:
         return group, write(self, f)
 
     def day_note(self, day: int, fs: list[Finding]) -> str:
-        """Sections and their punctuation come from phrases.RECORD, so en and zh share one layout logic."""
+        """Sections and their punctuation come from record_layout.RECORD, so en and zh share one layout logic."""
         w = self.w
         groups: dict[str, list[str]] = {k: [] for k in ("subj", *w.sections, "plan")}
         for f in sorted(fs, key=lambda f: f.kind != "bowel"):

@@ -1,0 +1,188 @@
+"""Figures of our own runs (runs_*): every runs/<run>/seed-<n>/ drawn in the paper's figure styles.
+
+Figure 6b and 7 from our scores (evaluation), loss curves of our training logs (train_logs) and
+precision-recall curves of the targeted decisions (decisions). Written under runs_* names so the
+published figures (paper_figures) are never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from . import decisions, evaluation, train_logs
+from .figure_style import (
+    PALETTE,
+    RAW_LOSS_COLOR,
+    STRATEGY_COLORS,
+    STRATEGY_LABELS,
+    require_columns,
+    save_figure,
+    set_style,
+)
+from .model_names import size_key
+from .paper_figures import plot_f1_boxes, plot_strict_bars
+from .published_scores import METRICS
+
+
+def runs_loss_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None, weight: float = 0.9):
+    """Loss curves of our own runs (every runs_dir/**/train_log.jsonl), in the Figure 6A style.
+
+    One panel per run folder, one colour per seed (runs/<run>/seed-<n>/); a log outside that layout
+    is its own panel. The frame adds run and seed columns to loss_frame's (label = relative folder).
+    """
+    frame = train_logs.runs_loss_frame(runs_dir, weight)
+    fig = plot_runs_loss(frame)
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_loss")
+    return fig, frame
+
+
+def plot_runs_loss(frame: pd.DataFrame, x: str = "step", ncols: int = 2) -> plt.Figure:
+    """Our runs' losses: a panel per run, raw (thin, pale) and smoothed (thick) line per seed."""
+    require_columns(frame, {"run", "seed", "loss", "smoothed", x}, "plot_runs_loss")
+    runs = list(dict.fromkeys(frame["run"]))
+    seeds = sorted({s for s in frame["seed"] if pd.notna(s)})
+    colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(seeds)}
+    ncols = max(1, min(ncols, len(runs)))
+    nrows = -(-len(runs) // ncols)
+    set_style()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), sharey=True, squeeze=False)
+    for i, run in enumerate(runs):
+        ax = axes[i // ncols][i % ncols]
+        for seed, d in frame[frame["run"] == run].groupby("seed", dropna=False, sort=True):
+            color = colors.get(seed, RAW_LOSS_COLOR)
+            ax.plot(d[x], d["loss"], color=color, lw=0.6, alpha=0.35)
+            ax.plot(d[x], d["smoothed"], color=color, lw=1.8)
+        ax.set_title(run, fontweight="bold")
+        ax.set_xlabel(x.capitalize())
+        ax.set_ylabel("Training loss" if i % ncols == 0 else "")
+    for j in range(len(runs), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    handles = [plt.Line2D([], [], color=colors[s], lw=1.8) for s in seeds]
+    labels = [f"seed {s}" for s in seeds]
+    handles += [plt.Line2D([], [], color="0.3", lw=0.6, alpha=0.5), plt.Line2D([], [], color="0.3", lw=1.8)]
+    labels += ["original loss (thin)", "smoothed loss (thick)"]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if nrows == 1 else 0.05, 1, 1))
+    return fig
+
+
+def _x_order(frame: pd.DataFrame) -> list[str]:
+    """Models by size (135M < 4B < 32B), then name."""
+    pairs = frame[["x", "size_label"]].drop_duplicates("x")
+    return [x for x, _ in sorted(pairs.itertuples(index=False), key=lambda p: (size_key(p[1]), p[0]))]
+
+
+def runs_figure6b(
+    runs_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike | None = None,
+    averaging: str = "micro",
+    mode: str = "lenient",
+    metrics: Iterable[str] = METRICS,
+):
+    """Figure 6b from our runs: boxes over seeds per model, hue = set-up; returns (figure, frame).
+
+    Hues: Comprehensive / Targeted (the base model prompted that way), + LoRA (the run's adapter),
+    Classical baseline (TF-IDF, scored on the same cases as the run's LLM). Two runs of one model
+    on the same cohort give identical baseline rows; those are drawn once. Written as runs_figure6b_f1.
+    """
+    frame = evaluation.runs_metric_frame(runs_dir, averaging, mode)
+    other = frame[~frame["strategy"].isin(evaluation.RUN_HUES)]
+    if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
+        # a warning, not a log line: the user must act: a run left out of the figure
+        warnings.warn(
+            f"{runs_dir}: not drawn (unknown set-up): " + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))),
+            stacklevel=2,
+        )
+    frame = frame[frame["strategy"].isin(evaluation.RUN_HUES)]
+    if frame.empty:
+        raise ValueError(f"{runs_dir}: no base/adapter/tfidf_baseline rows in run_metrics.csv")
+    is_base = frame["strategy"].isin(["baseline", "most_frequent"])
+    dedup = frame[is_base].drop_duplicates(["x", "seed", "metric", "value"])
+    frame = pd.concat([frame[~is_base], dedup]).reset_index(drop=True)
+    hue_order = [h for h in evaluation.RUN_HUES if h in set(frame["strategy"])]
+    fig = plot_f1_boxes(
+        frame,
+        x="x",
+        order=_x_order(frame),
+        hue_order=hue_order,
+        metrics=metrics,
+        xlabel="Model (boxes and points: seeds)",
+    )
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_figure6b_f1")
+    return fig, frame
+
+
+def runs_figure7(
+    runs_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike | None = None,
+    averaging: str = "micro",
+    metrics: Iterable[str] = METRICS,
+):
+    """Figure 7 from our runs: strict bars (mean over seeds, SD as error bars); returns (figure, bars frame)."""
+    bars = evaluation.runs_bar_frame(evaluation.runs_metric_frame(runs_dir, averaging, "strict"))
+    if bars.empty:
+        raise ValueError(f"{runs_dir}: no strict base/adapter/tfidf_baseline rows in run_metrics.csv")
+    n = int(bars["n_seeds"].max())
+    fig = plot_strict_bars(bars, metrics=metrics, xlabel=f"Strict {averaging}, mean ± SD of {n} seed{'s' * (n > 1)}")
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_figure7_strict")
+    return fig, bars
+
+
+def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
+    """Precision-recall curves of the targeted decisions (P(True) from 04) per run and model, seeds as lines.
+
+    The dot on each curve is the model's greedy answer (threshold 0.5 of P(True)); returns (figure, frame)
+    or (None, empty frame) when no run recorded decisions. Written as runs_pr_curves."""
+    frame = decisions.runs_pr_frame(runs_dir)
+    if frame.empty:
+        return None, frame
+    set_style()
+    runs = sorted(frame.run.unique())
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 4.2), squeeze=False)
+    colors = {
+        "base": STRATEGY_COLORS.get("targeted", PALETTE[0]),
+        "adapter": STRATEGY_COLORS.get("targeted_sft", PALETTE[1]),
+    }
+    for ax, run in zip(axes[0], runs):
+        seeds = sorted(frame[frame.run == run].seed.unique())
+        styles = ["-", "--", ":", "-."]
+        for (model, seed), g in frame[frame.run == run].groupby(["model", "seed"]):
+            label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
+            ax.plot(
+                g.recall,
+                g.precision,
+                color=colors.get(model, "0.5"),
+                lw=1.3,
+                alpha=0.85,
+                label=label,
+                drawstyle="steps-post",
+                ls=styles[seeds.index(seed) % len(styles)],
+            )
+            ax.scatter(
+                g.greedy_recall.iloc[0],
+                g.greedy_precision.iloc[0],
+                color=colors.get(model, "0.5"),
+                edgecolor="0.2",
+                zorder=3,
+                s=22,
+            )
+        ax.set(
+            xlim=(0, 1.02),
+            ylim=(0, 1.02),
+            xlabel="Recall (sensitivity)",
+            ylabel="Precision (PPV)",
+            title=f"{run}: targeted decisions",
+        )
+        ax.legend(fontsize=7, frameon=True, framealpha=0.85, loc="upper right")
+    fig.tight_layout()
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_pr_curves")
+    return fig, frame
