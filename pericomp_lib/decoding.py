@@ -303,6 +303,11 @@ def prefix_cache(model, head: Sequence[int]) -> DynamicCache:
     return cache
 
 
+def use_cascade(head_len: int, tail_lens: Sequence[int], min_rows: int = 8, min_ratio: int = 4) -> bool:
+    """Cascade attention when at least `min_rows` rows share a head `min_ratio` times their longest tail."""
+    return len(tail_lens) >= min_rows and head_len >= min_ratio * max(tail_lens, default=0)
+
+
 def generate_shared(
     model,
     tokenizer,
@@ -314,10 +319,14 @@ def generate_shared(
     on_done: OnDone | None = None,
     cache: DynamicCache | None = None,
     grammar: constrained.Grammar | None = None,
-    cascade_attention: bool = True,
+    cascade_attention: bool | None = None,
 ):
     """Answers for head + tail_i, the head's KV computed once (or passed in) and shared by the rows:
     read once per step by cascade attention (`cascade.py`), or copied into every row (`cascade_attention=False`).
+    None chooses (`use_cascade`): cascade pays when many rows share a long head; its tail pass is plain
+    matrix attention, slower than sdpa over long tails (measured: comprehensive prompts, 4 records of ~600
+    tokens behind a ~300-token head, 100 s with cascade vs 53 s copied; 4 targeted questions behind a 923-token
+    record, 32 s vs 30 s; 22 questions behind a 2.8k-token record: see benchmarks/README.md).
 
     Tails are right-aligned: left padding inside the suffix is masked out and real tokens keep the
     positions they have in the full prompt, so each answer equals the one the full prompt gets alone.
@@ -331,6 +340,8 @@ def generate_shared(
     ids, tail_mask = _right_aligned([list(t) + f for t, f in zip(tails, forced)], tokenizer.pad_token_id, device)
     mask = torch.cat([tail_mask.new_ones((len(tails), len(head))), tail_mask], dim=1)
     stop = JsonAnswerStop(tokenizer, len(tails), stop_after) if json_stop else None
+    if cascade_attention is None:
+        cascade_attention = use_cascade(len(head), [len(t) for t in tails])
     if not cascade_attention:  # every row gets its own copy of the head's cache
         batch_cache = copy.deepcopy(base)
         batch_cache.batch_repeat_interleave(len(tails))

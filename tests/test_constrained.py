@@ -66,7 +66,7 @@ def _params(**kw):
     return load_params("params/tiny-random.yaml", **{**base, **kw})
 
 
-def _answers(model, tok, jobs, grammar, max_new, shared=True):
+def _answers(model, tok, jobs, grammar, max_new, shared=True, cascade=None):
     """{(case, item): (text, p_true)} answering jobs with a shared head or one whole prompt at a time."""
     out = {}
     by_case: dict = {}
@@ -80,7 +80,9 @@ def _answers(model, tok, jobs, grammar, max_new, shared=True):
             out[(group[row].case_id, group[row].item)] = (tok.decode(ids, skip_special_tokens=True), p)
 
         if shared:
-            dec.generate_shared(model, tok, head, tails, max_new, on_done=keep, grammar=grammar)
+            dec.generate_shared(
+                model, tok, head, tails, max_new, on_done=keep, grammar=grammar, cascade_attention=cascade
+            )
         else:
             for i, t in enumerate(tails):
                 dec.generate_full(
@@ -143,11 +145,12 @@ def test_shared_prefix_equals_one_prompt_at_a_time_under_the_schema(lively, tok,
     cases = generate_cohort(2, seed=4, record_length="compact")
     jobs = build_jobs(cases, tok, defs, p)
     grammar = grammar_for(tok, p, defs)
-    shared = _answers(lively, tok, jobs, grammar, p["max_new_tokens"], shared=True)
     alone = _answers(lively, tok, jobs, grammar, p["max_new_tokens"], shared=False)
-    assert [v[0] for v in shared.values()] == [alone[k][0] for k in shared]
-    for k in shared:
-        assert shared[k][1] == pytest.approx(alone[k][1], abs=1e-4)
+    for cascade in (True, False):  # the head read once for all rows, or copied into each
+        shared = _answers(lively, tok, jobs, grammar, p["max_new_tokens"], shared=True, cascade=cascade)
+        assert [v[0] for v in shared.values()] == [alone[k][0] for k in shared]
+        for k in shared:
+            assert shared[k][1] == pytest.approx(alone[k][1], abs=1e-4)
 
 
 def test_jump_forward_feeds_forced_spans_without_a_step_each(lively, tok, defs):

@@ -145,7 +145,7 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
     assert torch.allclose(got[real], want[real], atol=1e-4)
     assert lively.config._attn_implementation != cascade.NAME
     copy_answers = dec.generate_shared(lively, tok, head, tails, 16, json_stop=False, cascade_attention=False)
-    assert dec.generate_shared(lively, tok, head, tails, 16, json_stop=False) == copy_answers
+    assert dec.generate_shared(lively, tok, head, tails, 16, json_stop=False, cascade_attention=True) == copy_answers
     assert len(cache.layers[0].keys) == 1, "the shared prefix is never copied into the rows"
 
 
@@ -159,6 +159,12 @@ def test_cascade_prefix_attention_in_slices_equals_all_at_once():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, sliced))
 
 
+def test_cascade_is_chosen_for_many_rows_behind_a_long_head():
+    assert dec.use_cascade(2800, [32] * 22)  # targeted questions behind a full record
+    assert not dec.use_cascade(300, [600] * 8)  # comprehensive: long records behind short instructions
+    assert not dec.use_cascade(900, [35] * 4)  # four questions: copying the head is as cheap
+
+
 def test_cascade_attention_through_a_peft_adapter(lively, tok):
     from peft import LoraConfig, get_peft_model
 
@@ -168,7 +174,10 @@ def test_cascade_attention_through_a_peft_adapter(lively, tok):
         for which in ("base", "adapter"):
             with dec.variant(peft_model, which):
                 alone = [dec.generate_full(peft_model, tok, [head + t], 10, json_stop=False)[0] for t in tails]
-                assert dec.generate_shared(peft_model, tok, head, tails, 10, json_stop=False) == alone
+                assert (
+                    dec.generate_shared(peft_model, tok, head, tails, 10, json_stop=False, cascade_attention=True)
+                    == alone
+                )
     finally:
         peft_model.unload()
 
