@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from transformers import DynamicCache, StoppingCriteria
@@ -342,30 +342,18 @@ def generate_shared(
     stop = JsonAnswerStop(tokenizer, len(tails), stop_after) if json_stop else None
     if cascade_attention is None:
         cascade_attention = use_cascade(len(head), [len(t) for t in tails])
-    if not cascade_attention:  # every row gets its own copy of the head's cache
-        batch_cache = copy.deepcopy(base)
+    if cascade_attention:  # one head for all rows, never copied
+        batch_cache, scope = cascade.SharedPrefixCache(base), cascade.attention(model)
+    else:  # every row gets its own copy of the head's cache
+        batch_cache, scope = copy.deepcopy(base), nullcontext()
         batch_cache.batch_repeat_interleave(len(tails))
+    with scope:
         return greedy(
             model,
             ids,
             mask,
             _positions(tail_mask, len(head)),
             batch_cache,
-            max_new_tokens,
-            stop,
-            eos_ids(model, tokenizer),
-            on_done,
-            rows,
-            probe,
-            forced,
-        )
-    with cascade.attention(model):  # one head for all rows, never copied
-        return greedy(
-            model,
-            ids,
-            mask,
-            _positions(tail_mask, len(head)),
-            cascade.SharedPrefixCache(base),
             max_new_tokens,
             stop,
             eos_ids(model, tokenizer),
