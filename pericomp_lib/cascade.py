@@ -82,6 +82,21 @@ def _chunked(query, keys, values, scaling, budget: int = 1 << 26):
     return tuple(torch.cat(t, dim=2) for t in zip(*parts))
 
 
+def _unmasked(query, keys, values, scaling):
+    """The prefix part: on a CPU, torch's fused flash kernel, which also returns the log-sum-exp (its output is
+    then the normalised part with max = lse and sum 1); elsewhere, or if that private op is missing, `_chunked`.
+    Measured on the 2-core CPU: 0.20 s vs 0.65 s for 2,772 queries x 2,824 keys x 3 heads."""
+    if query.device.type == "cpu":
+        try:
+            out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                query, keys, values, 0.0, False, scale=scaling
+            )
+            return lse.unsqueeze(-1), torch.ones_like(lse).unsqueeze(-1), out
+        except (AttributeError, RuntimeError):
+            pass
+    return _chunked(query, keys, values, scaling)
+
+
 def cascade_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
     """Attention over [shared prefix | row suffix]; see the module docstring. Returns ([B, q, H, D], None)."""
     global _pending
@@ -100,7 +115,7 @@ def cascade_attention(module, query, key, value, attention_mask, dropout: float 
     grouped = query.reshape(b, hkv, g * q, d)
     # prefix: every row's queries against the one prefix (never padded, always before the suffix)
     stacked = grouped.transpose(0, 1).reshape(1, hkv, b * g * q, d)
-    m1, l1, a1 = _chunked(stacked, prefix_k.float(), prefix_v.float(), scaling)
+    m1, l1, a1 = _unmasked(stacked, prefix_k.float(), prefix_v.float(), scaling)
     m1, l1, a1 = (t.reshape(hkv, b, g * q, -1).transpose(0, 1) for t in (m1, l1, a1))
     # suffix: each row against its own keys, with its mask (True = may attend)
     allowed = None

@@ -157,6 +157,9 @@ def test_cascade_prefix_attention_in_slices_equals_all_at_once():
     whole = cascade._attend(q, k, v, None, 0.35)
     sliced = cascade._chunked(q, k, v, 0.35, budget=2 * 50 * 5)  # 5 query rows a slice
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, sliced))
+    top, total, weighted = cascade._unmasked(q, k, v, 0.35)  # the fused kernel's (lse, 1, output) form
+    assert torch.allclose(weighted / total, whole[2] / whole[1], atol=1e-5)
+    assert torch.allclose(top + total.log(), whole[0] + whole[1].log(), atol=1e-5)
 
 
 def test_cascade_is_chosen_for_many_rows_behind_a_long_head():
