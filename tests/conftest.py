@@ -43,3 +43,26 @@ def run_notebook(tmp_path):
         return out
 
     return _run
+
+
+def lively_llama(tok, seed: int, **config):
+    """A tiny random Llama with large weights, so greedy answers vary from token to token (the built-in
+    tiny-random repeats one token, which would make equality and schema tests pass trivially)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        initializer_range=0.3,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        **config,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(cfg).eval()

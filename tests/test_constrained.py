@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import lively_llama
 from pericomp_lib import constrained, decisions, definitions, metrics, models, parsing, prompts
 from pericomp_lib import decoding as dec
 from pericomp_lib import inference as inf
@@ -27,23 +28,7 @@ def tok():
 def lively(tok):
     """A random Llama with large weights: greedy choices change from token to token, so the schema really
     has to steer it (the built-in tiny-random repeats one token)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        initializer_range=0.3,
-        max_position_embeddings=8192,
-        tie_word_embeddings=True,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(5)
-    return LlamaForCausalLM(cfg).eval()
+    return lively_llama(tok, seed=5, max_position_embeddings=8192)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from conftest import lively_llama
 from pericomp_lib import decoding as dec
 from pericomp_lib import models
 
@@ -28,22 +29,7 @@ def tok():
 def lively(tok):
     """A tiny random Llama with large weights, so greedy answers vary from token to token (the built-in
     tiny-random repeats one token, which would make equality tests pass trivially)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        initializer_range=0.3,
-        tie_word_embeddings=True,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(3)
-    return LlamaForCausalLM(cfg).eval()
+    return lively_llama(tok, seed=3)
 
 
 def _head_tails(tok, record="Record: 67-year-old man, colectomy; creatinine 80 -> 190 umol/L on day 2.\n\n"):
