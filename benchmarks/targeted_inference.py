@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--modes", default="abc", help="subset of abc to run")
     ap.add_argument("--constrained", action="store_true", help="decode under the answer schema (params constrained)")
-    ap.add_argument("--record-length", default="full", choices=("full", "compact"), help="synthetic records")
+    ap.add_argument("--record-length", default="full", choices=("full", "compact", "notes"), help="synthetic records")
     ap.add_argument(
         "--set",
         nargs="*",

@@ -42,7 +42,14 @@ RESUME_KEYS = (
 )
 # Optimiser and schedule keys that came later: they enter the key only when set away from their default,
 # so checkpoints written before they existed still resume.
-RESUME_KEYS_IF_SET = ("lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm")
+RESUME_KEYS_IF_SET = (
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "positive_weight",
+    "decision_weight",
+)
 
 
 def data_sha256(examples: Sequence[dict]) -> str:

@@ -91,7 +91,7 @@ def make_cohort(
     record_length: str = "full",
 ) -> list[Case]:
     """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases.
-    record_length ("full" | "compact") shapes synthetic records only; other sources keep their text."""
+    record_length ("full" | "compact" | "notes") shapes synthetic records only; other sources keep their text."""
     from .sources.synthetic import check_record_length
 
     check_record_length(record_length)

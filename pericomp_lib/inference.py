@@ -45,6 +45,16 @@ class RunSummary:
         return s + "".join(f"\n  {e}" for e in self.errors[:10])
 
 
+@dataclass
+class Arm:
+    """Jobs answered with one set of settings for some model variants: the run's own, or the comprehensive arm."""
+
+    jobs: Sequence[Job]
+    params: dict
+    variants: Sequence[str] = ("base",)
+    grammar: constrained.Grammar | None = None
+
+
 def run(
     model,
     tokenizer,
@@ -61,34 +71,67 @@ def run(
     Jobs that share a head are answered from one KV cache of it. A failing batch (out of memory, a bad
     prompt) and a prompt longer than the model's context are counted and reported; the run goes on.
     """
-    summary = RunSummary()
-    t_start = time.perf_counter()
-    batch_size = int(params.get("inference_batch_size", 8))
-    max_new = int(params["max_new_tokens"])
-    after = "</think>" if params.get("enable_thinking") else None
-    limit = context_limit(model)
-    n_cases = len({j.case_id for j in jobs})
-    for which in variants:
-        groups = _pending(jobs, store, which, settings_key(params, which, adapter_id), summary)
-        bar, tick = _case_progress(groups, n_cases, which, progress)
+    return run_arms(model, tokenizer, [Arm(jobs, params, variants, grammar)], store, adapter_id, progress)[0]
+
+
+def run_arms(
+    model, tokenizer, arms: Sequence[Arm], store: runstore.RunStore, adapter_id: str | None = None, progress=True
+) -> list[RunSummary]:
+    """`run` for several arms at once: where jobs of different arms share a head (a case's targeted questions
+    and its brief comprehensive question), the head's KV cache is computed once for all of them. One summary
+    per arm; a shared head's prefill counts in the first arm that uses it."""
+    summaries = [RunSummary() for _ in arms]
+    n_cases = len({j.case_id for a in arms for j in a.jobs})
+    for which in dict.fromkeys(w for a in arms for w in a.variants):
+        pending = [
+            _pending(a.jobs, store, which, settings_key(a.params, which, adapter_id), summaries[i])
+            if which in a.variants
+            else {}
+            for i, a in enumerate(arms)
+        ]
+        heads = list(dict.fromkeys(h for groups in pending for h in groups))
+        bar, tick = _case_progress(
+            {h: [x for g in pending for x in g.get(h, ())] for h in heads}, n_cases, which, progress
+        )
         with variant(model, which):
-            for head_text, pending in groups.items():
-                head = _ids(tokenizer, head_text)
-                fits = _drop_too_long(tokenizer, head, pending, which, max_new, limit, summary, tick)
-                if not fits:
-                    continue
-                if head:
-                    _answer_shared(
-                        model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary, grammar, tick
-                    )
-                else:
-                    for start in range(0, len(fits), batch_size):
-                        chunk = fits[start : start + batch_size]
-                        _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar)
-                        tick(chunk)
+            for head_text in heads:
+                head, cache = _ids(tokenizer, head_text), None
+                for arm, groups, summary in zip(arms, pending, summaries):
+                    if head_text in groups:
+                        t0 = time.perf_counter()
+                        cache = _answer_group(
+                            model, tokenizer, head, groups[head_text], which, store, arm, summary, tick, cache
+                        )
+                        summary.seconds += time.perf_counter() - t0
         bar.close()
-    summary.seconds = time.perf_counter() - t_start
-    return summary
+    return summaries
+
+
+def _answer_group(model, tokenizer, head, pending, which, store, arm: Arm, summary: RunSummary, tick, cache):
+    """One arm's jobs behind one head; returns the head's KV cache (computed here if `cache` is None)."""
+    batch_size = int(arm.params.get("inference_batch_size", 8))
+    max_new = int(arm.params["max_new_tokens"])
+    after = "</think>" if arm.params.get("enable_thinking") else None
+    fits = _drop_too_long(tokenizer, head, pending, which, max_new, context_limit(model), summary, tick)
+    if not fits:
+        return cache
+    if not head:
+        for start in range(0, len(fits), batch_size):
+            chunk = fits[start : start + batch_size]
+            _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, arm.grammar)
+            tick(chunk)
+        return cache
+    if cache is None:
+        try:
+            cache = prefix_cache(model, head)
+        except Exception as e:  # noqa: BLE001 - one bad case must not end the run
+            _failed(fits, which, e, summary)
+            tick(fits)
+            return None
+    _answer_shared(
+        model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary, arm.grammar, tick, cache
+    )
+    return cache
 
 
 def _pending(
@@ -198,15 +241,8 @@ def _failed(chunk, which: str, err: Exception, summary: RunSummary, written: set
 
 
 def _answer_shared(
-    model, tokenizer, head, pending, which, store, batch_size, max_new, after, summary, grammar=None, tick=None
+    model, tokenizer, head, pending, which, store, batch_size, max_new, after, summary, grammar, tick, cache
 ) -> None:
-    try:
-        cache = prefix_cache(model, head)
-    except Exception as e:  # noqa: BLE001 - one bad case must not end the run
-        _failed(pending, which, e, summary)
-        if tick:
-            tick(pending)
-        return
     for start in range(0, len(pending), batch_size):
         chunk = pending[start : start + batch_size]
         written: set = set()
@@ -224,8 +260,7 @@ def _answer_shared(
             )
         except Exception as e:  # noqa: BLE001
             _failed(chunk, which, e, summary, written)
-        if tick:
-            tick(chunk)
+        tick(chunk)
 
 
 def _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar=None) -> None:
@@ -317,14 +352,13 @@ def infer(
     total = RunSummary()
     answers: dict = {}
     p_true: dict = {}
-    for arm_params, arm_variants, name in _arms(params, variants, tokenizer, defs):
-        jobs = build_jobs(cases, tokenizer, defs, arm_params)
-        grammar = grammar_for(tokenizer, arm_params, defs)
-        summary = run(model, tokenizer, jobs, arm_params, store, arm_variants, adapter_id, progress, grammar)
-        log.info("%s: %s", name or arm_params["strategy"], summary)
+    arms = _arms(params, variants, tokenizer, defs)
+    runs = [Arm(build_jobs(cases, tokenizer, defs, p), p, v, grammar_for(tokenizer, p, defs)) for p, v, _ in arms]
+    for arm, (_, _, name), summary in zip(runs, arms, run_arms(model, tokenizer, runs, store, adapter_id, progress)):
+        log.info("%s: %s", name or arm.params["strategy"], summary)
         total.merge(summary)
-        got, incomplete = collect(store, jobs, arm_params, arm_variants, adapter_id)
-        probs, _ = collect(store, jobs, arm_params, arm_variants, adapter_id, key="p_true")
+        got, incomplete = collect(store, arm.jobs, arm.params, arm.variants, adapter_id)
+        probs, _ = collect(store, arm.jobs, arm.params, arm.variants, adapter_id, key="p_true")
         for which, ids in incomplete.items():
             if ids:
                 log.warning(
@@ -333,7 +367,7 @@ def infer(
                     len(ids),
                     ids[:10],
                 )
-        for which in arm_variants:
+        for which in arm.variants:
             answers[name or which], p_true[name or which] = got[which], probs[which]
             total.incomplete[name or which] = incomplete[which]
     if calibration and params["strategy"] == "targeted":

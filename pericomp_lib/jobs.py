@@ -26,7 +26,8 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
     """Every answer a run needs, in case order, from the prompts module (the one place prompts are built).
 
     shared_prefix: a targeted case's questions share the head (chat start + record); comprehensive
-    prompts of all cases share the head (instructions + definitions), the record being their tail."""
+    prompts of all cases share the head (instructions + definitions), the record being their tail, except
+    with question_style brief, where the comprehensive question shares its case's targeted head."""
     from . import chat, prompts
 
     think = bool(params.get("enable_thinking", False))
@@ -40,7 +41,13 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
         if params["strategy"] == "comprehensive":
             cthink = params.get("comprehensive_think", True)
             asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
-            if shared:
+            if shared and style["question_style"] == "brief":  # record first: the head of the case's targeted jobs
+                question = prompts.comprehensive_question(definitions, cthink, asked)
+                head, tail = chat.chat_prefix_suffix(
+                    tokenizer, prompts.targeted_prefix(case.record, definitions), question, think
+                )
+                jobs.append(Job(case.case_id, "comprehensive", head, tail))
+            elif shared:
                 head, tail = chat.chat_prefix_suffix(
                     tokenizer, prompts.comprehensive_prompt("", definitions, cthink, asked), case.record, think
                 )

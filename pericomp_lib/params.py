@@ -195,6 +195,16 @@ class Params(BaseModel):
         "class balance: negative targeted examples kept per positive "
         "one, per complication (None: every question, the paper)",
     )
+    positive_weight: _t(_number(0.0, lo_open=True, hint=" > 0, or null for 1", optional=True), float | None) = F(
+        None,
+        "03",
+        "class balance without dropping questions: the loss weight of a positive targeted answer (None: 1, the paper)",
+    )
+    decision_weight: _t(_number(0.0, lo_open=True, hint=" > 0, or null for 1", optional=True), float | None) = F(
+        None,
+        "03",
+        "loss weight of the tokens of a targeted answer's True/False against its other tokens (None: 1, the paper)",
+    )
     # optimiser, schedule and checkpoints (training.SFT_CONFIG_KEYS maps them onto trl.SFTConfig)
     lr_scheduler_type: _t(
         _choice(
@@ -256,8 +266,11 @@ class Params(BaseModel):
         None, "01", "cohort_source jsonl/csv: the user's file; mimic: the MIMIC-IV folder"
     )
     difficulty: _t(_number(0.0, 1.0, hint=" in [0, 1]"), float) = F(0.5, "01", "share of synthetic look-alike traps")
-    record_length: _t(_choice("full", "compact"), str) = F(
-        "full", "01", "synthetic records: full (~2k tokens) or compact (~0.5k, for CPU runs)"
+    record_length: _t(_choice("full", "compact", "notes"), str) = F(
+        "full",
+        "01",
+        "synthetic records: full (~2k tokens), compact (~0.5k, for CPU runs) or notes (compact without the lab "
+        "table, whose values the notes state: ~0.45k)",
     )
     max_eval_cases: _t(
         _integer(1, special=(None,), hint=" >= 1, or null for the whole evaluation split"), int | None

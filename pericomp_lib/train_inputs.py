@@ -6,6 +6,7 @@ and `TrainingError` for inputs that cannot work. training.py runs the fit on the
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 from .packing import TokenizedExample, packed_rows, unpacked_row
@@ -33,9 +34,16 @@ def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]
     return before, after.rstrip() or (tokenizer.eos_token or "")
 
 
-def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool = False) -> list[TokenizedExample]:
+def tokenize_examples(
+    tokenizer,
+    examples: Sequence[dict],
+    enable_thinking: bool = False,
+    positive_weight: float | None = None,
+    decision_weight: float | None = None,
+) -> list[TokenizedExample]:
     """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
-    hold identical tokens."""
+    hold identical tokens. Loss weights (None: 1): `positive_weight` for every answer token of a positive
+    targeted example, `decision_weight` for the tokens of its "True"/"False" (`decision_tokens`)."""
     from . import chat
 
     before, after = answer_template(tokenizer, enable_thinking)
@@ -52,12 +60,31 @@ def tokenize_examples(tokenizer, examples: Sequence[dict], enable_thinking: bool
         def enc(text: str) -> list[int]:
             return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
-        out.append(
-            TokenizedExample(
-                str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), enc(before + ex["completion"] + after)
-            )
-        )
+        answer = enc(before + ex["completion"] + after)
+        weights = None
+        if positive_weight is not None or decision_weight is not None:
+            w = float(positive_weight) if positive_weight is not None and ex.get("positive") else 1.0
+            weights = [w] * len(answer)
+            if decision_weight is not None:
+                for k in decision_tokens(tokenizer, before, ex["completion"] + after):
+                    weights[k] *= float(decision_weight)
+            weights = tuple(weights)
+        out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), answer, weights))
     return out
+
+
+_DECISION = re.compile(r'"bool":\s*"(True|False)"')
+
+
+def decision_tokens(tokenizer, before: str, rest: str) -> list[int]:
+    """Indices of the answer tokens that spell a targeted answer's "True"/"False" (none for other answers).
+    With a schema the keys and quotes are forced at inference, so the decision is what training must teach."""
+    m = _DECISION.search(rest)
+    if not m:
+        return []
+    lo, hi = len(before) + m.start(1), len(before) + m.end(1)
+    enc = tokenizer(before + rest, add_special_tokens=False, return_offsets_mapping=True)
+    return [k for k, (a, b) in enumerate(enc["offset_mapping"]) if a < hi and b > lo]
 
 
 def build_rows(tokenized: Sequence[TokenizedExample], max_len: int, packing: bool) -> tuple[list[dict], list[str]]:

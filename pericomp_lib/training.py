@@ -149,7 +149,13 @@ def _run_params(params: dict, examples: Sequence[dict], quantization: str | None
 
 
 def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list[str]]:
-    tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
+    tokenized = tokenize_examples(
+        tok,
+        examples,
+        bool(params.get("enable_thinking")),
+        params.get("positive_weight"),
+        params.get("decision_weight"),
+    )
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
     if skipped:
         # a warning, not a log line: the user must act: training data left out

@@ -155,7 +155,7 @@ def test_jump_forward_feeds_forced_spans_without_a_step_each(lively, tok, defs):
 
 
 def test_constrained_comprehensive_closes_and_parses(lively, tok, defs):
-    p = _params(strategy="comprehensive", comprehensive_think=False, max_new_tokens=160)
+    p = _params(strategy="comprehensive", comprehensive_think=False, max_new_tokens=160, question_style="criteria")
     cases = generate_cohort(2, seed=9, record_length="compact")
     jobs = build_jobs(cases, tok, defs, p)
     assert len({j.head for j in jobs}) == 1  # the definitions are one shared head for every case
@@ -255,7 +255,9 @@ def test_paired_delta_ci():
 
 
 def test_comprehensive_scope_asked_lists_only_the_asked_definitions(tok, defs):
-    p = _params(strategy="comprehensive", comprehensive_think=False, comprehensive_scope="asked")
+    p = _params(
+        strategy="comprehensive", comprehensive_think=False, comprehensive_scope="asked", question_style="criteria"
+    )
     case = generate_cohort(1, seed=9, record_length="compact")[0]
     job = build_jobs([case], tok, defs, p)[0]
     assert "1. Delirium" in job.head and "2. Paralytic ileus" in job.head and "3. Stroke" in job.head
@@ -263,5 +265,55 @@ def test_comprehensive_scope_asked_lists_only_the_asked_definitions(tok, defs):
     assert "one of the 3 predefined complications" in job.head
     names = constrained.schema_for(p, "en")["items"]["properties"]["name"]["enum"]
     assert len(names) == 4 and "No postoperative complication" in names
-    full = build_jobs([case], tok, defs, _params(strategy="comprehensive", comprehensive_think=False))[0]
+    full = build_jobs(
+        [case], tok, defs, _params(strategy="comprehensive", comprehensive_think=False, question_style="criteria")
+    )[0]
     assert "Pneumonia" in full.head and len(tok(full.head).input_ids) > 2 * len(tok(job.head).input_ids)
+
+
+def test_brief_comprehensive_question_shares_the_targeted_head_and_parses(lively, tok, defs):
+    cases = generate_cohort(2, seed=9, record_length="compact")
+    targeted = build_jobs(cases, tok, defs, _params())
+    p = _params(strategy="comprehensive", comprehensive_think=False, comprehensive_scope="asked", max_new_tokens=160)
+    comp = build_jobs(cases, tok, defs, p)
+    assert [j.item for j in comp] == ["comprehensive", "comprehensive"]
+    for case, job in zip(cases, comp):
+        assert job.head == next(j.head for j in targeted if j.case_id == case.case_id)
+        assert case.record.strip() in job.head and "Delirium; Paralytic ileus; Stroke" in job.tail
+        assert "Pneumonia" not in job.tail and "No postoperative complication" in job.tail
+    got = _answers(lively, tok, comp, grammar_for(tok, p, defs), p["max_new_tokens"])
+    for text, _ in got.values():
+        assert parsing.parse_comprehensive(text).error is None, text
+
+
+def _rows(path):
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def test_arms_sharing_a_head_prefill_it_once_with_the_answers_of_separate_runs(
+    lively, tok, defs, tmp_path, monkeypatch
+):
+    from pericomp_lib import runstore
+
+    cases = generate_cohort(2, seed=4, record_length="compact")
+    arms = []
+    for kw in ({}, {"strategy": "comprehensive", "comprehensive_think": False, "comprehensive_scope": "asked"}):
+        p = _params(max_new_tokens=60, **kw)
+        arms.append(inf.Arm(build_jobs(cases, tok, defs, p), p, ("base",), grammar_for(tok, p, defs)))
+    alone = {}
+    for i, arm in enumerate(arms):
+        store = runstore.RunStore(tmp_path / f"alone{i}.jsonl")
+        inf.run(lively, tok, arm.jobs, arm.params, store, progress=False, grammar=arm.grammar)
+        alone.update({(r["case_id"], r["item"]): (r["text"], r["p_true"]) for r in _rows(store.path)})
+    calls = []
+    real = inf.prefix_cache
+    monkeypatch.setattr(inf, "prefix_cache", lambda model, head: calls.append(len(head)) or real(model, head))
+    store = runstore.RunStore(tmp_path / "together.jsonl")
+    summaries = inf.run_arms(lively, tok, arms, store, progress=False)
+    together = {(r["case_id"], r["item"]): (r["text"], r["p_true"]) for r in _rows(store.path)}
+    assert len(calls) == len(cases)  # one prefill per case, shared by its 3 targeted and 1 comprehensive jobs
+    assert [s.generated for s in summaries] == [3 * len(cases), len(cases)]
+    assert together.keys() == alone.keys() and len(together) == 4 * len(cases)
+    for key, (text, p_true) in alone.items():
+        assert together[key][0] == text, key
+        assert (p_true is None and together[key][1] is None) or abs(together[key][1] - p_true) < 1e-5, key

@@ -49,12 +49,14 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
         "comprehensive_arm",
         "comprehensive_think",
         "negative_ratio",
+        "positive_weight",
+        "decision_weight",
         "complications",
         "lora_layers",
         "target_modules",
         "record_length",
     ):
-        p[key] = cpu[key]
+        p[key] = cpu.get(key)  # a key the profile leaves out has its default
     p.update(
         run_name="mainjob",
         n_cases=30,

@@ -142,6 +142,29 @@ def test_packed_equals_unpacked_losses_and_gradients():
         torch.testing.assert_close(g_packed[name], g_ref[name], atol=1e-4, rtol=1e-3, msg=name)
 
 
+def test_positive_weight_multiplies_each_answer_loss_and_weight_one_is_the_plain_loss():
+    from dataclasses import replace
+
+    model = _lora_tiny()
+    exs = _examples(n_cases=2, n_q=3)
+    weighted = [replace(e, weights=(3.0 if i % 3 == 0 else 1.0,) * len(e.answer)) for i, e in enumerate(exs)]
+    collate = Collator(pad_id=0)
+    assert "shift_weights" not in collate(packed_rows(exs, 10_000))  # every weight 1: the unweighted path
+    rows = packed_rows(weighted, 10_000)
+    batch = collate(rows)
+    assert "shift_weights" in batch
+    with torch.no_grad():
+        got, n, _ = answer_loss(model, batch)
+        per_example = _per_example_losses(model, collate(rows), rows)  # mean loss per example
+    sums = per_example * torch.tensor([float(len(e.answer)) for e in weighted])
+    want = (sums * torch.tensor([e.weights[0] for e in weighted])).sum()
+    assert n == sum(len(e.answer) for e in exs)
+    torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-4)
+    plain = [unpacked_row(e) for e in weighted]  # unpacked rows carry the same weights
+    with torch.no_grad():
+        torch.testing.assert_close(answer_loss(model, collate(plain))[0], want, atol=1e-3, rtol=1e-4)
+
+
 def test_collator_keeps_only_answer_logits():
     exs = _examples(n_cases=1, n_q=3)
     b = Collator(pad_id=0)(packed_rows(exs, 10_000))
@@ -217,3 +240,31 @@ def _log(out):
     import json
 
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_decision_and_positive_weights_fall_on_the_right_answer_tokens():
+    from pericomp_lib import models
+    from pericomp_lib.train_inputs import tokenize_examples
+
+    tok = models.load_tokenizer("tiny-random")
+    exs = [
+        {
+            "case_id": "c1",
+            "prompt": "p",
+            "completion": '{"bool": "True", "grading": "mild", "think": "t"}',
+            "positive": True,
+        },
+        {"case_id": "c2", "prompt": "p", "completion": '{"think": "t", "bool": "False", "grading": "Null"}'},
+        {
+            "case_id": "c3",
+            "prompt": "p",
+            "completion": '[{"name": "No postoperative complication", "grading": "Null"}]',
+        },
+    ]
+    assert all(e.weights is None for e in tokenize_examples(tok, exs))  # the paper: every answer token alike
+    weighted = tokenize_examples(tok, exs, positive_weight=3.0, decision_weight=10.0)
+    for e, word, base in zip(weighted, ("True", "False", None), (3.0, 1.0, 1.0)):
+        assert len(e.weights) == len(e.answer) and min(e.weights) == base
+        heavy = "".join(tok.decode([t]) for t, w in zip(e.answer, e.weights) if w > base)
+        assert heavy.strip() == (word or ""), (heavy, word)
+        assert max(e.weights) == (base * 10 if word else base)

@@ -231,6 +231,28 @@ def test_compact_is_deterministic_and_full_is_the_default(tmp_path):
     assert a == b and full == default and a != full
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_notes_records_are_compact_ones_without_the_lab_table_whose_values_the_notes_state(tmp_path, language):
+    compact = generate_cohort(40, language, seed=6, difficulty=0.8, record_length="compact")
+    notes = generate_cohort(40, language, seed=6, difficulty=0.8, record_length="notes")
+    loaded = records.load_cohort(records.write_cohort(tmp_path / "n.jsonl", notes))  # checks every evidence string
+    assert [c.gold for c in loaded] == [c.gold for c in compact]
+    table_head, exams_head = ("# 检验结果", "# 检查结果") if language == "zh" else ("# Laboratory results", "# Imaging")
+    n_values = 0
+    for c, n in zip(compact, notes):
+        start, end = c.record.index(table_head), c.record.index(exams_head)
+        assert n.record == c.record[:start] + c.record[end:]  # the table is the only difference
+        for row in c.record[start:end].splitlines():
+            cells = row.split("|")
+            if len(cells) > 6 and cells[1][:2] == "20":  # |date|test|value|unit|...: stated in the notes too
+                n_values += 1
+                assert f"{cells[2]} {cells[3]}" in n.record, (c.case_id, row)
+    assert n_values > 40
+    assert statistics.mean(map(cohort.count_tokens, (c.record for c in notes))) < 0.85 * statistics.mean(
+        map(cohort.count_tokens, (c.record for c in compact))
+    )
+
+
 def test_compact_writes_every_event_and_trap_fact():
     """Only routine background charting is dropped: each event, trap and proof finding is in the record."""
     for i in range(40):

@@ -77,7 +77,8 @@ def generate_cohort(
     record_length: str = "full",
 ) -> list[Case]:
     """n_cases from center A split train/validation (paper ~68/32), plus n_external 'test' cases from center B.
-    record_length: "full" (~3k SmolLM2 tokens in English) or "compact" (same facts and gold, few hundred)."""
+    record_length: "full" (~3k SmolLM2 tokens in English), "compact" (same facts and gold, few hundred) or
+    "notes" (compact without the laboratory table, whose values the notes state)."""
     check_record_length(record_length)
     if not isinstance(n_cases, int) or n_cases < 1:
         raise ValueError(f"n_cases={n_cases!r} must be a positive integer")

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from .facts import Course, Finding
 
-RECORD_LENGTHS = ("full", "compact")
+RECORD_LENGTHS = ("full", "compact", "notes")  # notes: compact without the lab table (see writer.render)
 VITAL_KEYS = frozenset({"temp", "hr", "rr"})
 FIRST_POD = 1  # the first ward-round day keeps its creatinine: shows a post-operative value next to the baseline
 
@@ -23,7 +23,8 @@ def check_record_length(record_length: str) -> str:
     if record_length not in RECORD_LENGTHS:
         raise ValueError(
             f"record_length={record_length!r}: use one of {', '.join(RECORD_LENGTHS)} "
-            "('compact' writes ~5x shorter records from the same facts, for CPU runs)"
+            "('compact' writes ~5x shorter records from the same facts, for CPU runs; 'notes' the same without the "
+            "laboratory table, whose values the compact notes already state)"
         )
     return record_length
 

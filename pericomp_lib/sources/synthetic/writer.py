@@ -58,10 +58,12 @@ class Writer:
         rng: random.Random,
         compact: bool = False,
         reports: dict[int, str] | None = None,
+        lab_table: bool = True,
     ):
         self.c, self.lang, self.rng, self.i = course, language, rng, LANG_INDEX[language]
         self.w = RECORD[language]
         self.compact = compact
+        self.with_lab_table = lab_table
         self.reports = reports or {}  # id(finding) -> report text the full record used (same PE side)
         self.signed = "" if compact else self.w.signed
         self.text_of: dict[int, str] = {}  # id(finding) -> the fragment written for it
@@ -295,7 +297,8 @@ class Writer:
             notes += [self.transfusion(f) for f in transfusions if f.day == day]
             notes.append(self.day_note(day, by_day[day]))
         notes += [self.transfusion(f) for f in transfusions if f.day not in by_day]
-        return "\n\n".join([self.general(), self.w.course_heading, *notes, self.lab_table(), self.exams()]) + "\n"
+        table = [self.lab_table()] if self.with_lab_table else []
+        return "\n\n".join([self.general(), self.w.course_heading, *notes, *table, self.exams()]) + "\n"
 
 
 DAY_NOTE_KINDS = {  # finding kind -> (day-note section, writer); signs split by EXAM_SIGNS in Writer.fragment
@@ -325,6 +328,10 @@ def render(
     reports = {
         id(f): full.text_of[id(f)] for f in course.findings if f.kind in ("imaging", "echo") and id(f) in full.text_of
     }
-    w = Writer(C.select(course, proof), language, rng, compact=True, reports=reports)
+    # "notes": a compact note states every lab value of its day, so the table would only repeat them (~23% of the
+    # record's tokens); the table draws nothing from rng, so the rest of the text is the compact record's
+    w = Writer(
+        C.select(course, proof), language, rng, compact=True, reports=reports, lab_table=record_length != "notes"
+    )
     text = w.render()
     return text, w.text_of
