@@ -30,7 +30,9 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=1)
     ap.add_argument("--complications", type=int, default=22, help="first N of the 22 (fewer = quicker)")
     ap.add_argument("--max-seq-len", type=int, default=8192)
-    ap.add_argument("--record-length", choices=("full", "compact", "notes"), default="full", help="synthetic record size")
+    ap.add_argument(
+        "--record-length", choices=("full", "compact", "notes"), default="full", help="synthetic record size"
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine)")
     args = ap.parse_args()
     if args.threads:

@@ -181,7 +181,8 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
             ylabel="Precision (PPV)",
             title=f"{run}: targeted decisions",
         )
-        ax.legend(fontsize=7, frameon=True, framealpha=0.85, loc="upper right")
+        # a learned model's curve hugs the top right and a base model's the bottom: the legend goes between
+        ax.legend(fontsize=7, frameon=True, framealpha=0.85, loc="center left")
     fig.tight_layout()
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_pr_curves")

@@ -327,7 +327,9 @@ def test_notebook_bad_param_names_the_key(tmp_path):
 @pytest.mark.notebook
 def test_ctrl_c_stops_the_batch_with_a_summary(tmp_path):
     profile = tmp_path / "tiny.yaml"
-    profile.write_text(yaml.safe_dump({**yaml.safe_load(TINY.read_text()), "run_name": "ctrlc", "max_steps": 50}))
+    # 1,000 steps: training lasts well past the 3 s below, so the signal lands in stage 03 and not in the
+    # hand-over to 04 (with 50 steps, tiny-random could finish 03 first on a quiet machine)
+    profile.write_text(yaml.safe_dump({**yaml.safe_load(TINY.read_text()), "run_name": "ctrlc", "max_steps": 1000}))
     proc = subprocess.Popen(
         [
             PY,

@@ -11,7 +11,8 @@
 #
 # `record_length = "compact"` writes the same simulated courses (same gold labels and evidence) as shorter
 # records: only days with events plus the first and discharge notes, event-driven lab values only, no
-# signatures. Use it for CPU runs, where every targeted prompt repeats the whole record.
+# signatures. Use it for CPU runs, where every targeted prompt repeats the whole record. `"notes"` (the CPU
+# default) is the compact record without its laboratory table: every value in it is also stated in that day's note.
 #
 # Other sources: `pericomp_repo` (the authors' layout), `jsonl` (a `cohort.jsonl` you made), `csv`, `mimic`
 # (or `01b_mimic` to see the MIMIC-IV steps one by one).
