@@ -13,7 +13,7 @@ and how many answers are identical to (a). `--constrained` runs all three under 
 
 usage: python benchmarks/targeted_inference.py [--params params/smollm2-135m.yaml] [--cases 2]
        [--batch-size 22] [--max-new-tokens N] [--threads N] [--cohort path/to/cohort.jsonl]
-       [--constrained] [--record-length full|compact] [--params-override key=value ...]
+       [--constrained] [--record-length full|compact|notes] [--params-override key=value ...]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from pericomp_lib.sources.synthetic import RECORD_LENGTHS  # noqa: E402 - after the path insert
 
 
 def main(argv=None) -> int:
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--modes", default="abc", help="subset of abc to run")
     ap.add_argument("--constrained", action="store_true", help="decode under the answer schema (params constrained)")
-    ap.add_argument("--record-length", default="full", choices=("full", "compact", "notes"), help="synthetic records")
+    ap.add_argument("--record-length", default="full", choices=RECORD_LENGTHS, help="synthetic records")
     ap.add_argument(
         "--set",
         nargs="*",

@@ -19,7 +19,7 @@ from pericomp_lib import sft_data
 from pericomp_lib.definitions import load_definitions
 from pericomp_lib.models import load_tokenizer
 from pericomp_lib.params import validate
-from pericomp_lib.sources.synthetic import generate_cohort
+from pericomp_lib.sources.synthetic import RECORD_LENGTHS, generate_cohort
 from pericomp_lib.train_inputs import build_rows, tokenize_examples
 from pericomp_lib.training import train_examples
 
@@ -30,9 +30,7 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=1)
     ap.add_argument("--complications", type=int, default=22, help="first N of the 22 (fewer = quicker)")
     ap.add_argument("--max-seq-len", type=int, default=8192)
-    ap.add_argument(
-        "--record-length", choices=("full", "compact", "notes"), default="full", help="synthetic record size"
-    )
+    ap.add_argument("--record-length", choices=RECORD_LENGTHS, default="full", help="synthetic record size")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine)")
     args = ap.parse_args()
     if args.threads:

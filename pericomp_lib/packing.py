@@ -25,9 +25,6 @@ class TokenizedExample:
     answer: list[int]  # completion + end-of-turn: the only tokens with loss
     weights: tuple[float, ...] | None = None  # loss weight per answer token (positive_weight, decision_weight); None: 1
 
-    def answer_weights(self) -> list[float]:
-        return list(self.weights) if self.weights is not None else [1.0] * len(self.answer)
-
     def __len__(self) -> int:
         return len(self.head) + len(self.tail) + len(self.answer)
 
@@ -36,14 +33,16 @@ def unpacked_row(ex: TokenizedExample) -> dict[str, Any]:
     """head + tail + answer; loss on the answer only."""
     prompt = ex.head + ex.tail
     ids = prompt + ex.answer
-    return {
+    row = {
         "input_ids": ids,
         "labels": [IGNORE] * len(prompt) + list(ex.answer),
         "position_ids": list(range(len(ids))),
         "segments": [0] * len(ids),
         "n_examples": 1,
-        "weights": [0.0] * len(prompt) + ex.answer_weights(),
     }
+    if ex.weights is not None:
+        row["weights"] = [0.0] * len(prompt) + list(ex.weights)
+    return row
 
 
 def packed_rows(examples: Sequence[TokenizedExample], max_len: int) -> list[dict[str, Any]]:
@@ -64,15 +63,17 @@ def packed_rows(examples: Sequence[TokenizedExample], max_len: int) -> list[dict
                     "position_ids": list(range(len(head))),
                     "segments": [0] * len(head),
                     "n_examples": 0,
-                    "weights": [0.0] * len(head),
                 }
+                if ex.weights is not None:
+                    row["weights"] = [0.0] * len(head)
                 rows.append(row)
             k = row["n_examples"] + 1
             row["input_ids"] += block
             row["labels"] += [IGNORE] * len(ex.tail) + list(ex.answer)
             row["position_ids"] += list(range(len(head), len(head) + len(block)))
             row["segments"] += [k] * len(block)
-            row["weights"] += [0.0] * len(ex.tail) + ex.answer_weights()
+            if ex.weights is not None:
+                row["weights"] += [0.0] * len(ex.tail) + list(ex.weights)
             row["n_examples"] = k
     return rows
 
@@ -131,12 +132,9 @@ class Collator:
         keep = (targets != IGNORE).any(0).nonzero()[:, 0]
         batch["logits_to_keep"] = keep
         batch["shift_labels"] = targets[:, keep]
-        weights = [r.get("weights") for r in rows]
-        if all(w is not None for w in weights) and any(
-            x != 1.0 for w, r in zip(weights, rows) for x, lab in zip(w, r["labels"]) if lab != IGNORE
-        ):
-            padded = torch.tensor([w + [0.0] * (L - len(w)) for w in weights], dtype=torch.float32)
-            batch["shift_weights"] = padded[:, 1:][:, keep]  # only when some answer is weighted: else the plain sum
+        if all("weights" in r for r in rows):  # examples with loss weights (params positive_weight, decision_weight)
+            padded = torch.tensor([r["weights"] + [0.0] * (L - len(r["weights"])) for r in rows], dtype=torch.float32)
+            batch["shift_weights"] = padded[:, 1:][:, keep]
         batch["n_tokens"] = torch.tensor([len(r["input_ids"]) for r in rows])
         return batch
 
@@ -152,13 +150,13 @@ def answer_loss(model, batch: dict[str, Any]):
     out = model(**{k: batch[k] for k in MODEL_KEYS if k in batch})
     targets = batch["shift_labels"].to(out.logits.device)
     logits = out.logits.float()
-    if "shift_weights" in batch:  # params positive_weight / decision_weight: each answer token's loss times its weight
-        per_token = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="none"
-        )
-        loss = (per_token * batch["shift_weights"].reshape(-1).to(per_token.device)).sum()
-        return loss, int((targets != IGNORE).sum()), out
+    weights = batch.get("shift_weights")  # params positive_weight / decision_weight: a loss weight per answer token
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+        logits.reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="sum" if weights is None else "none",
     )
+    if weights is not None:
+        loss = (loss * weights.reshape(-1).to(loss.device)).sum()
     return loss, int((targets != IGNORE).sum()), out

@@ -241,21 +241,12 @@ def check_strategy_layout(strategy: str, layout: str) -> None:
 
 # ------------------------------------------------------------------------------------------ prompts
 def comprehensive_prompt(
-    record: str,
-    definitions: Definitions,
-    think: bool = True,
-    complications: Iterable[str] | None = None,
-    question_style: str = "criteria",
+    record: str, definitions: Definitions, think: bool = True, complications: Iterable[str] | None = None
 ) -> str:
     """All 22 complications in one prompt (the record last), with or without the think field.
 
     With `complications`, only those definitions, renumbered, and the count in the instructions follows:
-    the comprehensive question about exactly the complications a targeted run asked (CPU profile).
-    question_style "brief": the targeted arms' record-first prefix, then one question naming the complications
-    (`comprehensive_question`), so the two strategies differ only in one question vs one per complication."""
-    check_choice("question_style", question_style, QUESTION_STYLES)
-    if question_style == "brief":
-        return targeted_prefix(record, definitions) + comprehensive_question(definitions, think, complications)
+    the comprehensive question about exactly the complications a targeted run asked (CPU profile)."""
     t = TEMPLATES[definitions.language]
     spec = t["comprehensive_think" if think else "comprehensive_nothink"].replace(
         "{grading}", definitions.grading_inline

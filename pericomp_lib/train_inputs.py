@@ -43,7 +43,7 @@ def tokenize_examples(
 ) -> list[TokenizedExample]:
     """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
     hold identical tokens. Loss weights (None: 1): `positive_weight` for every answer token of a positive
-    targeted example, `decision_weight` for the tokens of its "True"/"False" (`decision_tokens`)."""
+    targeted example, `decision_weight` for the tokens of its "True"/"False" (`weighted_answer`)."""
     from . import chat
 
     before, after = answer_template(tokenizer, enable_thinking)
@@ -60,15 +60,12 @@ def tokenize_examples(
         def enc(text: str) -> list[int]:
             return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
-        answer = enc(before + ex["completion"] + after)
-        weights = None
-        if positive_weight is not None or decision_weight is not None:
-            w = float(positive_weight) if positive_weight is not None and ex.get("positive") else 1.0
-            weights = [w] * len(answer)
-            if decision_weight is not None:
-                for k in decision_tokens(tokenizer, before, ex["completion"] + after):
-                    weights[k] *= float(decision_weight)
-            weights = tuple(weights)
+        text = before + ex["completion"] + after
+        if positive_weight is None and decision_weight is None:
+            answer, weights = enc(text), None
+        else:
+            weight = float(positive_weight) if positive_weight is not None and ex.get("positive") else 1.0
+            answer, weights = weighted_answer(tokenizer, text, weight, decision_weight)
         out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), answer, weights))
     return out
 
@@ -76,15 +73,20 @@ def tokenize_examples(
 _DECISION = re.compile(r'"bool":\s*"(True|False)"')
 
 
-def decision_tokens(tokenizer, before: str, rest: str) -> list[int]:
-    """Indices of the answer tokens that spell a targeted answer's "True"/"False" (none for other answers).
-    With a schema the keys and quotes are forced at inference, so the decision is what training must teach."""
-    m = _DECISION.search(rest)
-    if not m:
-        return []
-    lo, hi = len(before) + m.start(1), len(before) + m.end(1)
-    enc = tokenizer(before + rest, add_special_tokens=False, return_offsets_mapping=True)
-    return [k for k, (a, b) in enumerate(enc["offset_mapping"]) if a < hi and b > lo]
+def weighted_answer(
+    tokenizer, text: str, weight: float, decision_weight: float | None
+) -> tuple[list[int], tuple[float, ...]]:
+    """(answer ids, loss weight per id): `weight` everywhere, times `decision_weight` on the tokens that spell a
+    targeted answer's "True"/"False" (found by character offsets; other answers have none). With a schema the
+    keys and quotes are forced at inference, so the decision is what training must teach."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    weights = [weight] * len(enc["input_ids"])
+    m = _DECISION.search(text)
+    if decision_weight is not None and m:
+        for k, (a, b) in enumerate(enc["offset_mapping"]):
+            if a < m.end(1) and b > m.start(1):
+                weights[k] *= float(decision_weight)
+    return enc["input_ids"], tuple(weights)
 
 
 def build_rows(tokenized: Sequence[TokenizedExample], max_len: int, packing: bool) -> tuple[list[dict], list[str]]:
