@@ -5,13 +5,13 @@ needs P(True) for every question (recorded by inference at the decision token). 
 chosen on the training split (04's calibration cases) and applied unchanged to the evaluation split, so
 no evaluation case informs the number reported for it. The greedy F1 stays the headline.
 
-decisions.csv (written by 04): split, case_id, complication, model, gold (0/1), p_true.
+decisions.csv (written by 04, decision_rows.py): split, case_id, complication, model, gold (0/1), p_true.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,42 +20,7 @@ import pandas as pd
 from . import metrics, taxonomy
 from .io import atomic_write_text
 
-COLUMNS = ["split", "case_id", "complication", "model", "gold", "p_true"]
 SENSITIVITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
-
-
-def frame(cases: Sequence, p_true: Mapping[str, Mapping[str, Mapping[str, float | None]]], split: str) -> pd.DataFrame:
-    """One row per (model, case, complication asked) with the gold answer and P(True) (None when the
-    answer never reached a decision, e.g. free generation that did not write "bool")."""
-    by_id = {c.case_id: c for c in cases}
-    rows = []
-    for model, per_case in p_true.items():
-        for case_id, items in per_case.items():
-            case = by_id.get(case_id)
-            if case is None:
-                continue
-            gold = {g.complication for g in case.gold}
-            for cid, p in items.items():
-                if cid in taxonomy.IDS:
-                    rows.append(
-                        {
-                            "split": split,
-                            "case_id": case_id,
-                            "complication": cid,
-                            "model": model,
-                            "gold": int(cid in gold),
-                            "p_true": p,
-                        }
-                    )
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def write(out_dir: str | os.PathLike, frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    df = pd.concat(
-        [f for f in frames if f is not None and not f.empty] or [pd.DataFrame(columns=COLUMNS)], ignore_index=True
-    )
-    atomic_write_text(Path(out_dir) / "decisions.csv", df.to_csv(index=False))
-    return df
 
 
 def read(run_dir: str | os.PathLike) -> pd.DataFrame | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,7 @@ import pandas as pd
 
 from . import metrics
 from .io import atomic_write_text
-from .paper_tables import AVERAGES
-from .sources import pericomp_repo as repo
+from .predictions import load_predictions, prediction_issues
 
 # --- one run ---------------------------------------------------------------------------------------
 RUN_MODELS_ORDER = ("comprehensive", "base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
@@ -50,11 +49,11 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
         if not files:
             raise FileNotFoundError(f"{run_dir / folder}: no prediction files; run 04_inference first")
         gold = records.restrict_labels(gold, scope, mode == "strict")
-        raw = {f.stem: dict(repo.load_predictions(f, missing="empty")) for f in files}
+        raw = {f.stem: dict(load_predictions(f, missing="empty")) for f in files}
         preds = {m: records.restrict_labels(v, scope, mode == "strict") for m, v in raw.items()}
         ids = _owed_ids(run_dir, gold, preds)
         for model, labels in raw.items():  # extra ids, unknown labels, empty answers: said, not passed over
-            for issue in repo.prediction_issues(labels, gold):
+            for issue in prediction_issues(labels, gold):
                 # a warning, not a log line: the user must act: a prediction file holds answers that are not scored
                 warnings.warn(f"{run_dir / folder / (model + '.json')}: {issue}", stacklevel=2)
         if not ids:
@@ -67,7 +66,7 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
                     f"{run_dir / folder / (model + '.json')}: lacks {len(lacking)} evaluation case(s), "
                     f"e.g. {lacking[:5]}; re-run 04_inference (it resumes) or remove the file"
                 )
-            for average in AVERAGES:
+            for average in metrics.AVERAGES:
                 m = metrics.prf(sub_gold, {c: pred[c] for c in ids}, average)
                 rows.append(
                     {
@@ -87,6 +86,20 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
         ["mode", "averaging", "Models"], key=lambda s: s.map(order).fillna(99) if s.name == "Models" else s
     )
     return df.reset_index(drop=True)
+
+
+def metrics_table(out_dir: str | os.PathLike, cases: Sequence) -> pd.DataFrame:
+    """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file (05's scoring)."""
+    df = score_run(out_dir, cases).rename(
+        columns={
+            "Models": "model",
+            "averaging": "average",
+            "Precision": "precision",
+            "Recall": "recall",
+            "F1_score": "f1",
+        }
+    )
+    return df[["model", "mode", "average", "precision", "recall", "f1", "n_cases"]]
 
 
 def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, Mapping]) -> list[str]:

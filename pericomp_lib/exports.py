@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import parsing, records, result_files, taxonomy
+from . import decision_rows, parsing, records, result_files, taxonomy
 from .io import atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
@@ -146,9 +146,6 @@ def export(
     scope.json records which complications were asked (None: all 22), so evaluation restricts gold alike.
     decisions.csv holds P(True) of every targeted decision: evaluation cases (split "eval") and the
     training cases scored for an operating point (split "train")."""
-    from . import decisions
-    from .io import write_json
-
     write_json(
         Path(out_dir) / "scope.json",
         {
@@ -160,27 +157,14 @@ def export(
     write_predictions(out_dir, answers, strategy)
     if strategy == "targeted" and p_true:
         targeted = {m: v for m, v in p_true.items() if strategy_of(m, strategy) == "targeted"}
-        decisions.write(
+        decision_rows.write(
             out_dir,
-            [decisions.frame(cases, targeted, "eval"), decisions.frame(calibration_cases, calibration or {}, "train")],
+            [
+                decision_rows.frame(cases, targeted, "eval"),
+                decision_rows.frame(calibration_cases, calibration or {}, "train"),
+            ],
         )
     return write_side_by_side(out_dir, cases, answers, strategy, p_true)
-
-
-def metrics_table(out_dir: str | os.PathLike, cases: Sequence[records.Case]) -> pd.DataFrame:
-    """Micro and per-sample macro P/R/F1, lenient and strict, of every prediction file (05's scoring)."""
-    from .evaluation import score_run
-
-    df = score_run(out_dir, cases).rename(
-        columns={
-            "Models": "model",
-            "averaging": "average",
-            "Precision": "precision",
-            "Recall": "recall",
-            "F1_score": "f1",
-        }
-    )
-    return df[["model", "mode", "average", "precision", "recall", "f1", "n_cases"]]
 
 
 def disagreements(df: pd.DataFrame, n: int = 8) -> pd.DataFrame:

@@ -13,7 +13,7 @@ Semantics (all from the authors' code):
   (only false negatives), which is not the same as ['无术后并发症'];
 - the cases are the gold cases; predictions for cases not in gold are ignored; a gold case missing from
   the predictions is an error here (the authors' code skipped such a model entirely), unless the caller
-  filled it, e.g. with `sources.pericomp_repo.load_predictions(..., missing="empty")`;
+  filled it, e.g. with `predictions.load_predictions(..., missing="empty")`;
 - 0/0 is 0.0 for P, R and F1, per case and overall;
 - micro: P, R from summed counts, F1 = 2PR/(P+R); per-sample "macro": P, R, F1 per case (F1 from that
   case's P and R), then each averaged over cases (mean of F1s, not F1 of mean P and R).
@@ -32,6 +32,7 @@ import pandas as pd
 from . import taxonomy
 
 LabelMap = Mapping[str, Iterable[str]]
+AVERAGES = ("micro", "macro")  # what prf(average=...) computes
 
 _STRICT_SUFFIXES = tuple(f"_{g}" for g in taxonomy.GRADE_TO_ZH.values())
 

@@ -17,10 +17,8 @@ Which cases and which files, as the authors did it:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +27,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import metrics
-from .io import atomic_write_text, write_json
+from .io import atomic_write_text
+from .predictions import PredictionFile, load_predictions, prediction_issues
 from .sources import pericomp_repo as repo
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["Models", "Precision", "Recall", "F1_score"]
-AVERAGES = ("micro", "macro")
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ class LoadedTable:
 
     spec: TableSpec
     gold: dict[str, list[str]]
-    predictions: dict[str, repo.PredictionFile]
+    predictions: dict[str, PredictionFile]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     filled: dict[str, int] = field(default_factory=dict)  # model -> cases counted as no complication
     issues: dict[str, list[str]] = field(default_factory=dict)  # file -> extra ids, unknown labels, empty answers
@@ -149,7 +147,7 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
     loaded = LoadedTable(spec, gold, {})
     for path in repo.list_prediction_files(pericomp_dir, spec.center, spec.strict):
         try:
-            pf = repo.load_predictions(
+            pf = load_predictions(
                 path, list(gold), missing="empty" if missing == "empty" else "error", strict=spec.strict
             )
         except (ValueError, OSError) as e:
@@ -159,7 +157,7 @@ def load_table(pericomp_dir: str | os.PathLike, spec: TableSpec | str, missing: 
             log.warning("skipped %s: %s", path, e)
             continue
         loaded.predictions[pf.model] = pf
-        found = repo.prediction_issues(
+        found = prediction_issues(
             {k: v for k, v in pf.labels.items() if k not in pf.missing},
             gold,
             [e for e in pf.extra if e not in center_ids],
@@ -191,7 +189,7 @@ def paper_tables(
         )
         if t.filled:
             report["filled"][spec.name] = dict(t.filled)
-        for average in AVERAGES:
+        for average in metrics.AVERAGES:
             name = table_filename(average, spec.name)
             df = evaluate_predictions(t.gold, t.predictions, average)
             report["tables"][name] = atomic_write_text(out / name, df.to_csv(index=False))
@@ -200,69 +198,3 @@ def paper_tables(
             df = per_complication(t.gold, t.predictions)
             report["tables"][name] = atomic_write_text(out / name, df.to_csv(index=False))
     return report
-
-
-def cli(argv: list[str]) -> int:
-    from .logs import show_logs
-
-    show_logs()
-    ap = argparse.ArgumentParser(prog="python -m pericomp_lib evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--pericomp-dir", help="clone of gscfwid/PeriComp (results/, data_source/)")
-    ap.add_argument("--out", required=True, help="folder for the CSV tables")
-    ap.add_argument("--runs-dir", help="collect the metrics of our own runs (runs/<run>/seed-<n>/tables)")
-    ap.add_argument(
-        "--missing",
-        choices=("skip", "empty", "error"),
-        default="skip",
-        help="prediction files lacking gold cases: skip and report (authors), fill as none, or stop",
-    )
-    args = ap.parse_args(argv)
-    if args.runs_dir:
-        from .evaluation import write_runs_metrics
-
-        try:
-            table = write_runs_metrics(args.runs_dir, args.out)
-        except FileNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        micro = table[table.averaging == "micro"].pivot_table(
-            index=["run", "seed", "Models"], columns="mode", values="F1_score", sort=False
-        )
-        print(f"wrote {Path(args.out) / 'runs_metrics.csv'}\nmicro F1 per run, seed and model:")
-        print(micro.round(3).to_string())
-        return 0
-    if not args.pericomp_dir:
-        ap.error("give --pericomp-dir (or --runs-dir once the batch runner exists)")
-    try:
-        report = paper_tables(args.pericomp_dir, args.out, missing=args.missing)
-    except (FileNotFoundError, ValueError) as e:  # missing gold, broken file: say which and stop cleanly
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    _print_report(report, Path(args.out))
-    return 0
-
-
-def _print_report(report: dict, out: Path) -> None:
-    """What paper_tables wrote, skipped and filled; issue counts here, every file and id in the notes file."""
-    for path in report["tables"].values():
-        print(f"wrote {path}")
-    for name, n in report["n_models"].items():
-        print(f"{name}: {n} models")
-    for s in report["skipped"]:
-        print(f"skipped in {s['table']}: {s['file']}: {s['reason']}")
-    for table, filled in report["filled"].items():
-        print(f"{table}: missing cases counted as no complication: {filled}")
-    issues = report.get("issues", [])
-    if issues:  # hundreds in the published files: counts here, every file and id in the notes file
-        notes = write_json(out / "evaluation_notes.json", issues)
-        kinds = (
-            ("not evaluation cases", "extra case ids"),
-            ("naming none", "labels naming none of the 22"),
-            ("no answer", "empty answers"),
-        )
-        for table in dict.fromkeys(i["table"] for i in issues):
-            counts = [
-                f"{len({i['file'] for i in issues if i['table'] == table and key in i['issue']})} with {what}"
-                for key, what in kinds
-            ]
-            print(f"{table}: prediction files {', '.join(counts)} (scored as the authors did; details in {notes})")

@@ -20,6 +20,7 @@ import pandas as pd
 from . import metrics
 from .model_names import parse_size
 from .paper_tables import split_gold
+from .predictions import load_predictions
 from .sources import pericomp_repo as repo
 
 CENTERS: tuple[str, ...] = ("center1", "center2")
@@ -67,7 +68,7 @@ def _eval_set(pericomp_dir: Path, center: str, strict: bool) -> dict[str, list[s
 
 
 def _score(path: Path, gold: Mapping[str, list]) -> dict:
-    return metrics.micro_prf(gold, repo.load_predictions(path, list(gold), missing="error"))
+    return metrics.micro_prf(gold, load_predictions(path, list(gold), missing="error"))
 
 
 def select_runs(

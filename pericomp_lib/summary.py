@@ -42,7 +42,7 @@ def _parsed(run_dir: Path) -> dict[str, float | None]:
 def _scores(run_dir: Path, cases) -> tuple[dict, dict, dict]:
     """({key: value} of micro F1 per arm and mode, lenient gold restricted to the run's scope, lenient predictions)."""
     from .evaluation import read_scope
-    from .sources import pericomp_repo as repo
+    from .predictions import load_predictions
 
     scope = read_scope(run_dir)
     lenient, strict = records.gold_maps(cases)
@@ -55,7 +55,7 @@ def _scores(run_dir: Path, cases) -> tuple[dict, dict, dict]:
             path = run_dir / folder / f"{arm}.json"
             if not path.exists():
                 continue
-            pred = records.restrict_labels(dict(repo.load_predictions(path, missing="empty")), scope, bool(mode))
+            pred = records.restrict_labels(dict(load_predictions(path, missing="empty")), scope, bool(mode))
             ids = [c for c in gold if c in pred]
             out[f"f1_{mode}{arm}"] = metrics.prf({c: gold[c] for c in ids}, {c: pred[c] for c in ids}, "micro")["f1"]
             if not mode:

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from pericomp_lib import paper_tables
+from pericomp_lib import evaluate_cli, metrics, paper_tables
+from pericomp_lib.predictions import PredictionFileError
 from pericomp_lib.sources import pericomp_repo as repo
 
 NONE = "无术后并发症"
@@ -77,7 +78,7 @@ def test_layout_missing_empty_and_error(layout, tmp_path):
     assert report["filled"]["center2"] == {"short": 1} and not report["skipped"]
     c2 = pd.read_csv(tmp_path / "o" / "evaluation_micro_center2.csv").set_index("Models")
     assert c2.loc["short"].F1_score == 1.0  # case b filled with the none label, which gold has
-    with pytest.raises(repo.PredictionFileError, match=r"short\.json: lacks 1 of 2 cases \(b\)"):
+    with pytest.raises(PredictionFileError, match=r"short\.json: lacks 1 of 2 cases \(b\)"):
         paper_tables.paper_tables(layout, tmp_path / "o2", missing="error")
 
 
@@ -91,9 +92,9 @@ def test_ci_table(layout):
 
 
 def test_cli(layout, tmp_path, capsys):
-    assert paper_tables.cli(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert evaluate_cli.cli(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "batch runner" in capsys.readouterr().err
-    assert paper_tables.cli(["--pericomp-dir", str(layout), "--out", str(tmp_path / "cli")]) == 0
+    assert evaluate_cli.cli(["--pericomp-dir", str(layout), "--out", str(tmp_path / "cli")]) == 0
     out = capsys.readouterr().out
     assert "skipped in center2" in out and (tmp_path / "cli" / "evaluation_macro_center2_strict.csv").exists()
 
@@ -125,7 +126,7 @@ def test_ten_tables_with_every_prediction_file(pericomp_dir, paper_out):
     assert report["skipped"] == [] and report["filled"] == {}
     for spec in paper_tables.PAPER_TABLES:
         stems = [p.stem for p in repo.list_prediction_files(pericomp_dir, spec.center, spec.strict)]
-        for average in paper_tables.AVERAGES:
+        for average in metrics.AVERAGES:
             df = pd.read_csv(out / paper_tables.table_filename(average, spec.name))
             assert list(df.columns) == ["Models", "Precision", "Recall", "F1_score"]
             assert df.Models.tolist() == sorted(stems)

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from pericomp_lib import records
+from pericomp_lib.predictions import PredictionFileError, load_predictions
 from pericomp_lib.sources import pericomp_repo as repo
 
 NONE = "无术后并发症"
@@ -65,36 +66,36 @@ def test_unknown_center_is_a_clear_error(layout):
 
 
 def test_load_predictions_keeps_requested_cases_and_reports_extras(layout):
-    pf = repo.load_predictions(layout / "results/center2/model_b.json", ["1", "2", "3"])
+    pf = load_predictions(layout / "results/center2/model_b.json", ["1", "2", "3"])
     assert pf.model == "model_b" and dict(pf) == {"1": ["肺炎"], "2": [NONE], "3": ["谵妄"]}
     assert pf.extra == ["99"] and pf.missing == []
 
 
 def test_missing_cases_raise_naming_file_and_ids(layout):
-    with pytest.raises(repo.PredictionFileError, match=r"model_a\.json: lacks 1 of 3 cases \(2\)"):
-        repo.load_predictions(layout / "results/center2/model_a.json", ["1", "2", "3"])
+    with pytest.raises(PredictionFileError, match=r"model_a\.json: lacks 1 of 3 cases \(2\)"):
+        load_predictions(layout / "results/center2/model_a.json", ["1", "2", "3"])
 
 
 def test_missing_empty_counts_them_as_no_complication(layout):
     with pytest.warns(UserWarning, match="1 of 3 cases missing"):
-        pf = repo.load_predictions(layout / "results/center2/model_a.json", ["1", "2", "3"], missing="empty")
+        pf = load_predictions(layout / "results/center2/model_a.json", ["1", "2", "3"], missing="empty")
     assert pf.missing == ["2"] and pf["2"] == [NONE] and pf["3"] == []
     with pytest.warns(UserWarning):
-        ps = repo.load_predictions(layout / "results/strict/center2/m_strict.json", ["1", "2"], missing="empty")
+        ps = load_predictions(layout / "results/strict/center2/m_strict.json", ["1", "2"], missing="empty")
     assert ps["2"] == [f"{NONE}_Null"]
 
 
 def test_bad_shapes_name_file_and_case(layout, tmp_path):
     bad = tmp_path / "bad.json"
     _write(bad, {"7": "肺炎"})
-    with pytest.raises(repo.PredictionFileError, match=r"bad\.json: case '7': expected a list"):
-        repo.load_predictions(bad)
+    with pytest.raises(PredictionFileError, match=r"bad\.json: case '7': expected a list"):
+        load_predictions(bad)
     _write(bad, ["肺炎"])
-    with pytest.raises(repo.PredictionFileError, match="expected a JSON object"):
-        repo.load_predictions(bad)
+    with pytest.raises(PredictionFileError, match="expected a JSON object"):
+        load_predictions(bad)
     bad.write_text('{"1": [', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.json: line 1"):
-        repo.load_predictions(bad)
+        load_predictions(bad)
 
 
 def test_load_gold_and_missing_gold(layout):

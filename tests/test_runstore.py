@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 import pytest
 
-from pericomp_lib import cohort, exports, inference, models, params, records, runstore
+from pericomp_lib import cohort, evaluation, exports, inference, models, params, records, runstore
 
 
 def _row(i, text="{}"):
@@ -184,7 +184,7 @@ def test_exports_parse_back_and_count_failures(tmp_path):
     assert not row.loc["acute_kidney_injury", "base_right"]  # said yes, gold no
     dis = exports.disagreements(df)
     assert set(dis["complication"]) == {"pneumonia", "acute_kidney_injury"}
-    m = exports.metrics_table(tmp_path, [case]).set_index(["model", "mode", "average"])
+    m = evaluation.metrics_table(tmp_path, [case]).set_index(["model", "mode", "average"])
     assert m.loc[("base", "lenient", "micro"), "precision"] == pytest.approx(0.5)
     assert m.loc[("adapter", "lenient", "micro"), "f1"] == 0.0
 

@@ -23,7 +23,7 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
-from pericomp_lib import exports, inference, records, runstore, show_logs
+from pericomp_lib import evaluation, exports, inference, records, runstore, show_logs
 from pericomp_lib.notebook_params import from_notebook
 from pericomp_lib.runfolder import adapter_for
 
@@ -88,7 +88,7 @@ print(f"side_by_side.csv: {len(table)} rows")
 # name and grade.
 
 # %%
-display(exports.metrics_table(out_dir, cases).round(3))
+display(evaluation.metrics_table(out_dir, cases).round(3))
 
 # %% [markdown]
 # ## A few disagreements to read
