@@ -60,16 +60,17 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pericomp_lib import cohort, definitions, models, records
+    from pericomp_lib import cohort, definitions, models
     from pericomp_lib import decoding as dec
+    from pericomp_lib.core import records
+    from pericomp_lib.core.params import load_params
     from pericomp_lib.jobs import build_jobs, grammar_for
-    from pericomp_lib.params import load_params
 
     if args.threads:
         torch.set_num_threads(args.threads)
     import yaml
 
-    from pericomp_lib import taxonomy
+    from pericomp_lib.core import taxonomy
 
     extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     p = load_params(

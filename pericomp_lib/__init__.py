@@ -1,6 +1,6 @@
 """PeriComp Lab: perioperative-complication detection with fine-tuned LLMs, reproducibly."""
 
-from .logs import show_logs
+from .core.logs import show_logs
 
 __version__ = "0.1.0"
 __all__ = ["show_logs"]

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, help_) in COMMANDS.items():
             print(f"  {name:15s} {help_}")
         return 0 if not argv or argv[0] in {"-h", "--help"} else 2
-    from .logs import show_logs
-    from .params import ParamsError
+    from .core.logs import show_logs
+    from .core.params import ParamsError
 
     show_logs()
     module = importlib.import_module(COMMANDS[argv[0]][0])

@@ -20,8 +20,8 @@ import traceback
 from pathlib import Path
 
 from . import batch_report
+from .core.params import ParamsError, load_params
 from .notebook_runner import execute_notebook
-from .params import ParamsError, load_params
 from .slurm import slurm_script
 from .stages import (
     STAGES,
@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str]) -> int:
-    from .logs import show_logs
+    from .core.logs import show_logs
 
     show_logs()
     args = _parser().parse_args(argv)

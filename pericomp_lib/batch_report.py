@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from .io import write_json
+from .core.io import write_json
 
 log = logging.getLogger(__name__)
 

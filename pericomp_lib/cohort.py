@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import records, taxonomy
-from .records import Case
+from .core import records, taxonomy
+from .core.records import Case
 from .tokens import count_tokens
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
-from . import taxonomy
+from .core import taxonomy
 
 # json.dumps separators: the forced spans are then the very tokens the fine-tuned models were trained on
 JSON_DEFAULTS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import decision_rows, parsing, records, result_files, taxonomy
-from .io import atomic_write_text, write_json
+from . import decision_rows, parsing, result_files
+from .core import records, taxonomy
+from .core.io import atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import constrained, runstore, taxonomy
+from . import constrained, runstore
+from .core import taxonomy
 
 
 @dataclass

@@ -27,8 +27,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import metrics
-from .io import atomic_write_text
-from .predictions import PredictionFile, load_predictions, prediction_issues
+from .core.io import atomic_write_text
+from .core.predictions import PredictionFile, load_predictions, prediction_issues
 from .sources import pericomp_repo as repo
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import taxonomy
+from .core import taxonomy
+from .core.taxonomy import STRATEGIES
 from .definitions import Definitions
-from .taxonomy import STRATEGIES
 
 LAYOUTS = ("paper", "shared_prefix")
 # Order of the keys in a targeted answer. "paper": {"think", "bool", "grading"} as published.

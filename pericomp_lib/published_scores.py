@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import metrics
+from .core.predictions import load_predictions
 from .model_names import parse_size
 from .paper_tables import split_gold
-from .predictions import load_predictions
 from .sources import pericomp_repo as repo
 
 CENTERS: tuple[str, ...] = ("center1", "center2")

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .core.params import ROOT, ParamsError, repo_path
 from .notebook_params import from_notebook, resolve
-from .params import ROOT, ParamsError, repo_path
 
 PAPER_HINT = "a clone of https://github.com/gscfwid/PeriComp (e.g. git clone it next to this repository)"
 

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import taxonomy
+from .core import taxonomy
+from .core.io import write_json
+from .core.records import Case
 from .definitions import Definitions, as_definitions
-from .io import write_json
 from .prompts import check_strategy_layout, comprehensive_prompt, targeted_prefix, targeted_prompts, targeted_question
-from .records import Case
 from .targets import comprehensive_target, targeted_target
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from .params import load_params
+from .core.params import load_params
 
 # Training hours of 10 epochs in the authors' logs (results/evaluation_dataframes/*_log.jsonl; README's table),
 # keyed by the model folder / hub name in lower case.

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import runstore
-from .io import write_json
-from .params import STAGE_OF
+from .core.io import write_json
+from .core.params import STAGE_OF
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

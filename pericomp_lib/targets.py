@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from . import taxonomy
+from .core import taxonomy
+from .core.records import Case
 from .definitions import Definitions
 from .prompts import ANSWER_KEYS, ANSWER_LAYOUTS, check_choice
-from .records import Case
 
 # The answer vocabulary of each language (what targets write and the templates ask for).
 GRADE_WORDS = {

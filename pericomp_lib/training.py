@@ -30,7 +30,7 @@ from .checkpoints import (
     resumable_checkpoint,
     resume_key,
 )
-from .io import write_json
+from .core.io import write_json
 from .lora import attach_lora, save_adapter
 from .packing import Collator
 from .train_inputs import TrainingError, build_rows, check_launch_config, keep_negatives, tokenize_examples
@@ -267,8 +267,8 @@ def train(
     params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike, quantization: str | None = None
 ) -> dict[str, Any]:
     """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
+    from .core.records import calibration_split, load_cohort, split_cases
     from .definitions import load_definitions
-    from .records import calibration_split, load_cohort, split_cases
     from .sft_data import sft_examples
 
     cases, _held_out = calibration_split(
@@ -296,8 +296,8 @@ def train(
 
 # --------------------------------------------------------------------------------------------- cli
 def cli(argv: list[str] | None = None) -> int:
-    from .logs import show_logs
-    from .params import load_params
+    from .core.logs import show_logs
+    from .core.params import load_params
 
     show_logs()
 

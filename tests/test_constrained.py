@@ -37,7 +37,7 @@ def defs():
 
 
 def _params(**kw):
-    from pericomp_lib.params import load_params
+    from pericomp_lib.core.params import load_params
 
     base = dict(
         constrained=True,

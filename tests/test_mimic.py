@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pericomp_lib import taxonomy
-from pericomp_lib.records import load_cohort
+from pericomp_lib.core import taxonomy
+from pericomp_lib.core.records import load_cohort
 from pericomp_lib.sources import mimic
 from pericomp_lib.sources.mimic.ingest import MimicError
 

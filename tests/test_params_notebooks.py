@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from conftest import NOTEBOOKS, ROOT
-from pericomp_lib import batch, notebook_params, notebook_runner, params, runfolder, stages
-from pericomp_lib.params import ParamsError, load_params, validate
+from pericomp_lib import batch, notebook_params, notebook_runner, runfolder, stages
+from pericomp_lib.core import params
+from pericomp_lib.core.params import ParamsError, load_params, validate
 
 PY = sys.executable
 ENV = {

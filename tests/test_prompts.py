@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from pericomp_lib import chat, definitions, prompts, records, sft_data, targets, taxonomy, tokens
-from pericomp_lib.records import Case, GoldLabel
+from pericomp_lib import chat, definitions, prompts, sft_data, targets, tokens
+from pericomp_lib.core import records, taxonomy
+from pericomp_lib.core.records import Case, GoldLabel
 
 RECORD = (
     "# General information\nSex: male\nAge: 70-75\n\n# Progress notes\n2024-03-02 Laparoscopic colectomy.\n"
@@ -243,7 +244,8 @@ def test_notebook_02_writes_prompt_files(tmp_path, run_notebook):
 
 # ------------------------------------------------------------------------------------ one of each
 def test_one_token_count_and_one_strategies_tuple():
-    from pericomp_lib import cohort, params, result_files
+    from pericomp_lib import cohort, result_files
+    from pericomp_lib.core import params
 
     assert cohort.count_tokens is tokens.count_tokens  # 01 (records) and 02 (prompts) count alike
     assert prompts.STRATEGIES is result_files.STRATEGIES is taxonomy.STRATEGIES

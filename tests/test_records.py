@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pericomp_lib import records
-from pericomp_lib.records import Case, CohortError, GoldLabel
+from pericomp_lib.core import records
+from pericomp_lib.core.records import Case, CohortError, GoldLabel
 
 GOOD = {
     "case_id": "c1",
@@ -109,7 +109,7 @@ def test_evidence_check_can_be_relaxed(tmp_path):
 
 
 def test_restrict_labels_scopes_gold_and_predictions_alike():
-    from pericomp_lib.records import restrict_labels
+    from pericomp_lib.core.records import restrict_labels
 
     gold = {"1": ["肺炎", "急性肾损伤"], "2": ["谵妄"], "3": ["无术后并发症"]}
     out = restrict_labels(gold, ["acute_kidney_injury", "pneumonia"], strict=False)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from pericomp_lib import records
+from pericomp_lib.core import records
 
 
 def _case(case_id: str, split: str = "validation", gold=None, language: str = "en") -> dict:
@@ -33,7 +33,7 @@ def _write_cohort(path: Path, cases: list[dict], prefix: bytes = b"") -> Path:
 
 # ------------------------------------------------------------------------------------ minor items (9)
 def test_atomic_outputs_follow_the_umask(tmp_path):
-    from pericomp_lib.io import write_json
+    from pericomp_lib.core.io import write_json
 
     old = os.umask(0o022)
     try:
@@ -72,7 +72,8 @@ def test_bom_is_accepted_in_jsonl_as_in_csv(tmp_path):
 
 # ----------------------------------------------------------------------------------- zh definitions
 def test_packaged_zh_definitions_parse_in_the_authors_layout():
-    from pericomp_lib import definitions, taxonomy
+    from pericomp_lib import definitions
+    from pericomp_lib.core import taxonomy
 
     path = definitions.packaged_definitions_path("zh")
     text = path.read_text(encoding="utf-8")

@@ -8,7 +8,8 @@ import logging
 import pandas as pd
 import pytest
 
-from pericomp_lib import cohort, evaluation, exports, inference, models, params, records, runstore
+from pericomp_lib import cohort, evaluation, exports, inference, models, runstore
+from pericomp_lib.core import params, records
 
 
 def _row(i, text="{}"):

@@ -9,7 +9,8 @@ from datetime import date
 
 import pytest
 
-from pericomp_lib import cohort, records
+from pericomp_lib import cohort
+from pericomp_lib.core import records
 from pericomp_lib.sources.synthetic import criteria, generate_case, generate_cohort
 from pericomp_lib.sources.synthetic.course import simulate
 from pericomp_lib.sources.synthetic.facts import SURGERY_BY_ID, Course

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from pericomp_lib import train_inputs, training
-from pericomp_lib.params import ParamsError, load_params, validate
-from pericomp_lib.records import Case, GoldLabel, write_cohort
+from pericomp_lib.core.params import ParamsError, load_params, validate
+from pericomp_lib.core.records import Case, GoldLabel, write_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = sorted((ROOT / "params").glob("*.yaml"))
@@ -189,7 +189,7 @@ def test_params_keys_reach_the_sft_config_of_a_run(tmp_path, trainers):
 
 
 def test_every_mapped_params_key_reaches_sft_config(tmp_path):
-    from pericomp_lib.params import DEFAULTS, STAGE_OF
+    from pericomp_lib.core.params import DEFAULTS, STAGE_OF
 
     assert set(training.SFT_CONFIG_KEYS) <= set(DEFAULTS)
     assert all(STAGE_OF[k] in ("01", "03") for k in training.SFT_CONFIG_KEYS)  # seed is read first by 01

@@ -20,7 +20,7 @@
 # **Parameters.** Every setting (`n_cases`, `language`, `record_length`, ...) comes from one params profile,
 # `params/*.yaml`: the CPU default `params/smollm2-135m.yaml` unless you name another with `params_path`, or
 # pass one with papermill's `-f params/<profile>.yaml`; `-p key value` overrides any key. The keys, their
-# defaults and what they mean are in `pericomp_lib/params.py`. This stage writes `RUN_DIR/params.json` (the
+# defaults and what they mean are in `pericomp_lib/core/params.py`. This stage writes `RUN_DIR/params.json` (the
 # resolved values) and `RUN_DIR/cohort.jsonl`: one case per line, the contract all later notebooks read.
 
 # %% tags=["parameters"]
@@ -32,8 +32,8 @@ pericomp_dir = None  # a PeriComp clone: needed by cohort_source pericomp_repo; 
 import pandas as pd
 
 from pericomp_lib import cohort, show_logs
+from pericomp_lib.core.params import repo_path
 from pericomp_lib.notebook_params import from_notebook
-from pericomp_lib.params import repo_path
 
 pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output

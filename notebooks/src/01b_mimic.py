@@ -90,7 +90,7 @@ _ = mimic.show_subject(built.subjects_path, built.cohort_path, qa_subject)
 # `cohort.jsonl` loads with the same validator as every other source (evidence strings must occur verbatim).
 
 # %%
-from pericomp_lib.records import load_cohort
+from pericomp_lib.core.records import load_cohort
 
 cases = load_cohort(built.cohort_path)
 print(f"{len(cases)} cases in {built.cohort_path}; problems: {len(built.problems)}")

@@ -23,7 +23,8 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
-from pericomp_lib import evaluation, exports, inference, records, runstore, show_logs
+from pericomp_lib import evaluation, exports, inference, runstore, show_logs
+from pericomp_lib.core import records
 from pericomp_lib.notebook_params import from_notebook
 from pericomp_lib.runfolder import adapter_for
 

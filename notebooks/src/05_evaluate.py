@@ -38,7 +38,8 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import baseline, evaluation, paper_tables, records, show_logs, summary
+from pericomp_lib import baseline, evaluation, paper_tables, show_logs, summary
+from pericomp_lib.core import records
 from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)

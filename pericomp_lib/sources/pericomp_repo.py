@@ -17,10 +17,10 @@ import os
 import warnings
 from pathlib import Path
 
-from .. import taxonomy
-from ..io import read_json
-from ..predictions import PredictionFileError, label_map
-from ..records import Case, CohortError, case_from_dict
+from ..core import taxonomy
+from ..core.io import read_json
+from ..core.predictions import PredictionFileError, label_map
+from ..core.records import Case, CohortError, case_from_dict
 
 CENTERS = ("center1", "center2")
 

@@ -15,9 +15,9 @@ import os
 import re
 from pathlib import Path
 
-from .. import taxonomy
-from ..io import read_text
-from ..records import Case, CohortError, case_from_dict, load_cohort
+from ..core import taxonomy
+from ..core.io import read_text
+from ..core.records import Case, CohortError, case_from_dict, load_cohort
 
 COLUMNS = ("case_id", "record", "labels", "split", "center", "language")
 REQUIRED_COLUMNS = ("case_id", "record")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from ...records import GoldLabel
+from ...core.records import GoldLabel
 from .icd import IcdMap, format_dx, format_px, is_surgical
 
 SPLIT_FRACTIONS = (("train", 0.70), ("validation", 0.15), ("test", 0.15))

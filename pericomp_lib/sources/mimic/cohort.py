@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ...io import atomic_lines, write_json
-from ...records import Case, GoldLabel, case_from_dict
+from ...core.io import atomic_lines, write_json
+from ...core.records import Case, GoldLabel, case_from_dict
 from . import features as feats
 from .cases import (
     admission_labs,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ... import taxonomy
+from ...core import taxonomy
 from .cases import admission_labs, dx_text, index_operation
 from .cohort import build_mimic, iter_subjects, resolve_mimic_dir
 from .icd import IcdMap, load_icd_map
@@ -122,7 +122,7 @@ def show_subject(
 
 def cli(argv: list[str]) -> int:
     """python -m pericomp_lib.sources.mimic --mimic-dir DIR --out-dir runs/mimic [--top-k-labs 20]"""
-    from ...logs import show_logs
+    from ...core.logs import show_logs
 
     show_logs()
     ap = argparse.ArgumentParser(

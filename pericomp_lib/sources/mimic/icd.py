@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ... import taxonomy
+from ...core import taxonomy
 
 MAP_PATH = Path(str(resources.files("pericomp_lib") / "data" / "mimic_icd_map.csv"))
 MAP_COLUMNS = ("icd_version", "code", "match", "complication", "confidence", "postop_specific", "description", "note")

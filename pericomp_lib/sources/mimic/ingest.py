@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ...io import atomic_lines
+from ...core.io import atomic_lines
 from .schema import KEEP, OPTIONAL, TABLES
 
 

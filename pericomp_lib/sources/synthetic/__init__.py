@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from ...records import Case, GoldLabel
+from ...core.records import Case, GoldLabel
 from . import criteria, targets
 from .compact import RECORD_LENGTHS, check_record_length
 from .course import simulate

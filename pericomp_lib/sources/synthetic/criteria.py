@@ -337,7 +337,7 @@ RULES: dict[str, Callable[[Course], Result | None]] = {
 
 def derive(c: Course) -> dict[str, Result]:
     """All complications the facts support: {cid: (grade, proving findings)}, in taxonomy order."""
-    from ... import taxonomy
+    from ...core import taxonomy
 
     found = {cid: r for cid, rule in RULES.items() if (r := rule(c)) is not None}
     site = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ... import taxonomy
+from ...core import taxonomy
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from ... import taxonomy
+from ...core import taxonomy
 
 
 def stats_from_strict_gold(gold: Mapping[str, list[str]]) -> dict:
