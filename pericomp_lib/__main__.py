@@ -14,7 +14,10 @@ COMMANDS = {
         "pericomp_lib.sources.mimic.cohort_report",
         "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl",
     ),
-    "prepare-model": ("pericomp_lib.models", "convert / build a built-in model (smollm2-135m, tiny-random) offline"),
+    "prepare-model": (
+        "pericomp_lib.llm.models",
+        "convert / build a built-in model (smollm2-135m, tiny-random) offline",
+    ),
 }
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .core import records, taxonomy
 from .core.records import Case
-from .tokens import count_tokens
+from .llm.tokens import count_tokens
 
 
 def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_length, **_) -> list[Case]:

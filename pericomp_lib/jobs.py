@@ -108,7 +108,7 @@ def adapter_identity(adapter: str | None) -> str | None:
         return None
     from pathlib import Path
 
-    from .models import adapter_folder
+    from .llm.models import adapter_folder
 
     folder = Path(adapter_folder(adapter))
     weights = [p for p in sorted(folder.glob("adapter_model.*")) if p.is_file()]

@@ -32,7 +32,7 @@ from .figure_style import (
     save_figure,
     set_style,
 )
-from .model_names import size_key
+from .llm.model_names import size_key
 from .published_scores import CENTERS, METRICS
 from .train_logs import loss_frame
 

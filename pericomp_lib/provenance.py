@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .model_names import model_label
+from .llm.model_names import model_label
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import metrics
 from .core.predictions import load_predictions
-from .model_names import parse_size
+from .llm.model_names import parse_size
 from .paper_tables import split_gold
 from .sources import pericomp_repo as repo
 

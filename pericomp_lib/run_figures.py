@@ -24,7 +24,7 @@ from .figure_style import (
     save_figure,
     set_style,
 )
-from .model_names import size_key
+from .llm.model_names import size_key
 from .paper_figures import plot_f1_boxes, plot_strict_bars
 from .published_scores import METRICS
 

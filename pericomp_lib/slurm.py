@@ -17,7 +17,7 @@ def slurm_hours(p: dict) -> int:
     2 h for the built-in CPU models, 48 h for a model with no estimate."""
     import math
 
-    from .models import BUILTINS
+    from .llm.models import BUILTINS
 
     name = str(p["model_name_or_path"]).rstrip("/").rsplit("/", 1)[-1].lower()
     if p["model_name_or_path"] in BUILTINS:

@@ -196,7 +196,7 @@ def fit(
     import torch
     from transformers import set_seed
 
-    from .models import _sharded_launch, load_model, pick_device, pick_dtype
+    from .llm.models import _sharded_launch, load_model, pick_device, pick_dtype
 
     params = _run_params(params, examples, quantization)
     out_dir = Path(out_dir)
@@ -232,7 +232,7 @@ def fit(
 
 
 def _summary(params, examples, rows, skipped, trainer, log, result, wall: float, last, out_dir: Path) -> dict:
-    from .models import resolve_model
+    from .llm.models import resolve_model
 
     world = max(1, trainer.args.world_size)
     losses = [r["loss"] for r in log.rows if "loss" in r]

@@ -12,15 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pericomp_lib import (  # noqa: E402
-    evaluation,
-    figure_style,
-    model_names,
-    paper_figures,
-    published_scores,
-    run_figures,
-    train_logs,
-)
+from pericomp_lib import evaluation, figure_style, paper_figures, published_scores, run_figures, train_logs
+from pericomp_lib.llm import model_names
 
 
 def _write(path, obj):
@@ -352,7 +345,7 @@ def fake_runs(tmp_path):
 
 
 def test_run_info_reads_params_notebooks_and_prompts(fake_runs):
-    from pericomp_lib.model_names import model_label
+    from pericomp_lib.llm.model_names import model_label
     from pericomp_lib.provenance import run_info
 
     a = run_info(fake_runs / "qwen3-4b" / "seed-1")

@@ -16,8 +16,9 @@ import pytest
 import torch
 import yaml
 
-from pericomp_lib import batch, lora, models, slurm, train_inputs, training
+from pericomp_lib import batch, lora, slurm, train_inputs, training
 from pericomp_lib.core.params import ParamsError, load_params, validate
+from pericomp_lib.llm import models
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_PROFILES = ["qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b", "qwq-32b"]

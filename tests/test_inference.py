@@ -9,7 +9,7 @@ import torch
 
 from conftest import lively_llama
 from pericomp_lib import decoding as dec
-from pericomp_lib import models
+from pericomp_lib.llm import models
 
 TAILS = [
     "Does the patient have acute kidney injury? Answer in JSON.",

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from pericomp_lib import models
+from pericomp_lib.llm import models
 
 TINY = {"model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu"}
 

@@ -87,7 +87,7 @@ def _per_example_losses(model, batch, rows):
 def _lora_tiny():
     from peft import LoraConfig, get_peft_model
 
-    from pericomp_lib.models import load_model
+    from pericomp_lib.llm.models import load_model
 
     model, _ = load_model(
         {"model_name_or_path": "tiny-random", "dtype": "float32", "device": "cpu"},
@@ -243,7 +243,7 @@ def _log(out):
 
 
 def test_decision_and_positive_weights_fall_on_the_right_answer_tokens():
-    from pericomp_lib import models
+    from pericomp_lib.llm import models
     from pericomp_lib.train_inputs import tokenize_examples
 
     tok = models.load_tokenizer("tiny-random")

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from pericomp_lib import chat, definitions, prompts, sft_data, targets, tokens
+from pericomp_lib import chat, definitions, prompts, sft_data, targets
 from pericomp_lib.core import records, taxonomy
 from pericomp_lib.core.records import Case, GoldLabel
+from pericomp_lib.llm import tokens
 
 RECORD = (
     "# General information\nSex: male\nAge: 70-75\n\n# Progress notes\n2024-03-02 Laparoscopic colectomy.\n"
@@ -36,7 +37,7 @@ def en():
 @pytest.fixture(scope="session")
 def tokenizer():
     """The SmolLM2 tokenizer and chat template (via the tiny-random built-in, cached after first use)."""
-    from pericomp_lib import models
+    from pericomp_lib.llm import models
 
     return models.load_tokenizer("tiny-random")
 

@@ -8,8 +8,9 @@ import logging
 import pandas as pd
 import pytest
 
-from pericomp_lib import cohort, evaluation, exports, inference, models, runstore
+from pericomp_lib import cohort, evaluation, exports, inference, runstore
 from pericomp_lib.core import params, records
+from pericomp_lib.llm import models
 
 
 def _row(i, text="{}"):

@@ -109,7 +109,7 @@ def _through_trl(trainers) -> None:
 
 # --------------------------------------------------------------------------------------------- LoRA
 def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
-    from pericomp_lib.models import load_model
+    from pericomp_lib.llm.models import load_model
 
     out = tmp_path / "lora"
     summary, trained = training.fit(_params(max_steps=12), _examples(), out)

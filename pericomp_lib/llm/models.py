@@ -314,7 +314,7 @@ def load_model(
 
 
 def cli(argv: list[str]) -> int:
-    from .core.logs import show_logs
+    from ..core.logs import show_logs
 
     show_logs()
     ap = argparse.ArgumentParser(
