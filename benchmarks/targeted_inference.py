@@ -60,12 +60,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pericomp_lib import cohort, definitions
+    from pericomp_lib import cohort
     from pericomp_lib import decoding as dec
     from pericomp_lib.core import records
     from pericomp_lib.core.params import load_params
     from pericomp_lib.jobs import build_jobs, grammar_for
     from pericomp_lib.llm import models
+    from pericomp_lib.prompting import definitions
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -44,7 +44,7 @@ class ConstraintError(ValueError):
 
 def targeted_schema(language: str = "en", answer_layout: str = "paper", think_max_chars: int | None = None) -> dict:
     """{"think", "bool", "grading"} in the order of `answer_layout` (see prompts.ANSWER_KEYS)."""
-    from .prompts import ANSWER_KEYS
+    from .prompting.prompts import ANSWER_KEYS
 
     if answer_layout not in ANSWER_KEYS:
         raise ConstraintError(f"unknown answer_layout {answer_layout!r}; use one of {', '.join(ANSWER_KEYS)}")

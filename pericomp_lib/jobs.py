@@ -29,7 +29,7 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
     shared_prefix: a targeted case's questions share the head (chat start + record); comprehensive
     prompts of all cases share the head (instructions + definitions), the record being their tail, except
     with question_style brief, where the comprehensive question shares its case's targeted head."""
-    from . import chat, prompts
+    from .prompting import chat, prompts
 
     think = bool(params.get("enable_thinking", False))
     style = {

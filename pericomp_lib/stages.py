@@ -87,7 +87,7 @@ def _local(value: Any) -> Path | None:
 def _definitions(p: dict) -> Path | None:
     if p.get("definitions"):
         return _local(p["definitions"])
-    from .definitions import DefinitionsError, packaged_definitions_path
+    from .prompting.definitions import DefinitionsError, packaged_definitions_path
 
     try:
         return packaged_definitions_path(p["language"])

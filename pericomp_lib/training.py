@@ -268,8 +268,8 @@ def train(
 ) -> dict[str, Any]:
     """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
     from .core.records import calibration_split, load_cohort, split_cases
-    from .definitions import load_definitions
-    from .sft_data import sft_examples
+    from .prompting.definitions import load_definitions
+    from .prompting.sft_data import sft_examples
 
     cases, _held_out = calibration_split(
         split_cases(load_cohort(cohort_path), "train"), int(params.get("calibration_cases", 0))

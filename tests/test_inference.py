@@ -33,7 +33,7 @@ def lively(tok):
 
 
 def _head_tails(tok, record="Record: 67-year-old man, colectomy; creatinine 80 -> 190 umol/L on day 2.\n\n"):
-    from pericomp_lib import chat
+    from pericomp_lib.prompting import chat
 
     pairs = [chat.chat_prefix_suffix(tok, record, q) for q in TAILS]
     head = tok(pairs[0][0], add_special_tokens=False).input_ids

@@ -191,10 +191,11 @@ def test_cross_block_leak_would_be_caught():
 def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
     """End to end through training.fit (trl.SFTTrainer + Collator + answer loss): one packed row and the
     same three examples as a batch of three rows give the same losses and the same trained adapter."""
-    from pericomp_lib import sft_data, training
+    from pericomp_lib import training
     from pericomp_lib.core.params import validate
     from pericomp_lib.core.records import Case, GoldLabel
-    from pericomp_lib.definitions import load_definitions
+    from pericomp_lib.prompting import sft_data
+    from pericomp_lib.prompting.definitions import load_definitions
 
     case = Case(
         "t0",

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from pericomp_lib import chat, definitions, prompts, sft_data, targets
 from pericomp_lib.core import records, taxonomy
 from pericomp_lib.core.records import Case, GoldLabel
 from pericomp_lib.llm import tokens
+from pericomp_lib.prompting import chat, definitions, gold_answers, prompts, sft_data
 
 RECORD = (
     "# General information\nSex: male\nAge: 70-75\n\n# Progress notes\n2024-03-02 Laparoscopic colectomy.\n"
@@ -171,20 +171,20 @@ def test_chat_text_thinking_switch_and_plain_fallback(tokenizer):
 # ------------------------------------------------------------------------------------------ targets
 def test_targeted_target_positive_negative_and_languages():
     case = _case()
-    pos = json.loads(targets.targeted_target(case, "acute_kidney_injury"))
+    pos = json.loads(gold_answers.targeted_target(case, "acute_kidney_injury"))
     assert set(pos) == {"think", "bool", "grading"}
     assert pos["bool"] == "True" and pos["grading"] == "moderate"
     assert "Creatinine 182 umol/L (baseline 84)" in pos["think"]
-    assert json.loads(targets.targeted_target(case, "myocardial_injury"))["grading"] == "Null"
-    neg = json.loads(targets.targeted_target(case, "delirium"))
+    assert json.loads(gold_answers.targeted_target(case, "myocardial_injury"))["grading"] == "Null"
+    neg = json.loads(gold_answers.targeted_target(case, "delirium"))
     assert neg["bool"] == "False" and neg["grading"] == "Null"
-    zh = json.loads(targets.targeted_target(case, "急性肾损伤", "zh"))
+    zh = json.loads(gold_answers.targeted_target(case, "急性肾损伤", "zh"))
     assert zh["grading"] == "中" and "急性肾损伤" in zh["think"] and "「Creatinine 182" in zh["think"]
 
 
 def test_comprehensive_target_shapes():
     case = _case()
-    obj = json.loads(targets.comprehensive_target(case))
+    obj = json.loads(gold_answers.comprehensive_target(case))
     assert [c["name"] for c in obj["complications"]] == [
         "Acute kidney injury",
         "Myocardial injury after non-cardiac surgery",
@@ -192,8 +192,10 @@ def test_comprehensive_target_shapes():
     assert [c["grading"] for c in obj["complications"]] == ["moderate", "Null"] and len(obj["think"]) == 2
     assert all(taxonomy.lookup(c["name"]) for c in obj["complications"])
     empty = _case("c2", gold=[], language="zh")
-    assert json.loads(targets.comprehensive_target(empty, think=False)) == [{"name": "无术后并发症", "grading": "Null"}]
-    assert json.loads(targets.comprehensive_target(empty))["complications"][0]["name"] == "无术后并发症"
+    assert json.loads(gold_answers.comprehensive_target(empty, think=False)) == [
+        {"name": "无术后并发症", "grading": "Null"}
+    ]
+    assert json.loads(gold_answers.comprehensive_target(empty))["complications"][0]["name"] == "无术后并发症"
 
 
 def test_sft_examples(en):

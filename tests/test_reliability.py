@@ -72,8 +72,8 @@ def test_bom_is_accepted_in_jsonl_as_in_csv(tmp_path):
 
 # ----------------------------------------------------------------------------------- zh definitions
 def test_packaged_zh_definitions_parse_in_the_authors_layout():
-    from pericomp_lib import definitions
     from pericomp_lib.core import taxonomy
+    from pericomp_lib.prompting import definitions
 
     path = definitions.packaged_definitions_path("zh")
     text = path.read_text(encoding="utf-8")
@@ -209,7 +209,7 @@ def test_editing_the_user_cohort_file_reruns_stage_01(tmp_path, monkeypatch):
 def test_editing_definitions_or_a_local_model_folder_reruns_what_reads_them(tmp_path, monkeypatch):
     fake = FakeNotebooks()
     monkeypatch.setattr(batch, "execute_notebook", fake)
-    from pericomp_lib import definitions
+    from pericomp_lib.prompting import definitions
 
     defs = tmp_path / "defs.md"
     defs.write_text(definitions.packaged_definitions_path("en").read_text(encoding="utf-8"), encoding="utf-8")

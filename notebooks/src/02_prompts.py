@@ -24,11 +24,12 @@ run_dir = None  # None: runs/<run_name>/seed-<seed>/ of the CPU default profile
 tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m"); None: a word-count proxy
 
 # %%
-from pericomp_lib import sft_data, show_logs
+from pericomp_lib import show_logs
 from pericomp_lib.core import records
-from pericomp_lib.definitions import load_definitions  # not `definitions`: that name is a params key
 from pericomp_lib.llm import models, tokens
 from pericomp_lib.notebook_params import from_notebook
+from pericomp_lib.prompting import sft_data
+from pericomp_lib.prompting.definitions import load_definitions  # not `definitions`: that name is a params key
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "02")

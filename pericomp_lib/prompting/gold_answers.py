@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from .core import taxonomy
-from .core.records import Case
+from ..core import taxonomy
+from ..core.records import Case
 from .definitions import Definitions
 from .prompts import ANSWER_KEYS, ANSWER_LAYOUTS, check_choice
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .core import taxonomy
+from ..core import taxonomy
 
 # Section markers of a definitions file, per language. The grading title doubles as the placeholder
 # that sections write ("分级：常规分级") and that targeted prompts replace by the general grading text.

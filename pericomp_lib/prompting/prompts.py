@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .core import taxonomy
-from .core.taxonomy import STRATEGIES
+from ..core import taxonomy
+from ..core.taxonomy import STRATEGIES
 from .definitions import Definitions
 
 LAYOUTS = ("paper", "shared_prefix")

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .core import taxonomy
-from .core.io import write_json
-from .core.records import Case
+from ..core import taxonomy
+from ..core.io import write_json
+from ..core.records import Case
 from .definitions import Definitions, as_definitions
+from .gold_answers import comprehensive_target, targeted_target
 from .prompts import check_strategy_layout, comprehensive_prompt, targeted_prefix, targeted_prompts, targeted_question
-from .targets import comprehensive_target, targeted_target
 
 
 def _comprehensive_rows(
