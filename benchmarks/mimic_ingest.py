@@ -1,7 +1,7 @@
 """MIMIC-IV ingestion at scale: wall time and peak memory of tables -> subjects.jsonl on a fake labevents.
 
 Generates a MIMIC-shaped fixture (fake values) whose labevents.csv.gz has --rows rows (DuckDB writes it
-itself, fast), then runs `pericomp_lib.sources.mimic.ingest` in a child process once per --memory-limits
+itself, fast), then runs `pericomp_lib.cohort.mimic.ingest` in a child process once per --memory-limits
 value and prints them side by side: wall time, rows/s, peak RSS of the ingesting process (ru_maxrss),
 and the ratio of peak RSS to DuckDB's memory limit and to the uncompressed labevents size.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
-from pericomp_lib.sources.mimic import ingest
+from pericomp_lib.cohort.mimic import ingest
 t = time.perf_counter()
 r = ingest(sys.argv[1], sys.argv[2], memory_limit=sys.argv[3], threads=int(sys.argv[4]) or None)
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default, all cores)")
     ap.add_argument("--workdir", default=None, help="where to generate (default: a temporary folder, removed after)")
     a = ap.parse_args(argv)
-    from pericomp_lib.sources.mimic import make_fixture, make_large_labevents
-    from pericomp_lib.sources.mimic.ingest import size_mb
+    from pericomp_lib.cohort.mimic import make_fixture, make_large_labevents
+    from pericomp_lib.cohort.mimic.ingest import size_mb
 
     work = Path(a.workdir or tempfile.mkdtemp(prefix="mimic_bench_"))
     try:

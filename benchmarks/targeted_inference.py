@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pericomp_lib.sources.synthetic import RECORD_LENGTHS  # noqa: E402 - after the path insert
+from pericomp_lib.cohort.synthetic import RECORD_LENGTHS  # noqa: E402 - after the path insert
 
 
 def main(argv=None) -> int:
@@ -60,8 +60,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pericomp_lib import cohort
     from pericomp_lib import decoding as dec
+    from pericomp_lib.cohort import build
     from pericomp_lib.core import records
     from pericomp_lib.core.params import load_params
     from pericomp_lib.jobs import build_jobs, grammar_for
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         cases = records.load_cohort(args.cohort, check_evidence=False)
     else:
         with tempfile.TemporaryDirectory() as d:
-            cases = cohort.make_cohort(
+            cases = build.make_cohort(
                 "synthetic", n_cases=max(20, 4 * args.cases), out_dir=d, record_length=args.record_length
             )
     cases = records.split_cases(cases, "eval")[: args.cases]

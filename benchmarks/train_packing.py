@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from pericomp_lib.cohort.synthetic import RECORD_LENGTHS, generate_cohort
 from pericomp_lib.core.params import validate
 from pericomp_lib.llm.models import load_tokenizer
 from pericomp_lib.prompting import sft_data
 from pericomp_lib.prompting.definitions import load_definitions
-from pericomp_lib.sources.synthetic import RECORD_LENGTHS, generate_cohort
 from pericomp_lib.train_inputs import build_rows, tokenize_examples
 from pericomp_lib.training import train_examples
 

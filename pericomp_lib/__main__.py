@@ -11,7 +11,7 @@ COMMANDS = {
     "baseline": ("pericomp_lib.baseline", "train and evaluate the TF-IDF classical baseline on a cohort"),
     "batch": ("pericomp_lib.batch", "run the numbered notebooks for params files x seeds with papermill"),
     "mimic": (
-        "pericomp_lib.sources.mimic.cohort_report",
+        "pericomp_lib.cohort.mimic.cohort_report",
         "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl",
     ),
     "prepare-model": (

@@ -27,9 +27,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import metrics
+from .cohort import pericomp_repo as repo
 from .core.io import atomic_write_text
 from .core.predictions import PredictionFile, load_predictions, prediction_issues
-from .sources import pericomp_repo as repo
 
 log = logging.getLogger(__name__)
 

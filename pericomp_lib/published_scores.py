@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from . import metrics
+from .cohort import pericomp_repo as repo
 from .core.predictions import load_predictions
 from .llm.model_names import parse_size
 from .paper_tables import split_gold
-from .sources import pericomp_repo as repo
 
 CENTERS: tuple[str, ...] = ("center1", "center2")
 METRICS: tuple[str, ...] = ("f1", "recall", "precision")  # paper column order

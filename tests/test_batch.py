@@ -81,7 +81,7 @@ def test_two_seeds_end_to_end_then_skip(tmp_path, capsys):
 @pytest.mark.notebook
 def test_mimic_cohort_runs_through_02_to_05(tmp_path):
     """A MIMIC-IV-shaped folder becomes a cohort in 01 and then runs like any other cohort."""
-    from pericomp_lib.sources.mimic import make_fixture
+    from pericomp_lib.cohort.mimic import make_fixture
 
     make_fixture(tmp_path / "mimic", n_subjects=24, seed=0)
     params = _params(

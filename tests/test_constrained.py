@@ -13,10 +13,10 @@ from conftest import lively_llama
 from pericomp_lib import constrained, decisions, metrics, parsing
 from pericomp_lib import decoding as dec
 from pericomp_lib import inference as inf
+from pericomp_lib.cohort.synthetic import generate_cohort
 from pericomp_lib.jobs import build_jobs, grammar_for
 from pericomp_lib.llm import models
 from pericomp_lib.prompting import definitions, prompts
-from pericomp_lib.sources.synthetic import generate_cohort
 
 COMPS = ["paralytic_ileus", "delirium", "stroke"]
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from pericomp_lib import evaluate_cli, metrics, paper_tables
+from pericomp_lib.cohort import pericomp_repo as repo
 from pericomp_lib.core.predictions import PredictionFileError
-from pericomp_lib.sources import pericomp_repo as repo
 
 NONE = "无术后并发症"
 

@@ -278,10 +278,10 @@ def test_gpus_deal_out_params_seed_pairs(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ FSDP2 over 2 CPU processes (gloo)
 def _fsdp_launch(tmp_path: Path, gradient_checkpointing: bool) -> subprocess.CompletedProcess:
-    from pericomp_lib import cohort
+    from pericomp_lib.cohort import build
 
     if not (tmp_path / "cohort.jsonl").exists():
-        cohort.make_cohort("synthetic", n_cases=6, out_dir=tmp_path, record_length="compact")
+        build.make_cohort("synthetic", n_cases=6, out_dir=tmp_path, record_length="compact")
     params = tmp_path / "p.yaml"
     params.write_text(
         yaml.safe_dump(

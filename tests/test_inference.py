@@ -235,10 +235,10 @@ def test_adapter_variant_needs_an_adapter(lively):
 # ------------------------------------------------------------------------------------- notebook
 @pytest.mark.notebook
 def test_notebook_04_tiny_random(run_notebook, tmp_path):
-    from pericomp_lib import cohort
+    from pericomp_lib.cohort import build
 
     out = tmp_path / "run"
-    cohort.make_cohort("synthetic", n_cases=6, out_dir=out)
+    build.make_cohort("synthetic", n_cases=6, out_dir=out)
     run_notebook(
         "04_inference.ipynb",
         params_path=str(models_root() / "params" / "tiny-random.yaml"),

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from pericomp_lib.cohort import mimic
+from pericomp_lib.cohort.mimic.ingest import MimicError
 from pericomp_lib.core import taxonomy
 from pericomp_lib.core.records import load_cohort
-from pericomp_lib.sources import mimic
-from pericomp_lib.sources.mimic.ingest import MimicError
 
 
 @pytest.fixture(scope="module")

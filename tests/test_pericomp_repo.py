@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from pericomp_lib.cohort import pericomp_repo as repo
 from pericomp_lib.core import records
 from pericomp_lib.core.predictions import PredictionFileError, load_predictions
-from pericomp_lib.sources import pericomp_repo as repo
 
 NONE = "无术后并发症"
 

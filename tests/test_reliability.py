@@ -52,7 +52,7 @@ def test_decoding_error_names_file_and_line(tmp_path):
 
 
 def test_csv_decoding_error_names_file_and_line(tmp_path):
-    from pericomp_lib.sources.user_files import load_csv
+    from pericomp_lib.cohort.user_files import load_csv
 
     path = tmp_path / "cases.csv"
     path.write_bytes(b"case_id,record,labels,split\n1,ok,,train\n2," + "发热".encode("gb18030") + b",,train\n")
@@ -61,7 +61,7 @@ def test_csv_decoding_error_names_file_and_line(tmp_path):
 
 
 def test_bom_is_accepted_in_jsonl_as_in_csv(tmp_path):
-    from pericomp_lib.sources.user_files import load_csv
+    from pericomp_lib.cohort.user_files import load_csv
 
     cases = records.load_cohort(_write_cohort(tmp_path / "c.jsonl", [_case("a"), _case("b")], b"\xef\xbb\xbf"))
     assert [c.case_id for c in cases] == ["a", "b"]

@@ -8,7 +8,8 @@ import logging
 import pandas as pd
 import pytest
 
-from pericomp_lib import cohort, evaluation, exports, inference, runstore
+from pericomp_lib import evaluation, exports, inference, runstore
+from pericomp_lib.cohort import build
 from pericomp_lib.core import params, records
 from pericomp_lib.llm import models
 
@@ -58,7 +59,7 @@ def test_cut_last_line_and_broken_line_are_reported_and_dropped(tmp_path, caplog
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     out = tmp_path_factory.mktemp("cohort")
-    cases = records.split_cases(cohort.make_cohort("synthetic", n_cases=6, out_dir=out), "eval")[:2]
+    cases = records.split_cases(build.make_cohort("synthetic", n_cases=6, out_dir=out), "eval")[:2]
     p = params.load_params(
         models_root() / "params" / "tiny-random.yaml",
         max_new_tokens=6,

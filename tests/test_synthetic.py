@@ -9,12 +9,12 @@ from datetime import date
 
 import pytest
 
-from pericomp_lib import cohort
+from pericomp_lib.cohort import build
+from pericomp_lib.cohort.synthetic import criteria, generate_case, generate_cohort
+from pericomp_lib.cohort.synthetic.course import simulate
+from pericomp_lib.cohort.synthetic.facts import SURGERY_BY_ID, Course
+from pericomp_lib.cohort.synthetic.writer import render
 from pericomp_lib.core import records
-from pericomp_lib.sources.synthetic import criteria, generate_case, generate_cohort
-from pericomp_lib.sources.synthetic.course import simulate
-from pericomp_lib.sources.synthetic.facts import SURGERY_BY_ID, Course
-from pericomp_lib.sources.synthetic.writer import render
 
 
 def _course(surgery: str = "distal_gastrectomy", baseline: int | None = None, **kw) -> Course:
@@ -176,7 +176,7 @@ def test_gold_matches_simulation_aim_and_targets():
     none = sum(not c.gold for c in cases) / len(cases)
     assert 0.20 <= none <= 0.50
     assert len({g.complication for c in cases for g in c.gold}) >= 15
-    assert cohort.rank_correlation(cases) > 0.8
+    assert build.rank_correlation(cases) > 0.8
 
 
 def test_difficulty_controls_traps():
@@ -209,7 +209,7 @@ def test_compact_records_are_shorter_with_the_same_gold(tmp_path, language):
     labels = [g for c in loaded for g in c.gold]
     assert labels and sum(bool(g.evidence) for g in labels) >= 0.99 * len(labels)
     median = {
-        name: statistics.median(cohort.count_tokens(c.record) for c in cases)
+        name: statistics.median(build.count_tokens(c.record) for c in cases)
         for name, cases in (("full", full), ("compact", short))
     }
     assert median["compact"] < 0.45 * median["full"]
@@ -249,8 +249,8 @@ def test_notes_records_are_compact_ones_without_the_lab_table_whose_values_the_n
                 n_values += 1
                 assert f"{cells[2]} {cells[3]}" in n.record, (c.case_id, row)
     assert n_values > 40
-    assert statistics.mean(map(cohort.count_tokens, (c.record for c in notes))) < 0.85 * statistics.mean(
-        map(cohort.count_tokens, (c.record for c in compact))
+    assert statistics.mean(map(build.count_tokens, (c.record for c in notes))) < 0.85 * statistics.mean(
+        map(build.count_tokens, (c.record for c in compact))
     )
 
 
@@ -270,37 +270,37 @@ def test_compact_writes_every_event_and_trap_fact():
 
 # ------------------------------------------------------------------------------------------- stage 01
 def test_make_cohort_writes_and_summarises(tmp_path):
-    cases = cohort.make_cohort("synthetic", 30, "zh", 1, out_dir=tmp_path, n_external=5)
+    cases = build.make_cohort("synthetic", 30, "zh", 1, out_dir=tmp_path, n_external=5)
     again = records.load_cohort(tmp_path / "cohort.jsonl")
     assert [c.case_id for c in again] == [c.case_id for c in cases]
-    freq = cohort.label_frequencies(cases)
+    freq = build.label_frequencies(cases)
     assert len(freq) == 23 and abs(freq["published_share"].iloc[0] - 50 / 146) < 1e-9
-    assert set(cohort.labels_per_case(cases).columns) == {"labels", "share", "published_share"}
-    assert cohort.grade_mix(cases).shape[0] == 22
-    assert (cohort.record_lengths(cases)["min"] > 200).all()
-    assert cases[0].case_id in cohort.show_record(cases)
-    jsonl = cohort.make_cohort("jsonl", 0, "en", 1, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "copy")
+    assert set(build.labels_per_case(cases).columns) == {"labels", "share", "published_share"}
+    assert build.grade_mix(cases).shape[0] == 22
+    assert (build.record_lengths(cases)["min"] > 200).all()
+    assert cases[0].case_id in build.show_record(cases)
+    jsonl = build.make_cohort("jsonl", 0, "en", 1, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "copy")
     assert len(jsonl) == 35
     with pytest.raises(ValueError, match="cohort_path"):
-        cohort.make_cohort("jsonl", 1, out_dir=tmp_path)
+        build.make_cohort("jsonl", 1, out_dir=tmp_path)
     with pytest.raises(ValueError, match="use one of"):
-        cohort.make_cohort("mimic-typo", 1, out_dir=tmp_path)
-    short = cohort.make_cohort(
+        build.make_cohort("mimic-typo", 1, out_dir=tmp_path)
+    short = build.make_cohort(
         "synthetic", 30, "zh", 1, out_dir=tmp_path / "short", n_external=5, record_length="compact"
     )
     assert [c.gold for c in short] == [c.gold for c in cases]
     assert sum(len(c.record) for c in short) < 0.5 * sum(len(c.record) for c in cases)
     with pytest.warns(UserWarning, match="only applies"):
-        cohort.make_cohort(
+        build.make_cohort(
             "jsonl", 0, cohort_path=tmp_path / "cohort.jsonl", out_dir=tmp_path / "w", record_length="compact"
         )
 
 
 def test_published_stats_match_authors_files(pericomp_dir):
-    from pericomp_lib.sources.synthetic import targets
+    from pericomp_lib.cohort.synthetic import label_mix
 
-    for center, embedded in (("center1", targets.CENTER1), ("center2", targets.CENTER2)):
-        live = cohort.published_stats(pericomp_dir, center)
+    for center, embedded in (("center1", label_mix.CENTER1), ("center2", label_mix.CENTER2)):
+        live = build.published_stats(pericomp_dir, center)
         assert live["freq"] == embedded["freq"]
         assert {k: round(v * live["n_cases"]) for k, v in live["per_case"].items()} == embedded["per_case"]
 

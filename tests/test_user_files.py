@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
+from pericomp_lib.cohort.user_files import load_csv, load_jsonl, parse_labels
 from pericomp_lib.core.records import Case, CohortError, GoldLabel, write_cohort
-from pericomp_lib.sources.user_files import load_csv, load_jsonl, parse_labels
 
 HEADER = ["case_id", "record", "labels", "split", "center", "language"]
 

@@ -31,7 +31,8 @@ pericomp_dir = None  # a PeriComp clone: needed by cohort_source pericomp_repo; 
 # %%
 import pandas as pd
 
-from pericomp_lib import cohort, show_logs
+from pericomp_lib import show_logs
+from pericomp_lib.cohort import build
 from pericomp_lib.core.params import repo_path
 from pericomp_lib.notebook_params import from_notebook
 
@@ -39,7 +40,7 @@ pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "01")
 pericomp_dir = repo_path(pericomp_dir)
-cases = cohort.make_cohort(
+cases = build.make_cohort(
     params["cohort_source"],
     params["n_cases"],
     params["language"],
@@ -51,7 +52,7 @@ cases = cohort.make_cohort(
     params["n_external"],
     record_length=params["record_length"],
 )
-cohort.split_counts(cases)
+build.split_counts(cases)
 
 # %% [markdown]
 # ## Which complications, how often
@@ -61,14 +62,14 @@ cohort.split_counts(cases)
 # arrest or stroke rare. The rank correlation summarises the match.
 
 # %%
-cohort.label_frequencies(cases, pericomp_dir)
+build.label_frequencies(cases, pericomp_dir)
 
 # %%
 print(
     f"Spearman rank correlation with the published center-1 label frequencies: "
-    f"{cohort.rank_correlation(cases, pericomp_dir):.2f}"
+    f"{build.rank_correlation(cases, pericomp_dir):.2f}"
 )
-cohort.labels_per_case(cases, pericomp_dir)
+build.labels_per_case(cases, pericomp_dir)
 
 # %% [markdown]
 # ## Grades
@@ -76,7 +77,7 @@ cohort.labels_per_case(cases, pericomp_dir)
 # bleeding is only 中 or 重 by definition; delirium, cardiac arrest and myocardial injury carry no grade.
 
 # %%
-cohort.grade_mix(cases, pericomp_dir)
+build.grade_mix(cases, pericomp_dir)
 
 # %% [markdown]
 # ## How long the records are
@@ -86,7 +87,7 @@ cohort.grade_mix(cases, pericomp_dir)
 # (English) to 2x (Chinese) higher.
 
 # %%
-cohort.record_lengths(cases)
+build.record_lengths(cases)
 
 # %% [markdown]
 # ## Read one record
@@ -96,4 +97,4 @@ cohort.record_lengths(cases)
 
 # %%
 with_labels = [c for c in cases if c.gold] or cases
-print(cohort.show_record(with_labels, index=0))
+print(build.show_record(with_labels, index=0))

@@ -28,8 +28,8 @@ qa_subject = None  # subject_id to inspect; None -> the first subject with a cas
 import pandas as pd
 
 from pericomp_lib import show_logs
+from pericomp_lib.cohort import mimic
 from pericomp_lib.runfolder import mimic_setup
-from pericomp_lib.sources import mimic
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)

@@ -15,13 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from .core import records, taxonomy
-from .core.records import Case
-from .llm.tokens import count_tokens
+from ..core import records, taxonomy
+from ..core.records import Case
+from ..llm.tokens import count_tokens
 
 
 def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_length, **_) -> list[Case]:
-    from .sources.synthetic import generate_cohort
+    from .synthetic import generate_cohort
 
     return generate_cohort(
         int(n_cases),
@@ -38,7 +38,7 @@ def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_le
 def _pericomp_repo(pericomp_dir, **_) -> list[Case]:
     if not pericomp_dir:
         raise ValueError("cohort_source='pericomp_repo' needs pericomp_dir: the folder of a PeriComp clone")
-    from .sources.pericomp_repo import load_cases
+    from .pericomp_repo import load_cases
 
     return load_cases(pericomp_dir)
 
@@ -52,7 +52,7 @@ def _jsonl(cohort_path, **_) -> list[Case]:
 def _csv(cohort_path, **_) -> list[Case]:
     if not cohort_path:
         raise ValueError("cohort_source='csv' needs cohort_path: a CSV with case_id, record, labels columns")
-    from .sources.user_files import load_csv
+    from .user_files import load_csv
 
     return load_csv(cohort_path)
 
@@ -60,7 +60,7 @@ def _csv(cohort_path, **_) -> list[Case]:
 def _mimic(cohort_path, out_dir, seed, **_) -> list[Case]:
     if not cohort_path:
         raise ValueError("cohort_source='mimic' needs cohort_path: the MIMIC-IV folder holding hosp/ (and note/)")
-    from .sources.mimic import build_mimic
+    from .mimic import build_mimic
 
     built = build_mimic(cohort_path, Path(out_dir) / "mimic", seed=int(seed))
     return records.load_cohort(built.cohort_path)
@@ -92,7 +92,7 @@ def make_cohort(
 ) -> list[Case]:
     """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases.
     record_length ("full" | "compact" | "notes") shapes synthetic records only; other sources keep their text."""
-    from .sources.synthetic import check_record_length
+    from .synthetic import check_record_length
 
     check_record_length(record_length)
     if source != "synthetic" and record_length != "full":
@@ -125,13 +125,13 @@ def make_cohort(
 # ---------------------------------------------------------------------------------------------- published
 def published_stats(pericomp_dir: str | os.PathLike | None = None, center: str = "center1") -> dict:
     """Label mix of the authors' strict gold (from a clone when given, else the embedded measurement)."""
-    from .sources.synthetic import targets
+    from .synthetic import label_mix
 
     if pericomp_dir:
-        from .sources.pericomp_repo import load_gold
+        from .pericomp_repo import load_gold
 
-        return targets.stats_from_strict_gold(load_gold(pericomp_dir, center, strict=True))
-    t = {"center1": targets.CENTER1, "center2": targets.CENTER2}[center]
+        return label_mix.stats_from_strict_gold(load_gold(pericomp_dir, center, strict=True))
+    t = {"center1": label_mix.CENTER1, "center2": label_mix.CENTER2}[center]
     n = t["n_cases"]
     return {
         "n_cases": n,

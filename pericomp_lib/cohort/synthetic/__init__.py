@@ -2,7 +2,7 @@
 
 Why synthetic: the authors' 146 + 52 records are not public (one example is), yet every stage of the
 pipeline needs records with known answers. The label mix follows the published gold standards
-(`targets`), traps follow the paper's error analysis (`traps.TRAPS`), gold comes from `criteria`.
+(`label_mix`), traps follow the paper's error analysis (`traps.TRAPS`), gold comes from `criteria`.
 Same seed -> byte-identical cohort; English and Chinese records of one seed describe the same facts.
 `record_length="compact"` writes ~5x shorter records of the same course (same gold, see `compact`).
 """
@@ -12,14 +12,22 @@ from __future__ import annotations
 import random
 
 from ...core.records import Case, GoldLabel
-from . import criteria, targets
+from . import criteria, label_mix
 from .compact import RECORD_LENGTHS, check_record_length
 from .course import simulate
 from .facts import Course
 from .traps import TRAPS
 from .writer import render
 
-__all__ = ["generate_cohort", "generate_case", "check_record_length", "TRAPS", "RECORD_LENGTHS", "criteria", "targets"]
+__all__ = [
+    "generate_cohort",
+    "generate_case",
+    "check_record_length",
+    "TRAPS",
+    "RECORD_LENGTHS",
+    "criteria",
+    "label_mix",
+]
 
 CENTER_IDS = {"synthetic-a": "syn-a", "synthetic-b": "syn-b"}
 VAL_SHARE = 46 / 146  # the paper: 100 train / 46 validation cases from center 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from . import targets
+from . import label_mix
 from .background import background
 from .complications import INFECTIONS, REALISE, SITES
 from .draw import rnd, weighted
@@ -23,8 +23,8 @@ __all__ = ["TRAPS", "choose_labels", "choose_surgery", "compatible", "simulate"]
 
 def choose_labels(rng: random.Random, center: str) -> dict[str, str]:
     """Number of complications, then which ones and their grades, from the published mix."""
-    k = weighted(rng, targets.per_case_probs(center))
-    weights = targets.label_weights(center)
+    k = weighted(rng, label_mix.per_case_probs(center))
+    weights = label_mix.label_weights(center)
     chosen: list[str] = []
     while len(chosen) < k and weights:
         cid = weighted(rng, weights)
@@ -39,7 +39,7 @@ def choose_labels(rng: random.Random, center: str) -> dict[str, str]:
         if sites and "bloodstream_infection" in {cid, *chosen}:
             continue
         chosen.append(cid)
-    return {cid: weighted(rng, targets.grade_probs(center, cid)) for cid in chosen}
+    return {cid: weighted(rng, label_mix.grade_probs(center, cid)) for cid in chosen}
 
 
 def compatible(s: Surgery, labels: dict[str, str]) -> bool:

@@ -42,7 +42,7 @@ def iter_subjects(path: str | os.PathLike, problems: list[str] | None = None) ->
     """Parsed subject lines; a broken line is recorded in problems (file:line and why) and skipped."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: subjects file not found (run pericomp_lib.sources.mimic.ingest first)")
+        raise FileNotFoundError(f"{path}: subjects file not found (run pericomp_lib.cohort.mimic.ingest first)")
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():

@@ -121,7 +121,7 @@ def show_subject(
 
 
 def cli(argv: list[str]) -> int:
-    """python -m pericomp_lib.sources.mimic --mimic-dir DIR --out-dir runs/mimic [--top-k-labs 20]"""
+    """python -m pericomp_lib.cohort.mimic --mimic-dir DIR --out-dir runs/mimic [--top-k-labs 20]"""
     from ...core.logs import show_logs
 
     show_logs()
