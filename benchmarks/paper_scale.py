@@ -158,7 +158,7 @@ def _reset_peak(device: str) -> None:
 def _peak_gib(device: str) -> float:
     import torch
 
-    from pericomp_lib.training import _peak_memory_mb
+    from pericomp_lib.training.finetune import _peak_memory_mb
 
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**30
@@ -166,10 +166,10 @@ def _peak_gib(device: str) -> float:
 
 
 def _case(shape: Shape, vocab: int, seed: int):
-    """One synthetic case as pericomp_lib.packing.TokenizedExample objects (22 questions, one shared head)."""
+    """One synthetic case as pericomp_lib.training.packing.TokenizedExample objects (22 questions, one shared head)."""
     import random
 
-    from pericomp_lib.packing import TokenizedExample
+    from pericomp_lib.training.packing import TokenizedExample
 
     rng = random.Random(seed)
     ids = lambda n: [rng.randrange(10, vocab) for _ in range(n)]  # noqa: E731
@@ -182,7 +182,7 @@ def _case(shape: Shape, vocab: int, seed: int):
 
 def train_rows(shape: Shape, vocab: int) -> dict[str, list[dict]]:
     """Rows of one case for each training mode, built by the library's own row builders."""
-    from pericomp_lib.packing import TokenizedExample, packed_rows, unpacked_row
+    from pericomp_lib.training.packing import TokenizedExample, packed_rows, unpacked_row
 
     case = _case(shape, vocab, 1)
     n_long = shape.longest - shape.answer
@@ -198,7 +198,7 @@ def measure_training(model, rows: list[dict], device: str, dtype, micro_steps: i
     """Forward + backward + AdamW step per row (batch 1, as the profiles), after one warm-up row."""
     import torch
 
-    from pericomp_lib.packing import Collator, answer_loss
+    from pericomp_lib.training.packing import Collator, answer_loss
 
     collate = Collator(pad_id=0, mask_dtype=dtype)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -262,7 +262,7 @@ def measure_inference(model, shape: Shape, vocab: int, device: str) -> dict:
 def run_model(size: str, tiny: bool, device: str, quantized: bool, micro_steps: int, log) -> dict:
     import torch
 
-    from pericomp_lib.lora import attach_lora
+    from pericomp_lib.training.lora import attach_lora
 
     shape = TINY_SHAPE if tiny else PAPER
     dtype = torch.float32 if device == "cpu" else torch.bfloat16

@@ -20,8 +20,8 @@ from pericomp_lib.core.params import validate
 from pericomp_lib.llm.models import load_tokenizer
 from pericomp_lib.prompting import sft_data
 from pericomp_lib.prompting.definitions import load_definitions
-from pericomp_lib.train_inputs import build_rows, tokenize_examples
-from pericomp_lib.training import train_examples
+from pericomp_lib.training.finetune import train_examples
+from pericomp_lib.training.train_inputs import build_rows, tokenize_examples
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import published_scores, train_logs
+from . import published_scores
 from .figure_style import (
     CENTER_LABELS,
     GROUP_COLORS,
@@ -34,7 +34,8 @@ from .figure_style import (
 )
 from .llm.model_names import size_key
 from .published_scores import CENTERS, METRICS
-from .train_logs import loss_frame
+from .training import train_logs
+from .training.train_logs import loss_frame
 
 # ---------------------------------------------------------------------------------------- plotting
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import decisions, evaluation, train_logs
+from . import decisions, evaluation
 from .figure_style import (
     PALETTE,
     RAW_LOSS_COLOR,
@@ -27,6 +27,7 @@ from .figure_style import (
 from .llm.model_names import size_key
 from .paper_figures import plot_f1_boxes, plot_strict_bars
 from .published_scores import METRICS
+from .training import train_logs
 
 
 def runs_loss_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None, weight: float = 0.9):

@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pericomp_lib import evaluation, figure_style, paper_figures, published_scores, run_figures, train_logs
+from pericomp_lib import evaluation, figure_style, paper_figures, published_scores, run_figures
 from pericomp_lib.llm import model_names
+from pericomp_lib.training import train_logs
 
 
 def _write(path, obj):

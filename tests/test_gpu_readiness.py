@@ -16,9 +16,10 @@ import pytest
 import torch
 import yaml
 
-from pericomp_lib import batch, lora, slurm, train_inputs, training
+from pericomp_lib import batch, slurm
 from pericomp_lib.core.params import ParamsError, load_params, validate
 from pericomp_lib.llm import models
+from pericomp_lib.training import finetune, lora, train_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_PROFILES = ["qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b", "qwq-32b"]
@@ -116,7 +117,7 @@ def test_fit_checks_the_launch_config_before_loading(monkeypatch, tmp_path):
         monkeypatch.setenv(k, v)
     params = validate({"run_name": "t", "model_name_or_path": "tiny-random", "device": "cpu"})
     with pytest.raises(train_inputs.TrainingError, match="fsdp_activation_checkpointing"):
-        training.fit(params, [{"case_id": "a", "prompt": "p", "completion": "c"}], tmp_path)
+        finetune.fit(params, [{"case_id": "a", "prompt": "p", "completion": "c"}], tmp_path)
 
 
 def test_documented_fsdp_recipe_passes_the_check():
@@ -224,7 +225,7 @@ def test_params_adapter_does_not_leak_into_training(tmp_path):
     )
     torch.set_num_threads(1)
     with pytest.warns(UserWarning, match="not used for training: a fresh LoRA"):
-        summary, trained = training.fit(params, _examples(), tmp_path / "run")
+        summary, trained = finetune.fit(params, _examples(), tmp_path / "run")
     assert list(trained.peft_config) == ["default"]
     lora_a = [n for n, _ in trained.named_modules() if n.endswith("lora_A.default")]
     assert len(lora_a) == 2 * 4  # 2 layers x q/k/v/o of a fresh adapter, nothing stacked
@@ -234,11 +235,11 @@ def test_params_adapter_does_not_leak_into_training(tmp_path):
 
 # ------------------------------------------------------------------------------------- portability
 def test_training_imports_resource_lazily(monkeypatch):
-    tree = ast.parse((ROOT / "pericomp_lib/training.py").read_text())
+    tree = ast.parse((ROOT / "pericomp_lib/training/finetune.py").read_text())
     top = [a.name for node in tree.body if isinstance(node, ast.Import) for a in node.names]
     assert "resource" not in top, "`import resource` at module level breaks Windows"
     monkeypatch.setitem(sys.modules, "resource", None)  # what Windows gives: ImportError
-    assert training._peak_memory_mb() > 1
+    assert finetune._peak_memory_mb() > 1
 
 
 # ---------------------------------------------------------------------------------- Slurm and GPUs
@@ -318,7 +319,7 @@ def _fsdp_launch(tmp_path: Path, gradient_checkpointing: bool) -> subprocess.Com
         "--mixed_precision",
         "no",
         "-m",
-        "pericomp_lib.training",
+        "pericomp_lib.training.finetune",
         "--params",
         str(params),
         "--cohort",

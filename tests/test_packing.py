@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pericomp_lib.packing import IGNORE, Collator, TokenizedExample, answer_loss, block_mask, packed_rows, unpacked_row
+from pericomp_lib.training.packing import (
+    IGNORE,
+    Collator,
+    TokenizedExample,
+    answer_loss,
+    block_mask,
+    packed_rows,
+    unpacked_row,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -191,11 +199,11 @@ def test_cross_block_leak_would_be_caught():
 def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
     """End to end through training.fit (trl.SFTTrainer + Collator + answer loss): one packed row and the
     same three examples as a batch of three rows give the same losses and the same trained adapter."""
-    from pericomp_lib import training
     from pericomp_lib.core.params import validate
     from pericomp_lib.core.records import Case, GoldLabel
     from pericomp_lib.prompting import sft_data
     from pericomp_lib.prompting.definitions import load_definitions
+    from pericomp_lib.training import finetune
 
     case = Case(
         "t0",
@@ -227,7 +235,7 @@ def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
                 "max_seq_len": 8192,
             }
         )
-        summary, model = training.fit(params, examples, tmp_path / str(packing))
+        summary, model = finetune.fit(params, examples, tmp_path / str(packing))
         assert summary["n_rows"] == (1 if packing else 3) and summary["n_trained_examples"] == 3
         losses[packing] = torch.tensor([r["loss"] for r in _log(tmp_path / str(packing))])
         weights[packing] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -245,7 +253,7 @@ def _log(out):
 
 def test_decision_and_positive_weights_fall_on_the_right_answer_tokens():
     from pericomp_lib.llm import models
-    from pericomp_lib.train_inputs import tokenize_examples
+    from pericomp_lib.training.train_inputs import tokenize_examples
 
     tok = models.load_tokenizer("tiny-random")
     exs = [

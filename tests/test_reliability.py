@@ -351,19 +351,19 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path, capsys, command):
 
 # ------------------------------------------------------------------------- resume never passes max_steps (8)
 def test_resume_never_trains_past_max_steps_nor_on_other_data(tmp_path):
-    from pericomp_lib import training
+    from pericomp_lib.training import finetune
     from test_training import _examples, _log, _params
 
     out = tmp_path / "t"
-    training.train_examples(_params(max_steps=5), _examples(), out)  # leaves checkpoints/checkpoint-5
-    again = training.train_examples(_params(max_steps=4), _examples(), out)
+    finetune.train_examples(_params(max_steps=5), _examples(), out)  # leaves checkpoints/checkpoint-5
+    again = finetune.train_examples(_params(max_steps=4), _examples(), out)
     assert again["steps"] == 4 and again["resumed_from"] is None  # was: resumed checkpoint-5, 5 steps logged
     assert [r["step"] for r in _log(out)] == [1, 2, 3, 4]
     other = [{**ex, "completion": ex["completion"].replace("True", "False")} for ex in _examples()]
-    changed = training.train_examples(_params(max_steps=4), other, out)  # was: "resumed" at step 4, 0 steps on it
+    changed = finetune.train_examples(_params(max_steps=4), other, out)  # was: "resumed" at step 4, 0 steps on it
     assert changed["resumed_from"] is None and changed["steps"] == 4
     # the same run again resumes its own final checkpoint and trains nothing more
-    same = training.train_examples(_params(max_steps=4), other, out)
+    same = finetune.train_examples(_params(max_steps=4), other, out)
     assert same["resumed_from"].endswith("checkpoint-4") and [r["step"] for r in _log(out)] == [1, 2, 3, 4]
 
 

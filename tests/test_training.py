@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pericomp_lib import train_inputs, training
 from pericomp_lib.core.params import ParamsError, load_params, validate
 from pericomp_lib.core.records import Case, GoldLabel, write_cohort
+from pericomp_lib.training import finetune, train_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = sorted((ROOT / "params").glob("*.yaml"))
@@ -87,7 +87,7 @@ def _log(out: Path) -> list[dict]:
 @pytest.fixture
 def trainers(monkeypatch):
     """The trainers that train() runs, with their args (to check that training goes through TRL)."""
-    from pericomp_lib import sft
+    from pericomp_lib.training import sft
 
     seen = []
     real = sft.AnswerLossSFTTrainer.train
@@ -112,7 +112,7 @@ def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
     from pericomp_lib.llm.models import load_model
 
     out = tmp_path / "lora"
-    summary, trained = training.fit(_params(max_steps=12), _examples(), out)
+    summary, trained = finetune.fit(_params(max_steps=12), _examples(), out)
     _through_trl(trainers)
     rows = _log(out)
     assert [r["step"] for r in rows] == list(range(1, 13)) and rows[0].keys() >= LOG_KEYS
@@ -121,7 +121,7 @@ def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
     assert summary["steps"] == 12 and summary["tokens_per_s"] > 0 and summary["n_skipped_too_long"] == 0
 
     meta = json.loads((out / "adapter" / "training_params.json").read_text())
-    assert meta["data_sha256"] == training.data_sha256(_examples()) and meta["params"]["lora_r"] == 16
+    assert meta["data_sha256"] == finetune.data_sha256(_examples()) and meta["params"]["lora_r"] == 16
     assert (out / "adapter" / "adapter_config.json").exists()
 
     reloaded, tok = load_model(_params(), adapter=str(out / "adapter"))
@@ -135,7 +135,7 @@ def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
     assert not torch.allclose(a, base, atol=1e-3)
 
     # resume: a longer run in the same out_dir continues from checkpoint-12 and keeps the log contiguous
-    resumed = training.train_examples(_params(max_steps=14), _examples(), out)
+    resumed = finetune.train_examples(_params(max_steps=14), _examples(), out)
     assert resumed["resumed_from"].endswith("checkpoint-12") and resumed["steps"] == 14
     assert [r["step"] for r in _log(out)] == list(range(1, 15))
 
@@ -143,7 +143,7 @@ def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
 def test_qlora_4bit_trains(tmp_path, trainers):
     import bitsandbytes as bnb
 
-    summary, model = training.fit(_params(max_steps=8), _examples(), tmp_path / "q", quantization="4bit")
+    summary, model = finetune.fit(_params(max_steps=8), _examples(), tmp_path / "q", quantization="4bit")
     _through_trl(trainers)
     assert summary["quantization"] == "4bit"
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
@@ -157,13 +157,13 @@ def test_qlora_4bit_trains(tmp_path, trainers):
 def test_too_long_examples_are_counted_not_hidden(tmp_path):
     ex = _examples(2) + [{"case_id": "long", "complication": "delirium", "prompt": "word " * 600, "completion": "{}"}]
     with pytest.warns(UserWarning, match="1 example.*longer than max_seq_len"):
-        s = training.train_examples(_params(max_steps=1, max_seq_len=300), ex, tmp_path / "o")
+        s = finetune.train_examples(_params(max_steps=1, max_seq_len=300), ex, tmp_path / "o")
     assert s["n_skipped_too_long"] == 1 and s["n_trained_examples"] == 2
 
 
 # ------------------------------------------------------------------------------------------- TRL
 def test_params_keys_reach_the_sft_config_of_a_run(tmp_path, trainers):
-    training.train_examples(
+    finetune.train_examples(
         _params(
             max_steps=1,
             lr_scheduler_type="linear",
@@ -191,8 +191,8 @@ def test_params_keys_reach_the_sft_config_of_a_run(tmp_path, trainers):
 def test_every_mapped_params_key_reaches_sft_config(tmp_path):
     from pericomp_lib.core.params import DEFAULTS, STAGE_OF
 
-    assert set(training.SFT_CONFIG_KEYS) <= set(DEFAULTS)
-    assert all(STAGE_OF[k] in ("01", "03") for k in training.SFT_CONFIG_KEYS)  # seed is read first by 01
+    assert set(finetune.SFT_CONFIG_KEYS) <= set(DEFAULTS)
+    assert all(STAGE_OF[k] in ("01", "03") for k in finetune.SFT_CONFIG_KEYS)  # seed is read first by 01
     changed = {
         "batch_size": 3,
         "grad_accum": 5,
@@ -208,9 +208,9 @@ def test_every_mapped_params_key_reaches_sft_config(tmp_path):
         "seed": 4,
         "max_seq_len": 777,
     }
-    assert changed.keys() == training.SFT_CONFIG_KEYS.keys()
-    args = training.sft_config(_params(**changed), tmp_path, "cpu", "float32")
-    for key, field in training.SFT_CONFIG_KEYS.items():
+    assert changed.keys() == finetune.SFT_CONFIG_KEYS.keys()
+    args = finetune.sft_config(_params(**changed), tmp_path, "cpu", "float32")
+    for key, field in finetune.SFT_CONFIG_KEYS.items():
         value = getattr(args, field)
         assert getattr(value, "value", value) == changed[key], key
     assert args.data_seed == 4 and args.logging_steps == 1 and not args.bf16 and not args.activation_checkpointing
@@ -248,7 +248,7 @@ def test_sft_config_defaults_are_the_pre_trl_training_arguments(tmp_path):
         ddp_find_unused_parameters=False,
         disable_tqdm=False,
     ).to_dict()
-    new = training.sft_config(p, tmp_path, "cpu", "float32").to_dict()
+    new = finetune.sft_config(p, tmp_path, "cpu", "float32").to_dict()
     assert {k: new[k] for k in old} == old
 
 
@@ -283,11 +283,11 @@ def test_train_from_cohort_packed(tmp_path):
         complications=["delirium", "pneumonia", "stroke"],
         max_seq_len=4096,
     )
-    s = training.train(params, cohort, tmp_path / "run")
+    s = finetune.train(params, cohort, tmp_path / "run")
     assert s["packing"] and s["n_examples"] == 9 and s["n_rows"] == 3  # 3 train cases x 3 questions, 1 row each
     assert s["steps"] == 2 and (tmp_path / "run" / "adapter" / "adapter_config.json").exists()
     with pytest.raises(train_inputs.TrainingError, match="shared_prefix"):
-        training.train(_params(packing=True), cohort, tmp_path / "bad")
+        finetune.train(_params(packing=True), cohort, tmp_path / "bad")
 
 
 @pytest.mark.notebook

@@ -29,8 +29,9 @@ import json
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import figure_style, paper_figures, show_logs, train_logs, training
+from pericomp_lib import figure_style, paper_figures, show_logs
 from pericomp_lib.notebook_params import from_notebook
+from pericomp_lib.training import finetune, train_logs
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "03")
@@ -67,7 +68,7 @@ print(
 # the same as training them one by one, at a fraction of the tokens (see `benchmarks/README.md`).
 
 # %%
-summary = training.train(params, run_dir / "cohort.jsonl", run_dir)
+summary = finetune.train(params, run_dir / "cohort.jsonl", run_dir)
 pd.Series(summary).to_frame("value")
 
 # %% [markdown]

@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core.io import write_json
+from ..core.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def data_sha256(examples: Sequence[dict]) -> str:
 
 
 def resume_key(params: dict, examples: Sequence[dict]) -> str:
-    from .core.params import DEFAULTS
+    from ..core.params import DEFAULTS
 
     keyed = {k: params.get(k) for k in RESUME_KEYS}
     keyed.update({k: params[k] for k in RESUME_KEYS_IF_SET if k in params and params[k] != DEFAULTS.get(k)})

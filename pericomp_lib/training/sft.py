@@ -15,7 +15,7 @@ from pathlib import Path
 import trl
 from transformers import TrainerCallback
 
-from .core.io import write_jsonl
+from ..core.io import write_jsonl
 from .packing import answer_loss
 
 LOG_KEYS = ("loss", "learning_rate", "grad_norm")

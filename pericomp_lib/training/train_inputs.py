@@ -19,7 +19,7 @@ class TrainingError(ValueError):
 def answer_template(tokenizer, enable_thinking: bool = False) -> tuple[str, str]:
     """(before, after): what the chat template writes around an assistant answer that follows the
     generation prompt, e.g. ("", "<|im_end|>"). Without a template the answer ends with EOS."""
-    from .prompting import chat
+    from ..prompting import chat
 
     if not getattr(tokenizer, "chat_template", None):
         return "", tokenizer.eos_token or ""
@@ -44,7 +44,7 @@ def tokenize_examples(
     """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
     hold identical tokens. Loss weights (None: 1): `positive_weight` for every answer token of a positive
     targeted example, `decision_weight` for the tokens of its "True"/"False" (`weighted_answer`)."""
-    from .prompting import chat
+    from ..prompting import chat
 
     before, after = answer_template(tokenizer, enable_thinking)
     out = []

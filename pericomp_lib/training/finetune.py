@@ -7,8 +7,9 @@ training_params.json, lora.py) and out_dir/train_log.jsonl, and resumes from out
 run was interrupted (checkpoints.py). With `packing: true` (shared_prefix layout) a case's 22 targeted
 examples train as one row (see packing.py).
 
-    python -m pericomp_lib.training --params params/tiny-random.yaml --cohort runs/x/cohort.jsonl --out runs/x/train
-    accelerate launch --num_processes 2 --cpu -m pericomp_lib.training ...   (DDP, see docs/scale_out.md)
+    python -m pericomp_lib.training.finetune --params params/tiny-random.yaml \
+        --cohort runs/x/cohort.jsonl --out runs/x/train
+    accelerate launch --num_processes 2 --cpu -m pericomp_lib.training.finetune ...   (DDP, see docs/scale_out.md)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.io import write_json
 from .checkpoints import (
     checkpoint_step,
     data_sha256,
@@ -30,7 +32,6 @@ from .checkpoints import (
     resumable_checkpoint,
     resume_key,
 )
-from .core.io import write_json
 from .lora import attach_lora, save_adapter
 from .packing import Collator
 from .train_inputs import TrainingError, build_rows, check_launch_config, keep_negatives, tokenize_examples
@@ -196,7 +197,7 @@ def fit(
     import torch
     from transformers import set_seed
 
-    from .llm.models import _sharded_launch, load_model, pick_device, pick_dtype
+    from ..llm.models import _sharded_launch, load_model, pick_device, pick_dtype
 
     params = _run_params(params, examples, quantization)
     out_dir = Path(out_dir)
@@ -232,7 +233,7 @@ def fit(
 
 
 def _summary(params, examples, rows, skipped, trainer, log, result, wall: float, last, out_dir: Path) -> dict:
-    from .llm.models import resolve_model
+    from ..llm.models import resolve_model
 
     world = max(1, trainer.args.world_size)
     losses = [r["loss"] for r in log.rows if "loss" in r]
@@ -267,9 +268,9 @@ def train(
     params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike, quantization: str | None = None
 ) -> dict[str, Any]:
     """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
-    from .core.records import calibration_split, load_cohort, split_cases
-    from .prompting.definitions import load_definitions
-    from .prompting.sft_data import sft_examples
+    from ..core.records import calibration_split, load_cohort, split_cases
+    from ..prompting.definitions import load_definitions
+    from ..prompting.sft_data import sft_examples
 
     cases, _held_out = calibration_split(
         split_cases(load_cohort(cohort_path), "train"), int(params.get("calibration_cases", 0))
@@ -296,12 +297,12 @@ def train(
 
 # --------------------------------------------------------------------------------------------- cli
 def cli(argv: list[str] | None = None) -> int:
-    from .core.logs import show_logs
-    from .core.params import load_params
+    from ..core.logs import show_logs
+    from ..core.params import load_params
 
     show_logs()
 
-    ap = argparse.ArgumentParser(prog="python -m pericomp_lib.training", description="LoRA/QLoRA fine-tuning")
+    ap = argparse.ArgumentParser(prog="python -m pericomp_lib.training.finetune", description="LoRA/QLoRA fine-tuning")
     ap.add_argument("--params", required=True, help="params YAML (params/*.yaml)")
     ap.add_argument("--cohort", required=True, help="cohort.jsonl with a train split")
     ap.add_argument("--out", required=True, help="output folder (adapter/, train_log.jsonl)")

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .core.io import write_json
+from ..core.io import write_json
 from .train_inputs import TrainingError
 
 

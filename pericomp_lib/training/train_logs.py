@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .llm.model_names import parse_size, size_key
+from ..llm.model_names import parse_size, size_key
 
 
 def read_train_log(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,0 +1,9 @@
+"""Stage 03: LoRA / QLoRA through peft and TRL on the targeted (or comprehensive) prompts.
+
+finetune (SFT config, fit, train, the CLI), sft (TRL's trainer on packed rows), train_inputs (examples ->
+token rows, weights, launch checks), packing (several questions of a case in one row, exact losses), lora
+(attach, check, save the adapter), checkpoints (resume key, saved steps), train_logs (loss logs, ours and
+the authors').
+Reads RUN_DIR/params.json and cohort.jsonl; writes adapter/, train_log.jsonl, loss.png|pdf.
+May import: core, llm, prompting.
+"""
