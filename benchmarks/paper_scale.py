@@ -237,7 +237,7 @@ def measure_inference(model, shape: Shape, vocab: int, device: str) -> dict:
     """Seconds per case: 22 full prompts one at a time vs one head prefill + 22 tails batched."""
     import torch
 
-    from pericomp_lib import decoding as dec
+    from pericomp_lib.inference import decoding as dec
 
     case = _case(shape, vocab, 2)
     head, tails = case[0].head, [ex.tail for ex in case]

@@ -3,7 +3,7 @@
 (a) one full prompt at a time (the authors' way: 22 independent requests per case);
 (b) the 22 full prompts of a case batched (left padding);
 (c) batched with the shared prefix: the record's KV cache computed once per case and read once per decode
-    step for all rows (cascade attention, `pericomp_lib/cascade.py`);
+    step for all rows (cascade attention, `pericomp_lib/inference/cascade.py`);
 (p) the same, with the prefix cache copied into every row (the previous way; `--modes abcp` to compare).
 
 All three feed the model exactly the same tokens, ids(head) + ids(tail) of the shared_prefix layout, so
@@ -60,11 +60,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pericomp_lib import decoding as dec
     from pericomp_lib.cohort import build
     from pericomp_lib.core import records
     from pericomp_lib.core.params import load_params
-    from pericomp_lib.jobs import build_jobs, grammar_for
+    from pericomp_lib.inference import decoding as dec
+    from pericomp_lib.inference.jobs import build_jobs, grammar_for
     from pericomp_lib.llm import models
     from pericomp_lib.prompting import definitions
 

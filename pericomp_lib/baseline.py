@@ -36,7 +36,7 @@ from . import metrics
 from .core import taxonomy
 from .core.io import atomic_write_text, write_json
 from .core.records import Case, gold_maps, load_cohort, split_cases
-from .labels import apply_rules
+from .inference.labels import apply_rules
 
 MODELS = ("tfidf_baseline", "most_frequent")
 FILES = {"tfidf_baseline": "baseline", "most_frequent": "most_frequent"}

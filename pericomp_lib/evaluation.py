@@ -105,7 +105,7 @@ def metrics_table(out_dir: str | os.PathLike, cases: Sequence) -> pd.DataFrame:
 def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, Mapping]) -> list[str]:
     """The cases every prediction file must cover: those 04 answered for (inference_report.json), else
     every evaluation case that base or adapter answered; never fewer because one file lacks some."""
-    from . import runstore
+    from .inference import runstore
 
     owed = runstore.owed_cases(run_dir)
     if owed is None:

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from conftest import lively_llama
-from pericomp_lib import constrained, decisions, metrics, parsing
-from pericomp_lib import decoding as dec
-from pericomp_lib import inference as inf
+from pericomp_lib import decisions, metrics
 from pericomp_lib.cohort.synthetic import generate_cohort
-from pericomp_lib.jobs import build_jobs, grammar_for
+from pericomp_lib.inference import constrained, parsing
+from pericomp_lib.inference import decoding as dec
+from pericomp_lib.inference import runner as inf
+from pericomp_lib.inference.jobs import build_jobs, grammar_for
 from pericomp_lib.llm import models
 from pericomp_lib.prompting import definitions, prompts
 
@@ -169,7 +170,7 @@ def test_constrained_comprehensive_closes_and_parses(lively, tok, defs):
 def test_prompt_longer_than_the_context_is_counted_not_generated(tok, defs, tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from pericomp_lib import runstore
+    from pericomp_lib.inference import runstore
 
     cfg = LlamaConfig(
         vocab_size=len(tok),
@@ -295,7 +296,7 @@ def _rows(path):
 def test_arms_sharing_a_head_prefill_it_once_with_the_answers_of_separate_runs(
     lively, tok, defs, tmp_path, monkeypatch
 ):
-    from pericomp_lib import runstore
+    from pericomp_lib.inference import runstore
 
     cases = generate_cohort(2, seed=4, record_length="compact")
     arms = []

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import lively_llama
-from pericomp_lib import decoding as dec
+from pericomp_lib.inference import decoding as dec
 from pericomp_lib.llm import models
 
 TAILS = [
@@ -109,7 +109,7 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
     and the model gets its own attention back afterwards."""
     import copy
 
-    from pericomp_lib import cascade
+    from pericomp_lib.inference import cascade
 
     head, tails = _head_tails(tok)
     cache = dec.prefix_cache(lively, head)
@@ -136,7 +136,7 @@ def test_cascade_attention_equals_a_copied_prefix(lively, tok):
 
 
 def test_cascade_prefix_attention_in_slices_equals_all_at_once():
-    from pericomp_lib import cascade
+    from pericomp_lib.inference import cascade
 
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 2, 37, 8), torch.randn(1, 2, 50, 8), torch.randn(1, 2, 50, 8)

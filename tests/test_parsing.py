@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from pericomp_lib import labels
 from pericomp_lib.__main__ import main
-from pericomp_lib.labels import comprehensive_to_labels, targeted_to_labels
-from pericomp_lib.parsing import ComprehensiveAnswer, parse_comprehensive, parse_targeted
-from pericomp_lib.result_files import format_results
+from pericomp_lib.inference import labels
+from pericomp_lib.inference.labels import comprehensive_to_labels, targeted_to_labels
+from pericomp_lib.inference.parsing import ComprehensiveAnswer, parse_comprehensive, parse_targeted
+from pericomp_lib.inference.result_files import format_results
 
 
 def _t(present, grading="Null", extra=""):

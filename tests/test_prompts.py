@@ -247,9 +247,9 @@ def test_notebook_02_writes_prompt_files(tmp_path, run_notebook):
 
 # ------------------------------------------------------------------------------------ one of each
 def test_one_token_count_and_one_strategies_tuple():
-    from pericomp_lib import result_files
     from pericomp_lib.cohort import build
     from pericomp_lib.core import params
+    from pericomp_lib.inference import result_files
 
     assert build.count_tokens is tokens.count_tokens  # 01 (records) and 02 (prompts) count alike
     assert prompts.STRATEGIES is result_files.STRATEGIES is taxonomy.STRATEGIES

@@ -8,9 +8,10 @@ import logging
 import pandas as pd
 import pytest
 
-from pericomp_lib import evaluation, exports, inference, runstore
+from pericomp_lib import evaluation
 from pericomp_lib.cohort import build
 from pericomp_lib.core import params, records
+from pericomp_lib.inference import run_outputs, runner, runstore
 from pericomp_lib.llm import models
 
 
@@ -45,9 +46,9 @@ def test_cut_last_line_and_broken_line_are_reported_and_dropped(tmp_path, caplog
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[1] = "{not json\n"
     path.write_text("".join(lines) + lines[3][:17], encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="pericomp_lib.runstore"):
+    with caplog.at_level(logging.WARNING, logger="pericomp_lib.inference.runstore"):
         again = runstore.RunStore(path)
-    messages = [r.getMessage() for r in caplog.records if r.name == "pericomp_lib.runstore"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "pericomp_lib.inference.runstore"]
     assert len(messages) == 2 and "cut off" in messages[1] and ":2:" in messages[0]
     assert set(k[0] for k in again.rows) == {"c0", "c2", "c3"}
     assert path.read_text(encoding="utf-8").endswith("\n") and again.n_lines == 3
@@ -78,8 +79,8 @@ def models_root():
 
 def _infer(setup, out, **kw):
     cases, p, model, tok = setup
-    answers, summary = inference.infer({**p, **kw}, cases, out, model=model, tokenizer=tok, progress=False)
-    exports.write_predictions(out, answers, p["strategy"])
+    answers, summary = runner.infer({**p, **kw}, cases, out, model=model, tokenizer=tok, progress=False)
+    run_outputs.write_predictions(out, answers, p["strategy"])
     preds = {
         f: json.loads((out / f / "base.json").read_text(encoding="utf-8"))
         for f in ("predictions", "predictions_strict")
@@ -164,7 +165,7 @@ def _case():
 def test_exports_parse_back_and_count_failures(tmp_path):
     case = _case()
     answers = {"base": {"k1": BAD}, "adapter": {"k1": {k: '{"bool": false, "grading": "Null"}' for k in BAD}}}
-    reports = exports.write_predictions(tmp_path, answers, "targeted")
+    reports = run_outputs.write_predictions(tmp_path, answers, "targeted")
     lenient = json.loads((tmp_path / "predictions" / "base.json").read_text(encoding="utf-8"))
     strict = json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8"))
     assert sorted(lenient["k1"]) == ["急性肾损伤", "肺炎"]
@@ -177,7 +178,7 @@ def test_exports_parse_back_and_count_failures(tmp_path):
     report = json.loads((tmp_path / "parse_report.json").read_text(encoding="utf-8"))
     assert report["base"]["lenient"]["n_failures"] == len(reports["base"]["lenient"].failures)
 
-    df = exports.write_side_by_side(tmp_path, [case], answers, "targeted")
+    df = run_outputs.write_side_by_side(tmp_path, [case], answers, "targeted")
     back = pd.read_csv(tmp_path / "side_by_side.csv", keep_default_na=False)
     assert len(back) == len(df) == len(BAD)
     row = df.set_index("complication")
@@ -185,7 +186,7 @@ def test_exports_parse_back_and_count_failures(tmp_path):
     assert row.loc["stroke", "base_text"] == "I cannot answer that." and row.loc["stroke", "base_error"]
     assert not row.loc["stroke", "base_right"] and row.loc["delirium", "base_right"]
     assert not row.loc["acute_kidney_injury", "base_right"]  # said yes, gold no
-    dis = exports.disagreements(df)
+    dis = run_outputs.disagreements(df)
     assert set(dis["complication"]) == {"pneumonia", "acute_kidney_injury"}
     m = evaluation.metrics_table(tmp_path, [case]).set_index(["model", "mode", "average"])
     assert m.loc[("base", "lenient", "micro"), "precision"] == pytest.approx(0.5)
@@ -196,10 +197,10 @@ def test_comprehensive_exports(tmp_path):
     case = _case()
     text = '{"think": ["x"], "complications": [{"name": "肺炎", "grading": "中"}, {"name": "贫血", "grading": "轻"}]}'
     answers = {"base": {"k1": {"comprehensive": text}}}
-    reports = exports.write_predictions(tmp_path, answers, "comprehensive")
+    reports = run_outputs.write_predictions(tmp_path, answers, "comprehensive")
     assert json.loads((tmp_path / "predictions_strict" / "base.json").read_text(encoding="utf-8")) == {
         "k1": ["肺炎_中", "贫血_轻"]
     }
     assert reports["base"]["lenient"].unknown_names["贫血"] == 1
-    df = exports.side_by_side([case], answers, "comprehensive").set_index("complication")
+    df = run_outputs.side_by_side([case], answers, "comprehensive").set_index("complication")
     assert len(df) == 22 and df.loc["pneumonia", "base_right_strict"] and not df.loc["stroke", "base_right"]

@@ -23,8 +23,9 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
-from pericomp_lib import evaluation, exports, inference, runstore, show_logs
+from pericomp_lib import evaluation, show_logs
 from pericomp_lib.core import records
+from pericomp_lib.inference import run_outputs, runner, runstore
 from pericomp_lib.notebook_params import from_notebook
 from pericomp_lib.runfolder import adapter_for
 
@@ -56,7 +57,7 @@ print(
 # %%
 train_split = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "train")
 _, calibration = records.calibration_split(train_split, params["calibration_cases"])  # held out of 03's training
-answers, summary = inference.infer(
+answers, summary = runner.infer(
     params, cases, out_dir, adapter=adapter_dir, definitions=definitions, calibration=calibration
 )
 # every case x model must have all its answers: inference_report.json says which are owed (the batch runner
@@ -71,7 +72,7 @@ report = runstore.write_inference_report(out_dir, cases, answers, summary)
 # and complication, the gold answer with each model's text and decision.
 
 # %%
-table = exports.export(
+table = run_outputs.export(
     out_dir,
     cases,
     answers,
@@ -97,4 +98,4 @@ display(evaluation.metrics_table(out_dir, cases).round(3))
 
 # %%
 with pd.option_context("display.max_colwidth", 120):
-    display(exports.disagreements(table, n=8))
+    display(run_outputs.disagreements(table, n=8))

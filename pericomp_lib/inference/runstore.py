@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .core.io import atomic_write_text, read_json, write_json
+from ..core.io import atomic_write_text, read_json, write_json
 
 log = logging.getLogger(__name__)
 

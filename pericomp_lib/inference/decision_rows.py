@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import taxonomy
-from .core.io import atomic_write_text
+from ..core import taxonomy
+from ..core.io import atomic_write_text
 
 COLUMNS = ["split", "case_id", "complication", "model", "gold", "p_true"]
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core import taxonomy
-from .core.io import read_json, write_json
-from .core.taxonomy import STRATEGIES
+from ..core import taxonomy
+from ..core.io import read_json, write_json
+from ..core.taxonomy import STRATEGIES
 from .labels import apply_rules, comprehensive_to_labels, result_name, targeted_to_labels
 from .parsing import parse_comprehensive, parse_targeted
 
@@ -188,7 +188,7 @@ def infer_strategy(path: str | Path) -> str:
 
 
 def cli(argv: list[str]) -> int:
-    from .core.logs import show_logs
+    from ..core.logs import show_logs
 
     show_logs()
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib format-results", description=__doc__.splitlines()[0])

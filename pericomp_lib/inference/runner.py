@@ -335,8 +335,8 @@ def infer(
     """
     from pathlib import Path
 
-    from .llm import models
-    from .prompting.definitions import load_definitions
+    from ..llm import models
+    from ..prompting.definitions import load_definitions
 
     if not cases:
         raise ValueError("no cases to answer: the split is empty (check split / max_cases and the cohort's splits)")

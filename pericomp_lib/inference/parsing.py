@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import taxonomy
 from .answer_json import extract_json
-from .core import taxonomy
 
 _QUALIFIER = re.compile(r"[\(（][^)）]*[\)）]")
 _TRUE = {"true", "是", "yes", "y", "1", "存在", "有"}

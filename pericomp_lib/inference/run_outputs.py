@@ -1,7 +1,7 @@
 """Raw answers -> the paper's prediction files, a parse report and side_by_side.csv for reading.
 
 Predictions use the authors' result-file format (lenient {case_id: [zh short names]}, strict
-{case_id: ['<zh short>_<轻|中|重|Null>']}, 无术后并发症 when empty), parsed by pericomp_lib.result_files with
+{case_id: ['<zh short>_<轻|中|重|Null>']}, 无术后并发症 when empty), parsed by pericomp_lib.inference.result_files with
 the paper's rules; unreadable answers are counted in parse_report.json and count as "absent", never fatal.
 side_by_side.csv puts, for each case and complication, the gold answer next to each model's text, its
 parsed decision and grade, and whether each is right: the table to read when base and adapter disagree.
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core import records, taxonomy
+from ..core.io import atomic_write_text, write_json
 from . import decision_rows, parsing, result_files
-from .core import records, taxonomy
-from .core.io import atomic_write_text, write_json
 
 log = logging.getLogger(__name__)
 

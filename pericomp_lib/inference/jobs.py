@@ -9,8 +9,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core import taxonomy
 from . import constrained, runstore
-from .core import taxonomy
 
 
 @dataclass
@@ -29,7 +29,7 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
     shared_prefix: a targeted case's questions share the head (chat start + record); comprehensive
     prompts of all cases share the head (instructions + definitions), the record being their tail, except
     with question_style brief, where the comprehensive question shares its case's targeted head."""
-    from .prompting import chat, prompts
+    from ..prompting import chat, prompts
 
     think = bool(params.get("enable_thinking", False))
     style = {
@@ -108,7 +108,7 @@ def adapter_identity(adapter: str | None) -> str | None:
         return None
     from pathlib import Path
 
-    from .llm.models import adapter_folder
+    from ..llm.models import adapter_folder
 
     folder = Path(adapter_folder(adapter))
     weights = [p for p in sorted(folder.glob("adapter_model.*")) if p.is_file()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .core import taxonomy
+from ..core import taxonomy
 from .parsing import ComprehensiveAnswer, TargetedAnswer, strip_qualifiers
 
 

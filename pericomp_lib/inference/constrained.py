@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .core import taxonomy
+from ..core import taxonomy
 
 # json.dumps separators: the forced spans are then the very tokens the fine-tuned models were trained on
 JSON_DEFAULTS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -44,7 +44,7 @@ class ConstraintError(ValueError):
 
 def targeted_schema(language: str = "en", answer_layout: str = "paper", think_max_chars: int | None = None) -> dict:
     """{"think", "bool", "grading"} in the order of `answer_layout` (see prompts.ANSWER_KEYS)."""
-    from .prompting.prompts import ANSWER_KEYS
+    from ..prompting.prompts import ANSWER_KEYS
 
     if answer_layout not in ANSWER_KEYS:
         raise ConstraintError(f"unknown answer_layout {answer_layout!r}; use one of {', '.join(ANSWER_KEYS)}")
