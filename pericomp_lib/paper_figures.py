@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import published_scores
+from .evaluation import published_scores
+from .evaluation.published_scores import CENTERS, METRICS
 from .figure_style import (
     CENTER_LABELS,
     GROUP_COLORS,
@@ -33,7 +34,6 @@ from .figure_style import (
     set_style,
 )
 from .llm.model_names import size_key
-from .published_scores import CENTERS, METRICS
 from .training import train_logs
 from .training.train_logs import loss_frame
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import decisions, evaluation
+from .evaluation import decisions, run_scores
+from .evaluation.published_scores import METRICS
 from .figure_style import (
     PALETTE,
     RAW_LOSS_COLOR,
@@ -26,7 +27,6 @@ from .figure_style import (
 )
 from .llm.model_names import size_key
 from .paper_figures import plot_f1_boxes, plot_strict_bars
-from .published_scores import METRICS
 from .training import train_logs
 
 
@@ -92,21 +92,21 @@ def runs_figure6b(
     Classical baseline (TF-IDF, scored on the same cases as the run's LLM). Two runs of one model
     on the same cohort give identical baseline rows; those are drawn once. Written as runs_figure6b_f1.
     """
-    frame = evaluation.runs_metric_frame(runs_dir, averaging, mode)
-    other = frame[~frame["strategy"].isin(evaluation.RUN_HUES)]
+    frame = run_scores.runs_metric_frame(runs_dir, averaging, mode)
+    other = frame[~frame["strategy"].isin(run_scores.RUN_HUES)]
     if len(other):  # e.g. a run whose strategy could not be found: say so rather than drop it silently
         # a warning, not a log line: the user must act: a run left out of the figure
         warnings.warn(
             f"{runs_dir}: not drawn (unknown set-up): " + ", ".join(sorted(set(other["run"] + ":" + other["Models"]))),
             stacklevel=2,
         )
-    frame = frame[frame["strategy"].isin(evaluation.RUN_HUES)]
+    frame = frame[frame["strategy"].isin(run_scores.RUN_HUES)]
     if frame.empty:
         raise ValueError(f"{runs_dir}: no base/adapter/tfidf_baseline rows in run_metrics.csv")
     is_base = frame["strategy"].isin(["baseline", "most_frequent"])
     dedup = frame[is_base].drop_duplicates(["x", "seed", "metric", "value"])
     frame = pd.concat([frame[~is_base], dedup]).reset_index(drop=True)
-    hue_order = [h for h in evaluation.RUN_HUES if h in set(frame["strategy"])]
+    hue_order = [h for h in run_scores.RUN_HUES if h in set(frame["strategy"])]
     fig = plot_f1_boxes(
         frame,
         x="x",
@@ -127,7 +127,7 @@ def runs_figure7(
     metrics: Iterable[str] = METRICS,
 ):
     """Figure 7 from our runs: strict bars (mean over seeds, SD as error bars); returns (figure, bars frame)."""
-    bars = evaluation.runs_bar_frame(evaluation.runs_metric_frame(runs_dir, averaging, "strict"))
+    bars = run_scores.runs_bar_frame(run_scores.runs_metric_frame(runs_dir, averaging, "strict"))
     if bars.empty:
         raise ValueError(f"{runs_dir}: no strict base/adapter/tfidf_baseline rows in run_metrics.csv")
     n = int(bars["n_seeds"].max())

@@ -6,9 +6,9 @@ import random
 import pandas as pd
 import pytest
 
-from pericomp_lib import baseline
 from pericomp_lib.__main__ import main
 from pericomp_lib.core.records import Case, GoldLabel, write_cohort
+from pericomp_lib.evaluation import baseline
 
 # phrase that signals the complication; the grade shows as a severity word
 SIGNS = {

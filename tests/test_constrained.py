@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import lively_llama
-from pericomp_lib import decisions, metrics
 from pericomp_lib.cohort.synthetic import generate_cohort
+from pericomp_lib.evaluation import decisions, metrics
 from pericomp_lib.inference import constrained, parsing
 from pericomp_lib.inference import decoding as dec
 from pericomp_lib.inference import runner as inf

@@ -5,9 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from pericomp_lib import evaluate_cli, metrics, paper_tables
 from pericomp_lib.cohort import pericomp_repo as repo
 from pericomp_lib.core.predictions import PredictionFileError
+from pericomp_lib.evaluation import cli as evaluate_cli
+from pericomp_lib.evaluation import metrics, paper_tables
 
 NONE = "无术后并发症"
 

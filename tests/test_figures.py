@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pericomp_lib import evaluation, figure_style, paper_figures, published_scores, run_figures
+from pericomp_lib import figure_style, paper_figures, run_figures
+from pericomp_lib.evaluation import published_scores, run_scores
 from pericomp_lib.llm import model_names
 from pericomp_lib.training import train_logs
 
@@ -346,8 +347,8 @@ def fake_runs(tmp_path):
 
 
 def test_run_info_reads_params_notebooks_and_prompts(fake_runs):
+    from pericomp_lib.evaluation.provenance import run_info
     from pericomp_lib.llm.model_names import model_label
-    from pericomp_lib.provenance import run_info
 
     a = run_info(fake_runs / "qwen3-4b" / "seed-1")
     assert (a["model_label"], a["size_label"], a["strategy"]) == ("Qwen3 4B", "4B", "targeted")
@@ -364,7 +365,7 @@ def test_run_info_reads_params_notebooks_and_prompts(fake_runs):
 
 
 def test_runs_metric_frame_labels_every_row(fake_runs):
-    f = evaluation.runs_metric_frame(fake_runs)
+    f = run_scores.runs_metric_frame(fake_runs)
     assert len(f) == 2 * 2 * 4 * 3  # runs x seeds x models x metrics (micro lenient only)
     hues = f.groupby("x")["strategy"].unique().map(sorted).to_dict()
     assert hues == {
@@ -380,7 +381,7 @@ def test_runs_metric_frame_labels_every_row(fake_runs):
         "smollm2-135m-comp/seed-2",
     }
     with pytest.raises(ValueError, match="averaging"):
-        evaluation.runs_metric_frame(fake_runs, averaging="weighted")
+        run_scores.runs_metric_frame(fake_runs, averaging="weighted")
 
 
 def test_runs_figures_write_files(fake_runs, tmp_path):
@@ -415,9 +416,9 @@ def test_runs_figures_write_files(fake_runs, tmp_path):
 
 
 def test_runs_bars_per_model_when_cohorts_differ(fake_runs):
-    f = evaluation.runs_metric_frame(fake_runs, mode="strict")
+    f = run_scores.runs_metric_frame(fake_runs, mode="strict")
     f.loc[(f.run == "qwen3-4b") & (f.Models == "tfidf_baseline"), "value"] += 0.1  # other cases scored
-    bars = evaluation.runs_bar_frame(f)
+    bars = run_scores.runs_bar_frame(f)
     labels = set(bars[bars.group == "Classical baseline"]["label"])
     assert labels == {"Classical baseline · Qwen3 4B", "Classical baseline · SmolLM2 135M"}
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from pericomp_lib import metrics
+from pericomp_lib.evaluation import metrics
 
 NONE = "无术后并发症"
 

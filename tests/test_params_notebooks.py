@@ -144,7 +144,7 @@ def test_paper_mode_needs_pericomp_dir_and_runs_never_do(tmp_path):
 
 
 def test_run_info_reads_params_json(tmp_path):
-    from pericomp_lib.provenance import run_info
+    from pericomp_lib.evaluation.provenance import run_info
 
     run = tmp_path / "x" / "seed-1"
     run.mkdir(parents=True)

@@ -275,30 +275,30 @@ def _run_dir(tmp_path: Path, base: dict, adapter: dict, owed=None) -> Path:
 
 
 def test_05_refuses_an_adapter_file_lacking_a_case(tmp_path):
-    from pericomp_lib import evaluation
+    from pericomp_lib.evaluation import run_scores
 
     none = ["无术后并发症"]
     run = _run_dir(tmp_path, {"a": none, "b": none, "c": none}, {"a": none, "b": none})
     with pytest.raises(ValueError, match=r"adapter\.json: lacks 1 evaluation case"):  # was: scored on 2 cases
-        evaluation.evaluate_run(run)
+        run_scores.evaluate_run(run)
 
 
 def test_05_refuses_files_lacking_a_case_04_owed(tmp_path):
-    from pericomp_lib import evaluation
+    from pericomp_lib.evaluation import run_scores
 
     none = ["无术后并发症"]
     run = _run_dir(tmp_path, {"a": none, "b": none}, {"a": none, "b": none}, owed=["a", "b", "c"])
     with pytest.raises(ValueError, match=r"lacks 1 evaluation case"):
-        evaluation.evaluate_run(run)
+        run_scores.evaluate_run(run)
 
 
 def test_05_reports_extra_ids_unknown_labels_and_empty_answers(tmp_path):
-    from pericomp_lib import evaluation
+    from pericomp_lib.evaluation import run_scores
 
     none = ["无术后并发症"]
     run = _run_dir(tmp_path, {"a": ["贫血"], "b": [], "c": none, "zz": none}, {"a": none, "b": none, "c": none})
     with pytest.warns(UserWarning) as seen:
-        df = evaluation.evaluate_run(run)
+        df = run_scores.evaluate_run(run)
     text = "\n".join(str(w.message) for w in seen)
     assert "1 case id(s) that are not evaluation cases, ignored: zz" in text
     assert "naming none of the 22 complications" in text and "贫血" in text

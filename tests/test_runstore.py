@@ -8,9 +8,9 @@ import logging
 import pandas as pd
 import pytest
 
-from pericomp_lib import evaluation
 from pericomp_lib.cohort import build
 from pericomp_lib.core import params, records
+from pericomp_lib.evaluation import run_scores
 from pericomp_lib.inference import run_outputs, runner, runstore
 from pericomp_lib.llm import models
 
@@ -188,7 +188,7 @@ def test_exports_parse_back_and_count_failures(tmp_path):
     assert not row.loc["acute_kidney_injury", "base_right"]  # said yes, gold no
     dis = run_outputs.disagreements(df)
     assert set(dis["complication"]) == {"pneumonia", "acute_kidney_injury"}
-    m = evaluation.metrics_table(tmp_path, [case]).set_index(["model", "mode", "average"])
+    m = run_scores.metrics_table(tmp_path, [case]).set_index(["model", "mode", "average"])
     assert m.loc[("base", "lenient", "micro"), "precision"] == pytest.approx(0.5)
     assert m.loc[("adapter", "lenient", "micro"), "f1"] == 0.0
 

@@ -23,8 +23,9 @@ import pandas as pd
 from IPython.display import display
 from transformers import set_seed
 
-from pericomp_lib import evaluation, show_logs
+from pericomp_lib import show_logs
 from pericomp_lib.core import records
+from pericomp_lib.evaluation import run_scores
 from pericomp_lib.inference import run_outputs, runner, runstore
 from pericomp_lib.notebook_params import from_notebook
 from pericomp_lib.runfolder import adapter_for
@@ -90,7 +91,7 @@ print(f"side_by_side.csv: {len(table)} rows")
 # name and grade.
 
 # %%
-display(evaluation.metrics_table(out_dir, cases).round(3))
+display(run_scores.metrics_table(out_dir, cases).round(3))
 
 # %% [markdown]
 # ## A few disagreements to read

@@ -38,8 +38,9 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import baseline, evaluation, paper_tables, show_logs, summary
+from pericomp_lib import show_logs
 from pericomp_lib.core import records
+from pericomp_lib.evaluation import baseline, paper_tables, run_scores, summary
 from pericomp_lib.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
@@ -65,7 +66,7 @@ print("tables go to:  ", output_dir)
 if run_dir is not None:
     cases = records.load_cohort(Path(run_dir) / "cohort.jsonl", check_evidence=False)
     display(baseline.run(cases, run_dir))
-    run_table = evaluation.evaluate_run(run_dir, output_dir)
+    run_table = run_scores.evaluate_run(run_dir, output_dir)
     display(run_table.round(4))
 
 # %% [markdown]
@@ -79,15 +80,15 @@ if run_dir is not None:
 
 # %%
 if run_dir is not None:
-    ranking = evaluation.read_table(output_dir, "ranking")
-    points = evaluation.read_table(output_dir, "operating_points")
+    ranking = run_scores.read_table(output_dir, "ranking")
+    points = run_scores.read_table(output_dir, "operating_points")
     if ranking is not None:
         display(ranking.round(3))
     if points is not None:
         display(points.round(3))
     display(pd.Series(summary.write(run_dir), name="summary.json").to_frame())
 if runs_dir is not None:
-    all_runs = evaluation.write_runs_metrics(runs_dir, output_dir)
+    all_runs = run_scores.write_runs_metrics(runs_dir, output_dir)
     display(
         all_runs[(all_runs.averaging == "micro")]
         .pivot_table(index=["run", "Models"], columns="mode", values="F1_score", aggfunc=["mean", "std", "count"])

@@ -32,11 +32,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 from tqdm.auto import tqdm
 
+from ..core import taxonomy
+from ..core.io import atomic_write_text, write_json
+from ..core.records import Case, gold_maps, load_cohort, split_cases
+from ..inference.labels import apply_rules
 from . import metrics
-from .core import taxonomy
-from .core.io import atomic_write_text, write_json
-from .core.records import Case, gold_maps, load_cohort, split_cases
-from .inference.labels import apply_rules
 
 MODELS = ("tfidf_baseline", "most_frequent")
 FILES = {"tfidf_baseline": "baseline", "most_frequent": "most_frequent"}
@@ -201,7 +201,7 @@ def run(cases: Sequence[Case], out_dir: str | Path, seed: int = 0) -> pd.DataFra
 
 
 def cli(argv: list[str]) -> int:
-    from .core.logs import show_logs
+    from ..core.logs import show_logs
 
     show_logs()
     ap = argparse.ArgumentParser(prog="python -m pericomp_lib baseline", description=__doc__.splitlines()[0])

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.io import atomic_write_text
+from ..core.predictions import load_predictions, prediction_issues
 from . import metrics
-from .core.io import atomic_write_text
-from .core.predictions import load_predictions, prediction_issues
 
 # --- one run ---------------------------------------------------------------------------------------
 RUN_MODELS_ORDER = ("comprehensive", "base", "adapter", "baseline", "most_frequent")  # baseline = TF-IDF (baseline.py)
@@ -38,7 +38,7 @@ def score_run(run_dir: str | os.PathLike, cases) -> pd.DataFrame:
     predictions are restricted alike to the complications the run asked (scope.json).
     Columns: Models, averaging, mode, Precision, Recall, F1_score, n_cases, complications.
     """
-    from .core import records
+    from ..core import records
 
     run_dir = Path(run_dir)
     scope = read_scope(run_dir)
@@ -105,7 +105,7 @@ def metrics_table(out_dir: str | os.PathLike, cases: Sequence) -> pd.DataFrame:
 def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, Mapping]) -> list[str]:
     """The cases every prediction file must cover: those 04 answered for (inference_report.json), else
     every evaluation case that base or adapter answered; never fewer because one file lacks some."""
-    from .inference import runstore
+    from ..inference import runstore
 
     owed = runstore.owed_cases(run_dir)
     if owed is None:
@@ -123,7 +123,7 @@ def _owed_ids(run_dir: Path, gold: Mapping[str, list[str]], preds: Mapping[str, 
 
 def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """score_run on the run's own cohort (its evaluation split); writes <out_dir>/run_metrics.csv."""
-    from .core import records
+    from ..core import records
 
     cases = records.load_cohort(Path(run_dir) / "cohort.jsonl", check_evidence=False)
     df = score_run(run_dir, records.split_cases(cases, "eval"))

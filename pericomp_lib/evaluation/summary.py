@@ -11,9 +11,9 @@ import json
 import os
 from pathlib import Path
 
+from ..core import records
+from ..core.io import write_json
 from . import decisions, metrics
-from .core import records
-from .core.io import write_json
 
 ARMS = ("comprehensive", "base", "adapter", "baseline", "most_frequent")
 
@@ -42,8 +42,8 @@ def _parsed(run_dir: Path) -> dict[str, float | None]:
 
 def _scores(run_dir: Path, cases) -> tuple[dict, dict, dict]:
     """({key: value} of micro F1 per arm and mode, lenient gold restricted to the run's scope, lenient predictions)."""
-    from .core.predictions import load_predictions
-    from .evaluation import read_scope
+    from ..core.predictions import load_predictions
+    from .run_scores import read_scope
 
     scope = read_scope(run_dir)
     lenient, strict = records.gold_maps(cases)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .core import taxonomy
+from ..core import taxonomy
 
 LabelMap = Mapping[str, Iterable[str]]
 AVERAGES = ("micro", "macro")  # what prf(average=...) computes

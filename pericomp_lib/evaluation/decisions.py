@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core import taxonomy
+from ..core.io import atomic_write_text
 from . import metrics
-from .core import taxonomy
-from .core.io import atomic_write_text
 
 SENSITIVITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..cohort import pericomp_repo as repo
+from ..core.predictions import load_predictions
+from ..llm.model_names import parse_size
 from . import metrics
-from .cohort import pericomp_repo as repo
-from .core.predictions import load_predictions
-from .llm.model_names import parse_size
 from .paper_tables import split_gold
 
 CENTERS: tuple[str, ...] = ("center1", "center2")

@@ -26,10 +26,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..cohort import pericomp_repo as repo
+from ..core.io import atomic_write_text
+from ..core.predictions import PredictionFile, load_predictions, prediction_issues
 from . import metrics
-from .cohort import pericomp_repo as repo
-from .core.io import atomic_write_text
-from .core.predictions import PredictionFile, load_predictions, prediction_issues
 
 log = logging.getLogger(__name__)
 

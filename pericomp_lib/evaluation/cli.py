@@ -9,13 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .core.io import write_json
-from .evaluation import write_runs_metrics
+from ..core.io import write_json
 from .paper_tables import paper_tables
+from .run_scores import write_runs_metrics
 
 
 def cli(argv: list[str]) -> int:
-    from .core.logs import show_logs
+    from ..core.logs import show_logs
 
     show_logs()
     ap = argparse.ArgumentParser(

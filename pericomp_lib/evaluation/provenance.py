@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .llm.model_names import model_label
+from ..llm.model_names import model_label
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _take_json(found: _Found, path: Path, key: str | None = None) -> None:
 
 def _take_notebooks(found: _Found, run_dir: Path) -> None:
     """Papermill parameters of the executed notebooks (02: strategy, layout; 03/04: the params file)."""
-    from .core.params import load_params
+    from ..core.params import load_params
 
     for nb in sorted((run_dir / "notebooks").glob("*.ipynb")):
         if found.complete():
