@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from pericomp_lib import figure_style, paper_figures, run_figures
 from pericomp_lib.evaluation import published_scores, run_scores
+from pericomp_lib.figures import figure_style, paper_figures, run_figures
 from pericomp_lib.llm import model_names
 from pericomp_lib.training import train_logs
 

@@ -114,7 +114,7 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     # 06: the precision-recall figure of the targeted decisions and Figure 6b with every arm
     import matplotlib.pyplot as plt
 
-    from pericomp_lib import run_figures
+    from pericomp_lib.figures import run_figures
 
     fig, points = run_figures.runs_pr_figure(runs, tmp_path / "figs")
     plt.close(fig)

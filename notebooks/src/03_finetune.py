@@ -29,7 +29,8 @@ import json
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import figure_style, paper_figures, show_logs
+from pericomp_lib import show_logs
+from pericomp_lib.figures import figure_style, paper_figures
 from pericomp_lib.notebook_params import from_notebook
 from pericomp_lib.training import finetune, train_logs
 

@@ -26,7 +26,8 @@ smoothing = 0.9  # EMA weight for the smoothed loss curves: 0 draws the raw loss
 import pandas as pd
 from IPython.display import display
 
-from pericomp_lib import paper_figures, run_figures, show_logs
+from pericomp_lib import show_logs
+from pericomp_lib.figures import paper_figures, run_figures
 from pericomp_lib.runfolder import figures_setup
 
 pd.set_option("display.width", 160)

@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .evaluation import published_scores
-from .evaluation.published_scores import CENTERS, METRICS
+from ..evaluation import published_scores
+from ..evaluation.published_scores import CENTERS, METRICS
+from ..llm.model_names import size_key
+from ..training import train_logs
+from ..training.train_logs import loss_frame
 from .figure_style import (
     CENTER_LABELS,
     GROUP_COLORS,
@@ -33,9 +36,6 @@ from .figure_style import (
     save_figure,
     set_style,
 )
-from .llm.model_names import size_key
-from .training import train_logs
-from .training.train_logs import loss_frame
 
 # ---------------------------------------------------------------------------------------- plotting
 

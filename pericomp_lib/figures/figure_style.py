@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .core.io import atomic_file
+from ..core.io import atomic_file
 
 CENTER_LABELS: dict[str, str] = {"center1": "Center 1 (validation)", "center2": "Center 2"}
 METRIC_LABELS: dict[str, str] = {"f1": "F1 score", "recall": "Recall", "precision": "Precision"}

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .evaluation import decisions, run_scores
-from .evaluation.published_scores import METRICS
+from ..evaluation import decisions, run_scores
+from ..evaluation.published_scores import METRICS
+from ..llm.model_names import size_key
+from ..training import train_logs
 from .figure_style import (
     PALETTE,
     RAW_LOSS_COLOR,
@@ -25,9 +27,7 @@ from .figure_style import (
     save_figure,
     set_style,
 )
-from .llm.model_names import size_key
 from .paper_figures import plot_f1_boxes, plot_strict_bars
-from .training import train_logs
 
 
 def runs_loss_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None, weight: float = 0.9):
