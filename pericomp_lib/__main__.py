@@ -9,7 +9,7 @@ COMMANDS = {
     "format-results": ("pericomp_lib.inference.result_files", "turn raw model outputs into the paper's result files"),
     "evaluate": ("pericomp_lib.evaluation.cli", "write the paper's evaluation tables from a PeriComp clone or runs"),
     "baseline": ("pericomp_lib.evaluation.baseline", "train and evaluate the TF-IDF classical baseline on a cohort"),
-    "batch": ("pericomp_lib.batch", "run the numbered notebooks for params files x seeds with papermill"),
+    "batch": ("pericomp_lib.pipeline.batch", "run the numbered notebooks for params files x seeds with papermill"),
     "mimic": (
         "pericomp_lib.cohort.mimic.cohort_report",
         "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl",

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from pericomp_lib import batch
+from pericomp_lib.pipeline import batch
 
 
 def _params(tmp_path: Path, name: str, **over) -> Path:

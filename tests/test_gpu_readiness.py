@@ -16,9 +16,9 @@ import pytest
 import torch
 import yaml
 
-from pericomp_lib import batch, slurm
 from pericomp_lib.core.params import ParamsError, load_params, validate
 from pericomp_lib.llm import models
+from pericomp_lib.pipeline import batch, slurm
 from pericomp_lib.training import finetune, lora, train_inputs
 
 ROOT = Path(__file__).resolve().parents[1]

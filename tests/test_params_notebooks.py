@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from conftest import NOTEBOOKS, ROOT
-from pericomp_lib import batch, notebook_params, notebook_runner, runfolder, stages
 from pericomp_lib.core import params
 from pericomp_lib.core.params import ParamsError, load_params, validate
+from pericomp_lib.pipeline import batch, notebook_params, notebook_runner, runfolder, stages
 
 PY = sys.executable
 ENV = {
@@ -90,7 +90,7 @@ def test_every_stage_tag_is_a_stage():
 
 # ------------------------------------------------------------------------------------------ resolution
 def test_resolve_precedence_and_params_json(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="pericomp_lib.notebook_params")
+    caplog.set_level(logging.INFO, logger="pericomp_lib.pipeline.notebook_params")
     run = tmp_path / "run"
     p, rdir = notebook_params.resolve("01", params_path="params/tiny-random.yaml", run_dir=str(run), n_cases=5)
     assert rdir == run and p["n_cases"] == 5 and p["model_name_or_path"] == "tiny-random"

@@ -91,8 +91,8 @@ def test_packaged_zh_definitions_parse_in_the_authors_layout():
 
 
 # ------------------------------------------------------------------- the batch runner (fake notebooks)
-from pericomp_lib import batch  # noqa: E402
 from pericomp_lib.inference import runstore  # noqa: E402
+from pericomp_lib.pipeline import batch  # noqa: E402
 
 
 def _params(tmp_path: Path, name: str = "t", **over) -> Path:

@@ -34,7 +34,7 @@ import pandas as pd
 from pericomp_lib import show_logs
 from pericomp_lib.cohort import build
 from pericomp_lib.core.params import repo_path
-from pericomp_lib.notebook_params import from_notebook
+from pericomp_lib.pipeline.notebook_params import from_notebook
 
 pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output

@@ -29,7 +29,7 @@ import pandas as pd
 
 from pericomp_lib import show_logs
 from pericomp_lib.cohort import mimic
-from pericomp_lib.runfolder import mimic_setup
+from pericomp_lib.pipeline.runfolder import mimic_setup
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)

@@ -27,7 +27,7 @@ tokenizer_name = None  # a tokenizer for real token counts (e.g. "smollm2-135m")
 from pericomp_lib import show_logs
 from pericomp_lib.core import records
 from pericomp_lib.llm import models, tokens
-from pericomp_lib.notebook_params import from_notebook
+from pericomp_lib.pipeline.notebook_params import from_notebook
 from pericomp_lib.prompting import sft_data
 from pericomp_lib.prompting.definitions import load_definitions  # not `definitions`: that name is a params key
 

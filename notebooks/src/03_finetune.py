@@ -31,7 +31,7 @@ from IPython.display import display
 
 from pericomp_lib import show_logs
 from pericomp_lib.figures import figure_style, paper_figures
-from pericomp_lib.notebook_params import from_notebook
+from pericomp_lib.pipeline.notebook_params import from_notebook
 from pericomp_lib.training import finetune, train_logs
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output

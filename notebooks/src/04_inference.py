@@ -27,8 +27,8 @@ from pericomp_lib import show_logs
 from pericomp_lib.core import records
 from pericomp_lib.evaluation import run_scores
 from pericomp_lib.inference import run_outputs, runner, runstore
-from pericomp_lib.notebook_params import from_notebook
-from pericomp_lib.runfolder import adapter_for
+from pericomp_lib.pipeline.notebook_params import from_notebook
+from pericomp_lib.pipeline.runfolder import adapter_for
 
 show_logs()  # the library's messages (INFO and up) in this notebook's output
 params, run_dir = from_notebook(globals(), "04")

@@ -41,7 +41,7 @@ from IPython.display import display
 from pericomp_lib import show_logs
 from pericomp_lib.core import records
 from pericomp_lib.evaluation import baseline, paper_tables, run_scores, summary
-from pericomp_lib.runfolder import evaluate_setup
+from pericomp_lib.pipeline.runfolder import evaluate_setup
 
 pd.set_option("display.width", 160)
 

@@ -28,7 +28,7 @@ from IPython.display import display
 
 from pericomp_lib import show_logs
 from pericomp_lib.figures import paper_figures, run_figures
-from pericomp_lib.runfolder import figures_setup
+from pericomp_lib.pipeline.runfolder import figures_setup
 
 pd.set_option("display.width", 160)
 show_logs()  # the library's messages (INFO and up) in this notebook's output

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.io import write_json
-from .core.params import STAGE_OF
-from .inference import runstore
+from ..core.io import write_json
+from ..core.params import STAGE_OF
+from ..inference import runstore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # pericomp_lib/pipeline/stages.py -> the repository
 NOTEBOOKS = ROOT / "notebooks"
 
 
@@ -87,7 +87,7 @@ def _local(value: Any) -> Path | None:
 def _definitions(p: dict) -> Path | None:
     if p.get("definitions"):
         return _local(p["definitions"])
-    from .prompting.definitions import DefinitionsError, packaged_definitions_path
+    from ..prompting.definitions import DefinitionsError, packaged_definitions_path
 
     try:
         return packaged_definitions_path(p["language"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from .core.params import load_params
+from ..core.params import load_params
 
 # Training hours of 10 epochs in the authors' logs (results/evaluation_dataframes/*_log.jsonl; README's table),
 # keyed by the model folder / hub name in lower case.
@@ -17,7 +17,7 @@ def slurm_hours(p: dict) -> int:
     2 h for the built-in CPU models, 48 h for a model with no estimate."""
     import math
 
-    from .llm.models import BUILTINS
+    from ..llm.models import BUILTINS
 
     name = str(p["model_name_or_path"]).rstrip("/").rsplit("/", 1)[-1].lower()
     if p["model_name_or_path"] in BUILTINS:

@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from .core.io import write_json
+from ..core.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def run_scores(result: dict, seed: int) -> dict:
     run_dir = result["run_dir"]
     if run_dir and (Path(run_dir) / "cohort.jsonl").exists():
         try:  # RUN_DIR/summary.json: the run's numbers and stage times, machine-readable
-            from .evaluation import summary
+            from ..evaluation import summary
 
             s = summary.write(run_dir)
             out.update({k: s.get(k) for k in ("f1_comprehensive", "auroc_adapter", "f1_delta_ci_low")})

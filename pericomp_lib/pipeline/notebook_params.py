@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .core.params import (
+from ..core.params import (
     DEFAULT_PROFILE,
     FIELDS,
     REQUIRED_IN_FILE,
@@ -78,7 +78,7 @@ def resolve(
             )
             params = resolve_paths(validate(merged, where))
     if (stage in STAGES_WRITING if write is None else write) and stored != params:
-        from .core.io import write_json
+        from ..core.io import write_json
 
         changed = sorted(k for k in params if stored is not None and stored.get(k) != params[k])
         write_json(stored_path, params)

@@ -19,8 +19,8 @@ import time
 import traceback
 from pathlib import Path
 
+from ..core.params import ParamsError, load_params
 from . import batch_report
-from .core.params import ParamsError, load_params
 from .notebook_runner import execute_notebook
 from .slurm import slurm_script
 from .stages import (
@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str]) -> int:
-    from .core.logs import show_logs
+    from ..core.logs import show_logs
 
     show_logs()
     args = _parser().parse_args(argv)

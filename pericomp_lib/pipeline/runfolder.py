@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .core.params import ROOT, ParamsError, repo_path
+from ..core.params import ROOT, ParamsError, repo_path
 from .notebook_params import from_notebook, resolve
 
 PAPER_HINT = "a clone of https://github.com/gscfwid/PeriComp (e.g. git clone it next to this repository)"
@@ -115,7 +115,7 @@ def mimic_setup(namespace: Mapping[str, Any]) -> tuple[dict, Path, Path]:
     """01b's params, run folder and MIMIC-IV folder (the user's, or a FAKE fixture in RUN_DIR/fixture).
 
     params.json records cohort_source mimic and the folder as cohort_path, so 02-05 follow like any cohort."""
-    from .cohort import mimic
+    from ..cohort import mimic
 
     params, run_dir = from_notebook(namespace, "01b", default_run_dir_=mimic_run_dir, write=False, quiet=True)
     source = mimic.resolve_mimic_dir(repo_path(namespace.get("mimic_dir")), run_dir, seed=params["seed"])
