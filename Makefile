@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONUNBUFFERED = 1
 
-.PHONY: env test quality sync reproduce reproduce-paper lab bench clean
+.PHONY: env test test-fast quality sync reproduce reproduce-paper lab bench clean
 
 env: $(VENV)/.installed
 
@@ -30,12 +30,18 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 test: env quality
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+# The edit loop: library units only, no notebook, training or model-download-sized run (markers in pyproject.toml).
+test-fast: env
+	$(PY) -m pytest -q tests -m "not notebook and not slow" $(PYTEST_ARGS)
 
 # Lint and format check (config: [tool.ruff] in pyproject.toml); `ruff format .` and `ruff check --fix .` repair most.
+# lint-imports: each folder imports only the floors below it, no cycles ([tool.importlinter]; docs/design.md, Layout).
 quality: env
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 # Notebooks and their scripts (notebooks/src/, paired by notebooks/jupytext.toml): the newer file of each pair
 # gives the cells to the other; outputs stay in the .ipynb. tests/test_notebooks_clean.py fails when a pair disagrees.

@@ -21,6 +21,7 @@ def _params(tmp_path: Path, name: str, **over) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_failing_run_is_reported_and_others_go_on(tmp_path, capsys):
     good = _params(tmp_path, "good", n_cases=6)
     bad = _params(tmp_path, "bad", cohort_source="jsonl", cohort_path=str(tmp_path / "nowhere.jsonl"))

@@ -86,6 +86,7 @@ def _answers(model, tok, jobs, grammar, max_new, shared=True, cascade=None):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["decision_first", "paper"])
 def test_constrained_targeted_always_parses(lively, tok, defs, layout):
     p = _params(answer_layout=layout)

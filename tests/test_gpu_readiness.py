@@ -333,6 +333,7 @@ def _fsdp_launch(tmp_path: Path, gradient_checkpointing: bool) -> subprocess.Com
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_fsdp_two_processes_save_a_whole_adapter_and_refuse_double_checkpointing(tmp_path):
     """The docs' FSDP recipe on the CPU: 2 processes, gloo, FSDP2 with its activation checkpointing."""
     from safetensors import safe_open
@@ -355,6 +356,7 @@ def test_fsdp_two_processes_save_a_whole_adapter_and_refuse_double_checkpointing
 
 
 # ------------------------------------------------------------------------------ paper-scale benchmark
+@pytest.mark.slow
 def test_paper_scale_benchmark_tiny_prints_its_table():
     import time
 

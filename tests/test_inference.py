@@ -95,6 +95,7 @@ def test_shared_prefix_equals_one_prompt_alone_tiny(lively, tok):
     assert shared == alone
 
 
+@pytest.mark.slow
 def test_shared_prefix_equals_one_prompt_alone_smollm2():
     model, tok = models.load_model({"model_name_or_path": "smollm2-135m", "dtype": "float32", "device": "cpu"})
     head, tails = _head_tails(tok)

@@ -64,6 +64,7 @@ def test_smollm2_package_is_found():
     assert gguf.name == models.SMOLLM2_GGUF and gguf.stat().st_size > 50_000_000
 
 
+@pytest.mark.slow
 def test_smollm2_cache_matches_gguf_weights():
     """The converted safetensors hold exactly the dequantised GGUF weights (checked on a few tensors)."""
     folder = models.cache_root() / "smollm2-135m"

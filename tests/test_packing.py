@@ -196,6 +196,7 @@ def test_cross_block_leak_would_be_caught():
     assert not torch.allclose(leaky, ref, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_trl_trainer_trains_packed_exactly_like_unpacked(tmp_path):
     """End to end through training.fit (trl.SFTTrainer + Collator + answer loss): one packed row and the
     same three examples as a batch of three rows give the same losses and the same trained adapter."""

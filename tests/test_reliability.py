@@ -351,6 +351,7 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path, capsys, command):
 
 
 # ------------------------------------------------------------------------- resume never passes max_steps (8)
+@pytest.mark.slow
 def test_resume_never_trains_past_max_steps_nor_on_other_data(tmp_path):
     from pericomp_lib.training import finetune
     from test_training import _examples, _log, _params

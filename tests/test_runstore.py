@@ -88,6 +88,7 @@ def _infer(setup, out, **kw):
     return answers, summary, preds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["shared_prefix", "paper"])
 def test_resume_after_cuts_gives_same_predictions(setup, tmp_path, layout):
     full_dir = tmp_path / "full"

@@ -108,6 +108,7 @@ def _through_trl(trainers) -> None:
 
 
 # --------------------------------------------------------------------------------------------- LoRA
+@pytest.mark.slow
 def test_lora_loss_falls_and_adapter_reloads(tmp_path, trainers):
     from pericomp_lib.llm.models import load_model
 

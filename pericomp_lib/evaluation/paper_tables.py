@@ -3,7 +3,7 @@
 `evaluate_predictions(gold, {model: predictions})` turns label maps into a `Models,Precision,Recall,F1_score`
 table (rows sorted by model name, unrounded floats, as the authors' results/evaluation.ipynb writes them);
 `paper_tables` feeds it every result file of the authors' layout and writes the ten published CSVs under
-their file names, plus per-complication tables. Our own runs are scored by evaluation.py with the same
+their file names, plus per-complication tables. Our own runs are scored by run_scores.py with the same
 metrics; `python -m pericomp_lib evaluate` (cli here) serves both.
 
 Which cases and which files, as the authors did it:

@@ -10,7 +10,7 @@ handed to the caller the moment it exists, so a run killed mid-batch loses as li
 Token ids of a prompt are always ids(head) + ids(tail), each part tokenized alone, in every mode; that
 makes "one full prompt at a time", "batched" and "batched with a shared prefix" feed the model exactly
 the same tokens, so their greedy answers can be compared one to one.
-What to answer is jobs.py's; resumption and raw.jsonl are inference.py's (the run orchestration).
+What to answer is jobs.py's; resumption and raw.jsonl are runner.py's (the run orchestration).
 """
 
 from __future__ import annotations

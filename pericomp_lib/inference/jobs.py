@@ -1,6 +1,6 @@
 """What an answer is and what decides it: the jobs of a run (one per answer, prompt split into a shared head
 and a tail), and the settings, adapter identity and answer schema that, with the prompt, make each job's
-prompt_hash in raw.jsonl. Running the jobs is inference.py's; decoding them, decoding.py's.
+prompt_hash in raw.jsonl. Running the jobs is runner.py's; decoding them, decoding.py's.
 """
 
 from __future__ import annotations

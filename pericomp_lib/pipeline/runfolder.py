@@ -3,7 +3,7 @@
 One run of one params profile and seed lives in RUN_DIR = runs/<run_name>/seed-<seed>/:
 
     params.json             resolved params, written by the first stage that runs (01), updated by later
-                            stages only when they were given other values (provenance: evaluation.run_info)
+                            stages only when they were given other values (provenance: provenance.run_info)
     cohort.jsonl            01 (or 01b, MIMIC)
     <strategy>_prompts.json, sft_targets.json
                             02: a view of the prompts, in the authors' shapes; 03 and 04 build the same

@@ -1,6 +1,6 @@
 """The TRL layer of 03: `trl.SFTTrainer` with our answer-only loss, and the per-step train log.
 
-training.py builds the rows and the `trl.SFTConfig`; this module is imported only when a run starts
+finetune.py builds the rows and the `trl.SFTConfig`; this module is imported only when a run starts
 (importing TRL's trainer takes seconds). Rows arrive tokenized, prompt labels -100 (TRL's completion-only
 format), so TRL's own preparation is skipped: its truncation would cut prompts, and packing.py already
 builds one row per case for shared_prefix packing. What the subclass changes is the loss only.

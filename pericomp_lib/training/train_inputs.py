@@ -1,6 +1,6 @@
 """What a training run is given, checked and tokenized: the class balance of the examples (keep_negatives),
 their chat-wrapped token rows (packed or not, never truncated), the launcher settings that cannot combine,
-and `TrainingError` for inputs that cannot work. training.py runs the fit on these rows.
+and `TrainingError` for inputs that cannot work. finetune.py runs the fit on these rows.
 """
 
 from __future__ import annotations
