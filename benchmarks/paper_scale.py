@@ -7,7 +7,8 @@ nothing is downloaded. Token ids are synthetic, at the paper's lengths: a target
 of 4,200 tokens, a question tail of 300 and an answer of 100; a case has 22 questions.
 
 It reports, per model:
-- LoRA training (r 16, alpha 32, q/k/v/o, activation checkpointing) through pericomp_lib's own code paths
+- LoRA training (r 16, alpha 32 on every linear layer, as the GPU profiles and the authors' runs; activation
+  checkpointing) through pericomp_lib's own code paths
   (lora.attach_lora, packing.unpacked_row / packed_rows, Collator, answer_loss): peak memory, tokens/s and
   answers/s, unpacked (one example per row, the paper) vs shared-prefix packed (one case per row), and
   the unpacked peak at the longest example; QLoRA NF4 (bitsandbytes) for 32B;
@@ -277,7 +278,7 @@ def run_model(size: str, tiny: bool, device: str, quantized: bool, micro_steps: 
         "lora_alpha": 32,
         "lora_dropout": 0.05,
         "gradient_checkpointing": True,
-        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],  # profiles
     }
     lora = attach_lora(model, params, quantized)  # QLoRA: prepare_model_for_kbit_training, as in training
     if not quantized:

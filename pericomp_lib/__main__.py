@@ -14,11 +14,16 @@ COMMANDS = {
         "pericomp_lib.cohort.mimic.cohort_report",
         "MIMIC-IV hosp(+note) tables -> subjects.jsonl -> cohort.jsonl",
     ),
+    "qa": ("pericomp_lib.chartqa.qa", "answer a question about one MIMIC subject from its chart (the chart Q&A study)"),
+    "plan": ("pericomp_lib.training.plan", "parameters, GPU memory and time of params files, computed on the CPU"),
     "prepare-model": (
         "pericomp_lib.llm.models",
         "convert / build a built-in model (smollm2-135m, tiny-random) offline",
     ),
 }
+
+
+OUTPUT_OPTIONS = "the command's output option (--out, --runs-dir)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,11 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped by Ctrl-C", file=sys.stderr)
         return 130
     except OSError as e:  # an unwritable or vanished output folder, a full disk: one line, not a traceback
-        where = f"{e.filename}: " if e.filename else ""
-        print(
-            f"error: {where}{e.strerror or e}; check that the output folder exists, is writable and has space",
-            file=sys.stderr,
-        )
+        from .core.io import what_to_do
+
+        print(f"error: {what_to_do(e, OUTPUT_OPTIONS)}", file=sys.stderr)
         return 2
 
 

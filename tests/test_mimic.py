@@ -248,3 +248,99 @@ def test_notebook_01b_on_fixture(run_notebook, tmp_path):
     assert cases and (out / "fixture" / "hosp" / "labevents.csv.gz").exists()
     text = json.dumps(json.loads(executed.read_text(encoding="utf-8")))
     assert "FAKE" in text and "SILVER" in text
+
+
+# Content hashes (sha256 of the decompressed csv, first 16 hex) of the fixture's original tables for
+# make_fixture(n_subjects=120, seed=0), taken before the medication and ICU tables were added: adding
+# tables must never change the ones the complications study was built on.
+FIXTURE_TABLES_SEED0_N120 = {
+    "hosp/admissions.csv.gz": "5a00feae06b9ffd1",
+    "hosp/d_icd_diagnoses.csv.gz": "542e90f2df2907a8",
+    "hosp/d_icd_procedures.csv.gz": "0c78db8f74d8db94",
+    "hosp/d_labitems.csv.gz": "be080410c7cfc111",
+    "hosp/diagnoses_icd.csv.gz": "9848b6c0c083ae0a",
+    "hosp/labevents.csv.gz": "7285ff1b960df321",
+    "hosp/patients.csv.gz": "4225aa56dd494281",
+    "hosp/procedures_icd.csv.gz": "b1aab8aea9b6dd9c",
+    "note/discharge.csv.gz": "d956e2f2e97f0786",
+}
+
+
+def test_fixture_original_tables_unchanged(built):
+    import hashlib
+
+    root = built[0]
+    found = {
+        str(p.relative_to(root)): hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()[:16]
+        for p in sorted(root.rglob("*.csv.gz"))
+    }
+    assert {k: found[k] for k in FIXTURE_TABLES_SEED0_N120} == FIXTURE_TABLES_SEED0_N120
+    assert set(found) - set(FIXTURE_TABLES_SEED0_N120) == {
+        "hosp/prescriptions.csv.gz",
+        "hosp/pharmacy.csv.gz",
+        "icu/icustays.csv.gz",
+    }
+
+
+def test_medication_and_icu_lists_per_admission(built):
+    _, ing, _, subjects = built
+    assert ing.missing_optional == []
+    adms = [a for s in subjects.values() for a in s["admissions"]]
+    rx_keys = [
+        "starttime",
+        "stoptime",
+        "drug_type",
+        "drug",
+        "formulary_drug_cd",
+        "route",
+        "dose_val_rx",
+        "dose_unit_rx",
+    ]
+    ph_keys = ["starttime", "stoptime", "medication", "route", "frequency", "status"]
+    icu_keys = ["stay_id", "first_careunit", "last_careunit", "intime", "outtime", "los"]
+    for a in adms:
+        assert list(a)[-3:] == ["prescriptions", "pharmacy", "icustays"]
+        for key, fields, order in (
+            ("prescriptions", rx_keys, "starttime"),
+            ("pharmacy", ph_keys, "starttime"),
+            ("icustays", icu_keys, "intime"),
+        ):
+            rows = a[key]
+            assert rows is None or (rows and all(list(r) == fields for r in rows))
+            starts = [r[order] for r in rows or []]
+            assert starts == sorted(starts)  # "YYYY-MM-DD HH:MM:SS" sorts as time
+    assert any(a["prescriptions"] is None for a in adms) and any(a["icustays"] is None for a in adms)
+    drugs = {r["drug"] for a in adms for r in a["prescriptions"] or []}
+    assert {"Insulin Lispro", "Warfarin", "CeFAZolin", "OxyCODONE (Immediate Release)"} <= drugs
+    doses = {r["dose_val_rx"] for a in adms for r in a["prescriptions"] or []}
+    assert "1-2" in doses and all(isinstance(d, str) for d in doses)  # ranges stay text
+    stays = [r for a in adms for r in a["icustays"] or []]
+    assert stays and all(isinstance(r["stay_id"], int) and isinstance(r["los"], float) for r in stays)
+    assert all(r["intime"] < r["outtime"] and 0 < r["los"] < 10 for r in stays)
+    # medicines follow the diagnoses: diabetes -> insulin, AF -> an anticoagulant
+    diabetic = [a for a in adms if any(d["icd_code"][:3] in ("E11", "250") for d in a["diagnoses"] or [])]
+    with_insulin = [a for a in diabetic if any("Insulin" in r["drug"] for r in a["prescriptions"] or [])]
+    assert len(with_insulin) > 0.6 * len(diabetic)
+    insulin_without_diabetes = [
+        a for a in adms if a not in diabetic and any("Insulin" in r["drug"] for r in a["prescriptions"] or [])
+    ]
+    assert not insulin_without_diabetes
+
+
+def test_explicit_types_keep_codes_as_text(built):
+    import duckdb
+
+    from pericomp_lib.cohort.mimic.ingest import csv_source, table_path
+
+    root = built[0]
+    src = csv_source("prescriptions", table_path(root, "prescriptions"))
+    rows = duckdb.sql(f"SELECT DISTINCT gsn, ndc, dose_val_rx FROM {src} WHERE drug = 'Senna'").fetchall()
+    assert rows == [("009397", "00904516561", "1-2")]  # leading zeros and the range survive
+    types = dict(duckdb.sql(f"DESCRIBE SELECT * FROM {src}").fetchall()[i][:2] for i in range(21))
+    assert types["gsn"] == types["dose_val_rx"] == "VARCHAR" and types["starttime"] == "TIMESTAMP"
+    icu = csv_source("icustays", table_path(root, "icustays"))
+    assert [r[1] for r in duckdb.sql(f"DESCRIBE SELECT stay_id, intime, los FROM {icu}").fetchall()] == [
+        "INTEGER",
+        "TIMESTAMP",
+        "DOUBLE",
+    ]

@@ -82,10 +82,14 @@ def test_relative_paths_resolve_against_repository_root(tmp_path, monkeypatch):
 
 
 def test_every_stage_tag_is_a_stage():
-    assert set(params.STAGE_OF.values()) <= {"", "01", "02", "03", "04"}
-    view = {k: stages.fingerprint_parameters(k, {**params.DEFAULTS, "run_dir": "r"}) for k in ("01", "03", "04")}
+    assert set(params.STAGE_OF.values()) <= set(stages.STAGES) | {""}
+    keys = ("01", "03", "04", "02b", "03b", "04b")
+    view = {k: stages.fingerprint_parameters(k, {**params.DEFAULTS, "run_dir": "r"}) for k in keys}
     assert "max_new_tokens" in view["04"] and "max_new_tokens" not in view["03"]
     assert "n_cases" in view["01"] and "lora_r" in view["03"] and "run_dir" in view["04"]
+    # the chart Q&A stages read their own keys and those of their 01-05 twins (03b trains with 03's keys)
+    assert "qa_trials" in view["04b"] and "qa_trials" not in view["03b"] and "lora_r" in view["03b"]
+    assert "qa_pairs_per_subject" in view["02b"] and "qa_pairs_per_subject" not in view["04"]
 
 
 # ------------------------------------------------------------------------------------------ resolution
@@ -110,6 +114,23 @@ def test_resolve_precedence_and_params_json(tmp_path, caplog):
     whole = yaml.safe_load(TINY.read_text())
     p4, _ = notebook_params.resolve("05", run_dir=str(tmp_path / "other"), **whole)
     assert p4["complications"] is None and p4["record_length"] == "full"
+
+
+def test_none_given_as_text_is_honoured_or_refused_never_kept(tmp_path):
+    """`-p complications None` arrives as None, but `-p complications null`, `-r adapter None` and a YAML
+    `definitions: None` arrive as strings: each becomes None where the key takes it (02 then asks all 22, not
+    the default profile's 4) and fails in one line where it cannot; never the string "None"."""
+    run = tmp_path / "run"
+    p, _ = notebook_params.resolve("02", run_dir=str(run), quiet=True, complications="null", adapter="None")
+    assert p["complications"] is None and p["adapter"] is None  # was: refused 'null' as not a list; kept 'None'
+    yaml_file = tmp_path / "p.yaml"
+    yaml_file.write_text(TINY.read_text() + "definitions: None\nnegative_ratio: ~\n")
+    p, _ = notebook_params.resolve("02", params_path=str(yaml_file), run_dir=str(run), quiet=True)
+    assert p["definitions"] is None and p["negative_ratio"] is None  # was: definitions = <repo>/None
+    with pytest.raises(ParamsError, match=r"notebook parameters: lora_r='None' reads as null, which lora_r cannot be"):
+        notebook_params.resolve("02", run_dir=str(run), quiet=True, lora_r="None")
+    p, _ = notebook_params.resolve("02", run_dir=str(run), quiet=True, complications=None)
+    assert p["complications"] is None
 
 
 def test_from_notebook_refuses_injected_typos(tmp_path):

@@ -66,6 +66,23 @@ def test_broken_line_names_file_line_field(tmp_path, name):
         assert piece in msg, msg
 
 
+def test_cut_line_reports_the_column_where_parsing_stopped(tmp_path):
+    """A line cut inside its record: the message names the end of the line, where json stopped reading (it
+    used to name the column where the record's string opened), and says the line looks cut."""
+    whole = _line(case_id="c2", record="POD 2: creatinine 182 umol/L, baseline 84. " * 3)
+    cut = whole[: whole.index("baseline 84. POD")]
+    path = tmp_path / "cohort.jsonl"
+    path.write_text(_line() + "\n" + cut + "\n", encoding="utf-8")
+    with pytest.raises(CohortError) as err:
+        records.load_cohort(path)
+    msg = str(err.value)
+    assert f"{path}:2: invalid JSON at column {len(cut) + 1}, the end of the line" in msg, msg
+    assert f"opened at column {whole.index('POD 2')}" in msg and "looks cut" in msg
+    path.write_text(_line()[:-1] + "\n", encoding="utf-8")  # the closing brace lost
+    with pytest.raises(CohortError, match=rf":1: invalid JSON at column {len(_line())}, the end of the line"):
+        records.load_cohort(path)
+
+
 def test_good_cohort_round_trip(tmp_path):
     zh = _line(
         case_id="c2",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -151,6 +152,49 @@ class FakeNotebooks:
 
 def _batch(params: Path, runs: Path, *stages: str) -> int:
     return batch.cli(["--params", str(params), "--seeds", "1", "--stages", *stages, "--runs-dir", str(runs)])
+
+
+class _DroppedKernelClient:
+    """What papermill lets go of when a stage ends (kernel client, sockets): a Ctrl-C landing while its finalizer
+    runs becomes a KeyboardInterrupt inside __del__, which Python only reports as "Exception ignored"."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100_000):  # Python runs the signal handler here, inside the finalizer
+            pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the finalizer's KeyboardInterrupt
+def test_ctrl_c_in_the_hand_over_between_stages_stops_the_batch(tmp_path, monkeypatch, capsys):
+    fake = FakeNotebooks()
+
+    def stage_then_ctrl_c(name, out_path, parameters):
+        fake(name, out_path, parameters)
+        if name.startswith("03"):
+            _DroppedKernelClient()  # dropped at once: the hand-over from 03 to 04
+
+    monkeypatch.setattr(batch, "execute_notebook", stage_then_ctrl_c)
+    params, runs = _params(tmp_path), tmp_path / "runs"
+    before = signal.getsignal(signal.SIGINT)
+    argv = ["--params", str(params), "--seeds", "1", "2", "--stages", "03", "04", "05", "--runs-dir", str(runs)]
+    code = batch.cli(argv)
+    assert fake.calls == ["03"], fake.calls  # was: 03 04 05 03 04 05, the Ctrl-C lost
+    assert code == 130 and "STOPPED by Ctrl-C" in capsys.readouterr().out
+    summary = json.loads((runs / "batch_summary.json").read_text())
+    assert [r["status"] for r in summary] == ["interrupted", "not started"]
+    assert (runs / "t" / "seed-1" / ".stages" / "03.json").exists()  # the finished stage is kept
+    assert signal.getsignal(signal.SIGINT) is before  # the runner's handler is gone after the batch
+
+
+def test_unusable_runs_dir_is_refused_before_any_run(tmp_path, monkeypatch, capsys):
+    fake = FakeNotebooks()
+    monkeypatch.setattr(batch, "execute_notebook", fake)
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file where the runs folder should be")
+    assert _batch(_params(tmp_path), blocker, "01") == 2  # was 1, after every run had failed on it
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --runs-dir: {blocker}: ") and err.count("\n") == 1, err
+    assert "choose another folder with --runs-dir" in err and fake.calls == []
 
 
 def test_failed_answers_leave_stage_04_incomplete_and_are_retried(tmp_path, monkeypatch, capsys):
@@ -348,6 +392,7 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path, capsys, command):
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and captured.err.strip().count("\n") == 0
     assert captured.err.startswith(f"error: {out}") and "Not a directory" in captured.err
+    assert "move that file away or choose another folder with the command's output option" in captured.err
 
 
 # ------------------------------------------------------------------------- resume never passes max_steps (8)

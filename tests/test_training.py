@@ -33,10 +33,14 @@ def test_params_files_exist_and_validate():
     for path in PARAMS:
         p = load_params(path)
         assert p["run_name"] == path.stem
-        if path.stem.startswith(("qwen", "qwq")):  # the paper's LoRA settings
+        if path.stem.startswith(("qwen", "qwq")):  # the paper's LoRA settings, on the modules the authors trained
             assert (p["lora_r"], p["lora_alpha"], p["learning_rate"]) == (16, 32, 1e-4)
-            assert p["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+            # every linear layer: what the authors' logged trainable counts imply (tests/test_plan.py); the
+            # paper's text (q/k/v/o) is the commented line above it
+            assert p["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+            assert "# target_modules: [q_proj, k_proj, v_proj, o_proj]" in path.read_text()
             assert p["model_name_or_path"].startswith("Qwen/")
+            assert p["report_to"] == "none" and "report_to: tensorboard" in path.read_text()
     assert load_params(ROOT / "params/qwen3-32b.yaml")["quantization"] == "4bit"
 
 
@@ -215,6 +219,43 @@ def test_every_mapped_params_key_reaches_sft_config(tmp_path):
         value = getattr(args, field)
         assert getattr(value, "value", value) == changed[key], key
     assert args.data_seed == 4 and args.logging_steps == 1 and not args.bf16 and not args.activation_checkpointing
+
+
+def test_report_to_reaches_sft_config_and_tensorboard_writes_event_files(tmp_path):
+    """report_to is a params key (default none); tensorboard works offline: 2 steps write event files."""
+    assert finetune.sft_config(_params(), tmp_path, "cpu", "float32").report_to in ("none", [], ["none"])
+    with pytest.raises(ParamsError, match=r"report_to='tensorbord'.*none, tensorboard, mlflow, wandb"):
+        validate({"report_to": "tensorbord"})
+    out = tmp_path / "tb"
+    summary, _ = finetune.fit(_params(max_steps=2, report_to="tensorboard"), _examples(), out)
+    events = list((out / "checkpoints" / "runs").rglob("events.out.tfevents.*"))
+    assert summary["steps"] == 2 and events, sorted(p.name for p in out.rglob("*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+
+
+def test_training_logs_progress_lines_at_the_runners_pace(caplog):
+    """Step, loss and time left reach the log (the batch output) every 15 s and at the last step."""
+    import logging
+    from types import SimpleNamespace
+
+    from pericomp_lib.training.sft import Progress
+
+    now = [0.0]
+    progress = Progress(every=15, clock=lambda: now[0])
+    state = SimpleNamespace(global_step=0, max_steps=100, is_world_process_zero=True)
+    caplog.set_level(logging.INFO, logger="pericomp_lib.training.sft")
+    progress.on_train_begin(None, state, None)
+    for step in range(1, 101):
+        now[0], state.global_step = step * 2.0, step  # 2 s a step
+        progress.on_log(None, state, None, logs={"loss": 1.0 / step})
+    lines = [r.getMessage() for r in caplog.records if r.name == "pericomp_lib.training.sft"]
+    assert lines[0] == "training: step 1/100 (1%), loss 1.0000, 0m 02s elapsed, ~3m 18s left"
+    assert len(lines) == 14 and lines[-1].startswith("training: step 100/100 (100%)")  # steps 1, 9, ..., 97, 100
+    assert "~0m 00s left" in lines[-1]
 
 
 def test_sft_config_defaults_are_the_pre_trl_training_arguments(tmp_path):

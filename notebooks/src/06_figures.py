@@ -37,6 +37,8 @@ published = mode in ("paper", "both")  # which parts this notebook draws
 print("published results:", pericomp_dir if published else "not drawn (mode runs)")
 print("our runs:         ", runs_dir if runs_dir is not None else "not drawn (mode paper)")
 print("figures go to:    ", figures_dir)
+kinds = run_figures.run_kinds(runs_dir) if runs_dir is not None else {"complications": False, "chart_qa": False}
+complication_runs = kinds["complications"]
 
 # %% [markdown]
 # ## Figure 6b: prompting strategy × model size
@@ -112,7 +114,7 @@ if published:
 #   the same evaluation cases. A model that cannot beat it has not learnt much from the records.
 
 # %%
-if runs_dir is not None:
+if complication_runs:
     fig6b_runs, runs_metrics = run_figures.runs_figure6b(runs_dir, figures_dir)
     print("where each run's model and strategy came from:")
     for name, info in runs_metrics.attrs["run_info"].items():
@@ -126,7 +128,7 @@ if runs_dir is not None:
 # standard deviation is itself rough: treat bars whose whiskers overlap as not yet told apart.
 
 # %%
-if runs_dir is not None:
+if complication_runs:
     fig7_runs, runs_bars = run_figures.runs_figure7(runs_dir, figures_dir)
     display(runs_bars.pivot_table(index=["group", "label"], columns="metric", values=["value", "spread"]).round(3))
 
@@ -137,7 +139,7 @@ if runs_dir is not None:
 # differ a lot point to an unstable learning rate or too few steps.
 
 # %%
-if runs_dir is not None:
+if complication_runs:
     fig_runs_loss, runs_loss = run_figures.runs_loss_figure(runs_dir, figures_dir, weight=smoothing)
     display(
         runs_loss.groupby(["run", "seed"])
@@ -153,9 +155,19 @@ if runs_dir is not None:
 # questions better at every sensitivity, whatever threshold a screening user picks (05's operating points).
 
 # %%
-if runs_dir is not None:
+if complication_runs:
     fig_pr, pr_points = run_figures.runs_pr_figure(runs_dir, figures_dir)
     print("no run recorded P(True)" if fig_pr is None else f"{pr_points.groupby(['run', 'seed']).ngroups} run(s) drawn")
 
 # %%
 print("written:", *sorted(p.name for p in figures_dir.glob("*.png")), sep="\n  ")
+
+# %% [markdown]
+# ## The second study: chart Q&A validation trials of our runs
+# Every run of `study: chart_qa` (runs/<run>/seed-<n>/validation.csv): base and adapter per trial, means, and the
+# paired 95% bootstrap interval of adapter - base per run and seed (05b computes the same for one run).
+
+# %%
+if kinds["chart_qa"]:
+    fig_qa, qa_table = run_figures.runs_qa_figure(runs_dir, figures_dir)
+    display(qa_table.round(3))

@@ -85,3 +85,37 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+
+
+def what_to_do(e: OSError, option: str = "the output folder option") -> str:
+    """One line for an OSError met writing outputs: what went wrong, where, and what to do about it."""
+    import errno
+
+    where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+    what = e.strerror or str(e)
+    blocked = "a file stands where a folder must be: move that file away or choose another folder with"
+    todo = {
+        errno.EACCES: f"you may not write there: choose a folder you own with {option}, or fix its permissions "
+        "(ls -ld; chmod u+w, or ask its owner)",
+        errno.EPERM: f"you may not write there: choose a folder you own with {option}, or fix its permissions",
+        errno.EROFS: f"that file system is read-only: choose a writable folder with {option}",
+        errno.ENOSPC: f"the disk is full: free space there (df -h) or choose a folder on another disk with {option}",
+        errno.EDQUOT: f"your disk quota is used up: free space (quota -s) or choose another folder with {option}",
+        errno.ENOTDIR: f"{blocked} {option}",
+        errno.EEXIST: f"{blocked} {option}",
+        errno.ENOENT: f"the folder vanished or its parent does not exist: create it, or choose another with {option}",
+    }.get(e.errno, f"check that the folder exists, is writable and has space, or choose another with {option}")
+    return f"{where}{what}; {todo}"
+
+
+def check_writable(folder: str | os.PathLike, option: str = "the output folder option") -> str | None:
+    """None when `folder` can be created and written (a test file is made and removed); else what_to_do's line."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        return what_to_do(e, option)
+    return None

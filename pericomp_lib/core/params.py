@@ -219,6 +219,13 @@ class Params(BaseModel):
     save_total_limit: _t(_integer(1, special=(None,), hint=" >= 1, or null to keep every checkpoint"), int | None) = F(
         2, "03", "checkpoints kept (older ones are deleted)"
     )
+    # stage "": read by 03 but it changes no output, so turning it on re-runs nothing (batch fingerprints)
+    report_to: _t(_choice("none", "tensorboard", "mlflow", "wandb"), str) = F(
+        "none",
+        "",
+        "training curves: none | tensorboard (offline, RUN_DIR/checkpoints/runs/) | mlflow | wandb (installed "
+        "and configured by you)",
+    )
     # prompts and inference
     strategy: _t(_choice(*STRATEGIES), str) = F("targeted", "02", "one prompt per complication or one for all")
     prompt_layout: _t(_choice("paper", "shared_prefix"), str) = F(
@@ -276,6 +283,30 @@ class Params(BaseModel):
         _integer(1, special=(None,), hint=" >= 1, or null for the whole evaluation split"), int | None
     ) = F(None, "04", "None: the whole evaluation split")
 
+    # the second study: chart-grounded Q&A on MIMIC-IV (study: chart_qa; stages 01b-05b; docs/chart_qa.md)
+    study: _t(_choice("complications", "chart_qa"), str) = F(
+        "complications",
+        "01",
+        "complications: PeriComp's detection study (01-06) | chart_qa: QLoRA Q&A validated on MIMIC-IV (01b-05b)",
+    )
+    mimic_fixture_subjects: PosInt = F(
+        120, "01", "cohort_source mimic with cohort_path null: subjects of the FAKE MIMIC-shaped fixture made instead"
+    )
+    qa_pairs_per_subject: PosInt = F(3, "02b", "chart_qa: instruction pairs drawn from each subject's chart (at most)")
+    qa_column_drop_below: _t(_number(0.0, 1.0, hint=" in [0, 1]"), float) = F(
+        0.01, "02b", "chart_qa: table.columns whose share of the boosted importance is below this leave the context"
+    )
+    qa_trials: PosInt = F(
+        48, "04b", "chart_qa: validation trials (subjects of the validation split, questions round-robin)"
+    )
+    qa_questions: _t(
+        _text(hint="null (the packaged guidance set) or a questions JSON file", optional=True), str | None
+    ) = F(None, "04b", "chart_qa: guidance questions with ideal answers and must-have facts (None: packaged)")
+    qa_temperature: _t(_number(0.0, 2.0, hint=" in [0, 2]"), float) = F(
+        0.0, "04b", "chart_qa: 0 = greedy (the study's way); > 0 samples, with a seed per trial"
+    )
+    qa_max_new_tokens: PosInt = F(220, "04b", "chart_qa: answer length cap")
+
 
 FIELDS: tuple[str, ...] = tuple(Params.model_fields)
 DEFAULTS: dict[str, Any] = Params().model_dump()
@@ -289,7 +320,11 @@ ALLOWED: dict[str, tuple] = {  # the keys with a fixed set of values, and those 
     if isinstance(m, BeforeValidator) and hasattr(m.func, "allowed")
 }
 REQUIRED_IN_FILE = ("run_name", "model_name_or_path")
-PATH_KEYS = ("cohort_path", "definitions")  # always paths: relative ones resolve against the repository root
+PATH_KEYS = (
+    "cohort_path",
+    "definitions",
+    "qa_questions",
+)  # always paths: relative ones resolve against the repository root
 MAYBE_PATH_KEYS = ("model_name_or_path", "adapter")  # hub ids or names unless a folder of that name exists
 
 

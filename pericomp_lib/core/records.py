@@ -128,6 +128,25 @@ def case_from_dict(obj: Any, where: str = "<case>", check_evidence: bool = True)
     return Case(str(case_id), str(obj["center"]), obj["split"], obj["language"], record, gold, human_labels, meta)
 
 
+def json_error(line: str, e: json.JSONDecodeError) -> str:
+    """Where parsing of one JSON line stopped and why. For a string that never closes, json names the column
+    where the string opened; parsing ran on to the end of the line, which is what a cut line shows."""
+    text = line.rstrip("\r\n")
+    if e.pos >= len(text):  # stopped at the newline (a control character inside a string): parse without it
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as inner:
+            e = inner
+    if e.msg.startswith("Unterminated string"):
+        return (
+            f"invalid JSON at column {len(text) + 1}, the end of the line, inside a string opened at column "
+            f"{e.colno}: the line looks cut (an interrupted write or copy); restore it or make the file again"
+        )
+    cut = e.pos >= len(text.rstrip())
+    hint = ", the end of the line: the line looks cut (an interrupted write or copy)" if cut else ""
+    return f"invalid JSON at column {e.colno}{hint} ({e.msg})"
+
+
 def load_cohort(path: str | os.PathLike, check_evidence: bool = True) -> list[Case]:
     """Read and validate every line; the first broken line raises with file, line number and field."""
     path = Path(path)
@@ -143,7 +162,7 @@ def load_cohort(path: str | os.PathLike, check_evidence: bool = True) -> list[Ca
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise CohortError(f"{where}: invalid JSON at column {e.colno} ({e.msg})") from None
+            raise CohortError(f"{where}: {json_error(line, e)}") from None
         case = case_from_dict(obj, where, check_evidence)
         if case.case_id in seen:
             raise CohortError(f"{where}: duplicate case_id {case.case_id!r} (first on line {seen[case.case_id]})")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..chartqa import report as qa_report
 from ..evaluation import decisions, run_scores
 from ..evaluation.published_scores import METRICS
 from ..llm.model_names import size_key
@@ -188,3 +190,33 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_pr_curves")
     return fig, frame
+
+
+# --- the second study (chart Q&A) ---------------------------------------------------------------------------
+def run_kinds(runs_dir: str | os.PathLike) -> dict[str, bool]:
+    """Which studies have scored runs under runs_dir: complications (run_metrics.csv), chart_qa (validation.csv)."""
+    root = Path(runs_dir)
+    return {
+        "complications": any(root.glob("*/seed-*/tables/run_metrics.csv")),
+        "chart_qa": any(root.glob("*/seed-*/validation.csv")),
+    }
+
+
+def runs_qa_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
+    """The chart Q&A trials of every run x seed (runs_dir/<run>/seed-<n>/validation.csv) in one figure, and the
+    summary table per run and seed (qa_report.summary_table: means, paired 95% CI of adapter - base)."""
+    from .qa_figures import plot_qa_trials
+
+    frames, tables = [], []
+    for path in sorted(Path(runs_dir).glob("*/seed-*/validation.csv")):
+        df = pd.read_csv(path)
+        run, seed = path.parent.parent.name, int(path.parent.name.split("-", 1)[1])
+        frames.append(df.assign(run=run, seed=seed))
+        tables.append(qa_report.summary_table(df).assign(run=run, seed=seed))
+    if not frames:
+        raise FileNotFoundError(f"{runs_dir}: no chart Q&A runs (runs/<run>/seed-<n>/validation.csv)")
+    trials = pd.concat(frames, ignore_index=True)
+    fig = plot_qa_trials(trials)
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_qa_trials")
+    return fig, pd.concat(tables, ignore_index=True)

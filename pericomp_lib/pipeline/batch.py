@@ -13,10 +13,13 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..core.params import ParamsError, load_params
@@ -32,11 +35,48 @@ from .stages import (
     fingerprint_parameters,
     input_digests,
     manifest_path,
+    stages_for,
     stale_reason,
     write_manifest,
 )
 
 log = logging.getLogger(__name__)
+
+
+class CtrlC:
+    """Ctrl-C is never lost, whenever it lands. Python turns SIGINT into a KeyboardInterrupt wherever the main
+    thread happens to be, and some places swallow it: a finalizer (`__del__`, a weakref callback) running when
+    papermill drops a kernel's client and sockets between two stages only prints "Exception ignored", and
+    a cleanup that fails in turn replaces it with its own error. So the handler also sets `seen`, and the
+    runner checks it before and after every stage and between runs (`check`)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def handler(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+
+CTRL_C = CtrlC()
+
+
+@contextmanager
+def catching_ctrl_c():
+    """CTRL_C's handler for SIGINT while the batch runs (main thread only: signals go there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    CTRL_C.seen = False
+    old = signal.signal(signal.SIGINT, CTRL_C.handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, pericomp_dir: str | None) -> dict:
@@ -59,26 +99,37 @@ def run_one(params_path: Path, seed: int, stages: list[str], runs_dir: Path, per
         run_dir.mkdir(parents=True, exist_ok=True)
         result["run_dir"] = str(run_dir)
         ctx = RunContext(params_path.resolve(), seed, run_dir.resolve(), pericomp_dir)
-        _run_stages(p, ctx, stages, result)
+        _run_stages(p, ctx, stages_for(p, stages), result)
     except KeyboardInterrupt:  # Ctrl-C: this run stops here; the batch prints its summary and stops
-        result["status"] = "interrupted"
-        result["error"] = (
-            f"stopped by Ctrl-C after stage {result['stage_reached'] or '(none)'}; run the same command to go on"
-        )
+        _interrupted(result)
     except IncompleteStage as e:  # ran, but answers are owed: not done, retried by the next run
-        result["status"] = "incomplete"
-        result["error"] = str(e)[:500]
+        if CTRL_C.seen:  # the kernel got the Ctrl-C too and stopped mid-stage
+            _interrupted(result)
+        else:
+            result["status"] = "incomplete"
+            result["error"] = str(e)[:500]
     except Exception as e:  # one run's failure must not stop the batch
-        _record_failure(result, e, runs_dir, seed)
+        if CTRL_C.seen:  # an error raised by the Ctrl-C (the kernel's KeyboardInterrupt, a cleanup cut short)
+            _interrupted(result)
+        else:
+            _record_failure(result, e, runs_dir, seed)
     result["seconds"] = round(time.time() - t0, 1)
     result.update(batch_report.run_scores(result, seed))
     return result
+
+
+def _interrupted(result: dict) -> None:
+    result["status"] = "interrupted"
+    result["error"] = (
+        f"stopped by Ctrl-C after stage {result['stage_reached'] or '(none)'}; run the same command to go on"
+    )
 
 
 def _run_stages(p: dict, ctx: RunContext, stages: list[str], result: dict) -> None:
     """Each stage in order, skipped when up to date; a stage's fingerprint chains into the next one's."""
     upstream = ""
     for key in stages:
+        CTRL_C.check()  # a Ctrl-C swallowed during the hand-over from the previous stage stops here
         stage = STAGES[key]
         parameters = stage.parameters(p, ctx)
         fp = fingerprint(stage, fingerprint_parameters(key, parameters), "", upstream, input_digests(stage, p, ctx))
@@ -93,6 +144,7 @@ def _run_stages(p: dict, ctx: RunContext, stages: list[str], result: dict) -> No
         log.info("[%s seed %s] stage %s: %s%s", p["run_name"], ctx.seed, key, stage.notebook, reason)
         _run_stage(stage, p, ctx, parameters, fp)
         result["stage_reached"] = key
+        CTRL_C.check()
 
 
 def _run_stage(stage: Stage, p: dict, ctx: RunContext, parameters: dict, fp: str) -> None:
@@ -139,7 +191,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--params", nargs="+", required=True, help="params YAML files (one run_name each)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1])
-    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument(
+        "--stages", nargs="+", default=None, choices=list(STAGES), help="default: the study's own (params `study`)"
+    )
     ap.add_argument("--runs-dir", default="runs")
     ap.add_argument("--pericomp-dir", default=None, help="authors' repo, for cohort_source: pericomp_repo")
     ap.add_argument(
@@ -173,10 +227,17 @@ def cli(argv: list[str]) -> int:
         Path(args.emit_slurm).write_text(slurm_script(args.params, args.seeds, args.stages, args.runs_dir, extra))
         print(f"wrote {args.emit_slurm}: sbatch {args.emit_slurm}")
         return 0
+    from ..core.io import check_writable
+
+    unwritable = check_writable(runs_dir, "--runs-dir")
+    if unwritable:  # before any run starts, not once per run
+        print(f"error: --runs-dir: {unwritable}", file=sys.stderr)
+        return 2
     if args.gpus:
         return _run_on_gpus(args, params)
-    results = _run_pairs(args, params, dict(names), runs_dir)
-    return batch_report.report(results, runs_dir)
+    with catching_ctrl_c():
+        results = _run_pairs(args, params, dict(names), runs_dir)
+        return batch_report.report(results, runs_dir)
 
 
 def _run_pairs(args, params: list[Path], run_name: dict, runs_dir: Path) -> list[dict]:
@@ -185,7 +246,7 @@ def _run_pairs(args, params: list[Path], run_name: dict, runs_dir: Path) -> list
     pairs = [(path, seed) for path in params for seed in args.seeds]
     for i, (path, seed) in enumerate(pairs):
         results.append(run_one(path, seed, args.stages, runs_dir, args.pericomp_dir))
-        if results[-1]["status"] == "interrupted":
+        if results[-1]["status"] == "interrupted" or CTRL_C.seen:
             results += [
                 {"run": run_name[pp], "seed": s, "status": "not started", "stage_reached": None, "error": ""}
                 for pp, s in pairs[i + 1 :]
@@ -235,8 +296,7 @@ def _run_on_gpus(args, params: list[Path]) -> int:
                 path,
                 "--seeds",
                 str(seed),
-                "--stages",
-                *args.stages,
+                *(["--stages", *args.stages] if args.stages else []),
                 "--runs-dir",
                 args.runs_dir,
             ]

@@ -15,6 +15,15 @@ def run_scores(result: dict, seed: int) -> dict:
     """The numbers a finished (or failed) run left: summary.json's headline values, F1 and parse shares."""
     out: dict = {}
     run_dir = result["run_dir"]
+    if run_dir and (Path(run_dir) / "validation.csv").exists():  # the chart Q&A study: 05b's summary, timed
+        try:
+            from ..chartqa import report as qa_report
+
+            s = qa_report.refresh_run_summary(run_dir)
+            out.update({k: s.get(k) for k in QA_COLUMNS})
+        except Exception as e:  # noqa: BLE001 - a summary that cannot be made is said, never fatal
+            log.warning("[%s seed %s] summary.json not updated: %s: %s", result["run"], seed, type(e).__name__, e)
+        return out
     if run_dir and (Path(run_dir) / "cohort.jsonl").exists():
         try:  # RUN_DIR/summary.json: the run's numbers and stage times, machine-readable
             from ..evaluation import summary
@@ -53,6 +62,9 @@ def _read_f1(run_dir: Path) -> tuple[float | None, float | None]:
     return (float(row["base"]) if "base" in row else None, float(row["adapter"]) if "adapter" in row else None)
 
 
+QA_COLUMNS = ("qa_must_have_recall_base", "qa_must_have_recall_adapter", "qa_must_have_recall_delta_ci_low")
+
+
 def summary_table(results: list[dict]) -> str:
     import pandas as pd
 
@@ -71,6 +83,8 @@ def summary_table(results: list[dict]) -> str:
         "parsed_adapter",
         "error",
     ]
+    if any(r.get(QA_COLUMNS[0]) is not None for r in results):  # chart Q&A runs: their headline scores too
+        cols[-1:-1] = list(QA_COLUMNS)
     df = pd.DataFrame(results).reindex(columns=cols)
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.params import (
     DEFAULT_PROFILE,
+    DEFAULTS,
     FIELDS,
     REQUIRED_IN_FILE,
     ROOT,
@@ -27,7 +28,31 @@ from ..core.params import (
 log = logging.getLogger(__name__)
 
 
-STAGES_WRITING = ("01", "01b", "02", "03", "04")  # stages that may write RUN_DIR/params.json
+STAGES_WRITING = ("01", "01b", "02", "03", "04", "02b", "03b", "04b")  # stages that may write RUN_DIR/params.json
+
+
+# What people write for "no value" where it arrives as text: papermill turns `-p key None` into None, but
+# `-p key null`, `-r key None` and a YAML `key: None` (YAML's null is `null` or `~`) arrive as strings.
+NULL_TEXTS = frozenset({"None", "null", "Null", "NULL", "~"})  # not "none": a value of quantization, report_to
+
+
+def nulls(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`values` with every params key given as a null text (NULL_TEXTS) made None where the key takes None
+    (complications: all 22, adapter: none...); a key that cannot be None fails, in one line. Never kept as the
+    string "None"."""
+    out = dict(values)
+    for key, value in values.items():
+        if key not in FIELDS or not isinstance(value, str) or value.strip() not in NULL_TEXTS:
+            continue
+        try:
+            validate({key: None})
+        except ParamsError:
+            raise ParamsError(
+                f"{where}: {key}={value!r} reads as null, which {key} cannot be (default: "
+                f"{DEFAULTS[key]!r}); give it a value, or leave it out for the default"
+            ) from None
+        out[key] = None
+    return out
 
 
 def default_run_dir(params: Mapping[str, Any]) -> Path:
@@ -53,11 +78,12 @@ def resolve(
     resolved params to RUN_DIR/params.json (the run's provenance) and log which keys changed (`quiet`: not).
     """
     first = stage in ("01", "01b")
+    given = nulls(given, "notebook parameters")
     whole_profile = all(k in given for k in REQUIRED_IN_FILE)
     chain, base = [], {}
     if params_path:
         ppath = repo_path(params_path)
-        base.update(read_params_file(ppath))
+        base.update(nulls(read_params_file(ppath), str(ppath)))
         chain.append(_short(ppath))
     elif not whole_profile:
         base.update(read_params_file(ROOT / DEFAULT_PROFILE))

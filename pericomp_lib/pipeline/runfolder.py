@@ -96,10 +96,12 @@ def figures_setup(mode: str | None, runs_dir, pericomp_dir, figures_dir) -> tupl
             raise ParamsError(f"pericomp_dir={str(pericomp_dir)!r} has no results/ folder: it must be {PAPER_HINT}")
     if mode in ("runs", "both"):
         runs_dir = runs_dir or ROOT / "runs"
-        if not any(runs_dir.glob("*/seed-*/tables/run_metrics.csv")):
+        if not any(runs_dir.glob("*/seed-*/tables/run_metrics.csv")) and not any(
+            runs_dir.glob("*/seed-*/validation.csv")
+        ):
             raise ParamsError(
-                f"no scored runs under {runs_dir} (runs/<run>/seed-<n>/tables/run_metrics.csv): "
-                "run 01-05 or the batch runner first, or give runs_dir"
+                f"no scored runs under {runs_dir} (runs/<run>/seed-<n>/tables/run_metrics.csv, or validation.csv "
+                "of the chart Q&A study): run 01-05 (or 01b-05b) or the batch runner first, or give runs_dir"
             )
     else:
         runs_dir = None
@@ -118,7 +120,9 @@ def mimic_setup(namespace: Mapping[str, Any]) -> tuple[dict, Path, Path]:
     from ..cohort import mimic
 
     params, run_dir = from_notebook(namespace, "01b", default_run_dir_=mimic_run_dir, write=False, quiet=True)
-    source = mimic.resolve_mimic_dir(repo_path(namespace.get("mimic_dir")), run_dir, seed=params["seed"])
+    source = mimic.resolve_mimic_dir(
+        repo_path(namespace.get("mimic_dir")), run_dir, seed=params["seed"], n_subjects=params["mimic_fixture_subjects"]
+    )
     given = {
         **{k: v for k, v in params.items() if k in namespace},
         "cohort_source": "mimic",

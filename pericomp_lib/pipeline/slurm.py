@@ -51,7 +51,8 @@ def slurm_script(
         "PAIRS=(" + " ".join(shlex.quote(f"{p}:{s}") for p, s in pairs) + ")",
         "PAIR=${PAIRS[$SLURM_ARRAY_TASK_ID]}",
         "PARAMS=${PAIR%:*}; SEED=${PAIR##*:}",
-        f'python -m pericomp_lib batch --params "$PARAMS" --seeds "$SEED" --stages {" ".join(stages)} '
-        f"--runs-dir {shlex.quote(runs_dir)} {extra}".rstrip(),
+        'python -m pericomp_lib batch --params "$PARAMS" --seeds "$SEED" '
+        + (f"--stages {' '.join(stages)} " if stages else "")
+        + f"--runs-dir {shlex.quote(runs_dir)} {extra}".rstrip(),
     ]
     return "\n".join(lines) + "\n"

@@ -66,7 +66,8 @@ def fingerprint_parameters(key: str, parameters: dict) -> dict:
     """The parameters that make a stage's own work out of date: the params keys whose first reader is this
     stage (params.STAGE_OF; earlier stages' keys reach it through the upstream fingerprint) and the
     notebook-only values. Changing max_new_tokens re-runs 04 and 05, not the cohort or the training."""
-    return {k: v for k, v in parameters.items() if STAGE_OF.get(k, key) == key}
+    own = {key, key.removesuffix("b")}  # the chart Q&A stages (01b-05b) read the keys of their 01-05 twins
+    return {k: v for k, v in parameters.items() if STAGE_OF.get(k, key) in own}
 
 
 def _prompt_outputs(p: dict, ctx: RunContext) -> list[str]:
@@ -160,6 +161,73 @@ STAGES: dict[str, Stage] = {
     ),
     "05": Stage("05", "05_evaluate.ipynb", _stage_05, lambda p, c: ["tables/run_metrics.csv"], _inputs_05),
 }
+
+
+# The second study (study: chart_qa): MIMIC-IV subjects -> instruction pairs -> QLoRA -> trials -> scores.
+def _stage_01b(p: dict, ctx: RunContext) -> dict:
+    return stage_parameters(p, ctx, mimic_dir=p["cohort_path"])  # None: the FAKE fixture (mimic_fixture_subjects)
+
+
+def _inputs_01b(p: dict, ctx: RunContext) -> dict:
+    return {"mimic_dir": _local(p["cohort_path"])}
+
+
+def _inputs_03b(p: dict, ctx: RunContext) -> dict:
+    return {"pairs": ctx.run_dir / "qa_pairs.jsonl", "model": _local(p["model_name_or_path"])}
+
+
+def _inputs_04b(p: dict, ctx: RunContext) -> dict:
+    return {
+        "subjects": ctx.run_dir / "subjects.jsonl",
+        "selection": ctx.run_dir / "qa_selection.json",
+        "adapter": ctx.run_dir / "adapter",
+        "questions": _local(p.get("qa_questions")),
+        "model": _local(p["model_name_or_path"]),
+    }
+
+
+STAGES.update(
+    {
+        "01b": Stage("01b", "01b_mimic.ipynb", _stage_01b, lambda p, c: ["subjects.jsonl"], _inputs_01b),
+        "02b": Stage(
+            "02b",
+            "02b_qa_pairs.ipynb",
+            stage_parameters,
+            lambda p, c: ["qa_pairs.jsonl", "qa_selection.json", "column_importance.csv"],
+            lambda p, c: {"subjects": c.run_dir / "subjects.jsonl"},
+        ),
+        "03b": Stage(
+            "03b",
+            "03b_qa_finetune.ipynb",
+            stage_parameters,
+            lambda p, c: ["adapter/adapter_config.json", "train_log.jsonl"],
+            _inputs_03b,
+        ),
+        "04b": Stage("04b", "04b_qa_trials.ipynb", stage_parameters, lambda p, c: ["validation.csv"], _inputs_04b),
+        "05b": Stage(
+            "05b",
+            "05b_qa_scores.ipynb",
+            stage_parameters,
+            lambda p, c: ["tables/qa_summary.csv", "summary.json"],
+            lambda p, c: {"validation": c.run_dir / "validation.csv"},
+        ),
+    }
+)
+STUDY_STAGES = {"complications": ("01", "02", "03", "04", "05"), "chart_qa": ("01b", "02b", "03b", "04b", "05b")}
+
+
+def stages_for(p: dict, asked: list[str] | None = None) -> list[str]:
+    """The stages a run goes through: its study's (params `study`), or those asked, which must be the study's."""
+    own = STUDY_STAGES[p.get("study", "complications")]
+    if not asked:
+        return list(own)
+    other = [k for k in asked if k not in own]
+    if other:
+        raise ValueError(
+            f"stage(s) {', '.join(other)} are not stages of study {p.get('study')!r} ({', '.join(own)}); "
+            "leave --stages out to run the study's own"
+        )
+    return [k for k in own if k in asked]
 
 
 class IncompleteStage(RuntimeError):

@@ -26,6 +26,20 @@ def chat_text(tokenizer, user_text: str, enable_thinking: bool = False) -> str:
     return tokenizer.apply_chat_template([{"role": "user", "content": user_text}], **kwargs)
 
 
+def chat_messages_text(tokenizer, messages: list[dict], enable_thinking: bool = False) -> str:
+    """A conversation (system and user turns, no assistant answer yet) rendered for generation: the chart
+    Q&A study's prompt, in training and at answer time alike. Without a template: the turns' contents,
+    one paragraph each."""
+    if not messages or messages[-1].get("role") != "user":
+        raise ValueError("a prompt conversation must end with the user's turn (the answer is generated)")
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return "\n\n".join(m["content"] for m in messages)
+    kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": True}
+    if uses_thinking_switch(tokenizer):
+        kwargs["enable_thinking"] = enable_thinking
+    return tokenizer.apply_chat_template(list(messages), **kwargs)
+
+
 _SENTINEL = "\u2063PERICOMP-SPLIT\u2063"
 
 

@@ -3,7 +3,7 @@
 finetune (SFT config, fit, train, the CLI), sft (TRL's trainer on packed rows), train_inputs (examples ->
 token rows, weights, launch checks), packing (several questions of a case in one row, exact losses), lora
 (attach, check, save the adapter), checkpoints (resume key, saved steps), train_logs (loss logs, ours and
-the authors').
+the authors'), plan (parameters, GPU memory and time of a params file, computed on the CPU).
 Reads RUN_DIR/params.json and cohort.jsonl; writes adapter/, train_log.jsonl, loss.png|pdf.
 May import: core, llm, prompting.
 """

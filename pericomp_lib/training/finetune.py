@@ -53,13 +53,16 @@ SFT_CONFIG_KEYS = {
     "seed": "seed",
     "max_seq_len": "max_length",
 }
+# params key -> SFTConfig field for what a run reports, not what it trains: none of them is in a checkpoint's
+# resume key or a batch fingerprint. report_to: "none" (default), "tensorboard" (offline: event files in
+# out_dir/checkpoints/runs/), "mlflow" or "wandb" (their packages and configuration are the user's).
+SFT_REPORT_KEYS = {"report_to": "report_to"}
 # The same for every run: one log row per step (train_log.jsonl; a resumed log must equal an uninterrupted
-# one), no hub reporting, and rows that arrive tokenized with their own collator (TRL's preparation would
-# truncate prompts and knows no shared-prefix packing).
+# one), and rows that arrive tokenized with their own collator (TRL's preparation would truncate prompts and
+# knows no shared-prefix packing).
 SFT_FIXED = {
     "logging_steps": 1,
     "save_strategy": "steps",
-    "report_to": "none",
     "remove_unused_columns": False,
     "dataloader_num_workers": 0,
     "ddp_find_unused_parameters": False,
@@ -106,6 +109,7 @@ def sft_config(params: dict, out_dir: Path, device: str, dtype: str, save_steps:
     from trl import SFTConfig
 
     kw = {field: params[key] for key, field in SFT_CONFIG_KEYS.items()}
+    kw.update({field: params.get(key, "none") for key, field in SFT_REPORT_KEYS.items()})
     if save_steps:  # callers that never want a checkpoint (benchmarks) pass a huge value
         kw["save_steps"] = save_steps
     # transformers 5.x renamed gradient_ to activation_checkpointing (SFTConfig turns the old name on by default)
@@ -175,7 +179,7 @@ def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, kee
     import torch
     from datasets import Dataset
 
-    from .sft import AnswerLossSFTTrainer, TrainLog
+    from .sft import AnswerLossSFTTrainer, Progress, TrainLog
 
     collator = Collator(tok.pad_token_id, mask_dtype=getattr(torch, dtype))  # the attention's compute dtype
     trainer = AnswerLossSFTTrainer(
@@ -183,6 +187,7 @@ def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, kee
     )
     log = TrainLog(log_path, trainer, keep, _peak_memory_mb)
     trainer.add_callback(log)
+    trainer.add_callback(Progress())  # step, loss, time left in the batch output (a kernel's bar is a widget)
     return trainer, log
 
 

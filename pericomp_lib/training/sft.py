@@ -8,6 +8,7 @@ builds one row per case for shared_prefix packing. What the subclass changes is 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..core.io import write_jsonl
 from .packing import answer_loss
 
 LOG_KEYS = ("loss", "learning_rate", "grad_norm")
+log = logging.getLogger(__name__)
 
 
 class AnswerLossSFTTrainer(trl.SFTTrainer):
@@ -77,3 +79,38 @@ class TrainLog(TrainerCallback):
         self.rows.append(row)
         self.t0, self.tokens0 = now, seen
         write_jsonl(self.path, self.rows)
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h {rest // 60:02d}m" if h else f"{rest // 60}m {rest % 60:02d}s"
+
+
+class Progress(TrainerCallback):
+    """A log line with step, loss and time left, at most every `every` seconds (and at the first and last
+    step): inside a notebook kernel transformers draws its progress bar as an HTML widget, which the batch
+    runner cannot stream, so without these lines a long stage 03 would print nothing for its whole length."""
+
+    def __init__(self, every: float = 15.0, clock: Callable[[], float] = time.monotonic):
+        self.every, self.clock = every, clock
+        self.t0 = self.last = None
+        self.first_step = 0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0, self.last, self.first_step = self.clock(), None, state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        logs = logs or {}
+        if "loss" not in logs or not state.is_world_process_zero:
+            return
+        now, step, total = self.clock(), state.global_step, state.max_steps or 0
+        if self.last is not None and now - self.last < self.every and step < total:
+            return
+        self.last = now
+        elapsed = now - (self.t0 if self.t0 is not None else now)
+        done = max(step - self.first_step, 1)
+        left = f", ~{_hms(elapsed / done * (total - step))} left" if total else ""
+        share = f" ({100 * step / total:.0f}%)" if total else ""
+        loss, spent = logs["loss"], _hms(elapsed)
+        log.info("training: step %d/%d%s, loss %.4f, %s elapsed%s", step, total, share, loss, spent, left)

@@ -49,10 +49,14 @@ def tokenize_examples(
     before, after = answer_template(tokenizer, enable_thinking)
     out = []
     for i, ex in enumerate(examples):
+        if "messages" in ex:  # a conversation (chart Q&A): the last turn is the answer, the loss covers only it
+            ex = _conversation_example(ex, i)
         missing = [k for k in ("case_id", "prompt", "completion") if k not in ex]
         if missing:
             raise TrainingError(f"example {i}: missing key(s) {missing}; examples come from sft_data.sft_examples")
-        if ex.get("prefix") is not None and ex.get("question") is not None:
+        if ex.get("turns") is not None:
+            head, tail = chat.chat_messages_text(tokenizer, ex["turns"], enable_thinking), ""
+        elif ex.get("prefix") is not None and ex.get("question") is not None:
             head, tail = chat.chat_prefix_suffix(tokenizer, ex["prefix"], ex["question"], enable_thinking)
         else:
             head, tail = chat.chat_text(tokenizer, ex["prompt"], enable_thinking), ""
@@ -68,6 +72,20 @@ def tokenize_examples(
             answer, weights = weighted_answer(tokenizer, text, weight, decision_weight)
         out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), answer, weights))
     return out
+
+
+def _conversation_example(ex: dict, i: int) -> dict:
+    """{"case_id", "messages": [system?, user, assistant]} -> the prompt/completion example tokenize_examples
+    takes: the turns before the answer are the prompt (rendered with their system turn), the answer the completion."""
+    msgs = ex["messages"]
+    if not isinstance(msgs, list) or len(msgs) < 2 or any(not isinstance(m, dict) for m in msgs):
+        raise TrainingError(f"example {i}: messages must be a list of {{role, content}} turns ending with the answer")
+    if msgs[-1].get("role") != "assistant" or msgs[-2].get("role") != "user":
+        raise TrainingError(f"example {i}: messages must end with a user turn and then the assistant's answer")
+    if "case_id" not in ex:
+        raise TrainingError(f"example {i}: missing key case_id (the subject id of a chart Q&A pair)")
+    turns = [{"role": m["role"], "content": m["content"]} for m in msgs[:-1]]
+    return {**ex, "prompt": msgs[-2]["content"], "completion": msgs[-1]["content"], "turns": turns}
 
 
 _DECISION = re.compile(r'"bool":\s*"(True|False)"')
