@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pericomp_lib.core.params import load_params
-from pericomp_lib.training import plan
+from pericomp_lib.training import activation_check, activation_memory, authors_runs, meta_model, plan, token_lengths
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -25,7 +25,7 @@ QWEN3_LOGS = {  # the authors' log -> the params profile of that model
 
 
 def _lora(modules) -> dict:
-    return {**plan.AUTHORS_SETTING, "target_modules": list(modules)}
+    return {**authors_runs.AUTHORS_SETTING, "target_modules": list(modules)}
 
 
 def _m(n: int) -> str:  # millions to the 4 decimals ms-swift prints
@@ -38,13 +38,13 @@ def test_counts_equal_the_authors_logged_counts(pericomp_dir):
     folder = pericomp_dir / "results" / "evaluation_dataframes"
     exact = {"qwen4B": 33_030_144, "qwen8B": 43_646_976, "qwen14B": 64_225_280, "qwen32B": 134_217_728}
     for log_name, profile in QWEN3_LOGS.items():
-        logged = plan.read_authors_log(folder / log_name)
-        config = plan.model_config(load_params(ROOT / "params" / f"{profile}.yaml")["model_name_or_path"])
-        ours = plan.count_parameters(config, _lora(ALL_LINEAR))
+        logged = authors_runs.read_authors_log(folder / log_name)
+        config = meta_model.model_config(load_params(ROOT / "params" / f"{profile}.yaml")["model_name_or_path"])
+        ours = meta_model.count_parameters(config, _lora(ALL_LINEAR))
         assert (_m(ours["total"]), _m(ours["trainable"])) == (logged["total_m"], logged["trainable_m"]), log_name
         if log_name.split("_")[0] in exact:
             assert ours["trainable"] == exact[log_name.split("_")[0]]
-        qkvo = plan.count_parameters(config, _lora(ALL_LINEAR[:4]))
+        qkvo = meta_model.count_parameters(config, _lora(ALL_LINEAR[:4]))
         assert _m(qkvo["trainable"]) != logged["trainable_m"]
 
 
@@ -55,11 +55,11 @@ def test_the_gpu_profiles_train_the_logged_counts(pericomp_dir):
     for log_name, profile in QWEN3_LOGS.items():
         path = ROOT / "params" / f"{profile}.yaml"
         p = load_params(path)
-        config = plan.model_config(p["model_name_or_path"])
-        logged = plan.read_authors_log(folder / log_name)["trainable_m"]
-        assert _m(plan.count_parameters(config, p)["trainable"]) == logged, profile
+        config = meta_model.model_config(p["model_name_or_path"])
+        logged = authors_runs.read_authors_log(folder / log_name)["trainable_m"]
+        assert _m(meta_model.count_parameters(config, p)["trainable"]) == logged, profile
         quoted = re.search(r"q/k/v/o alone \(([\d.]+)M\)", path.read_text())[1]
-        assert quoted == _m(plan.count_parameters(config, _lora(ALL_LINEAR[:4]))["trainable"]), profile
+        assert quoted == _m(meta_model.count_parameters(config, _lora(ALL_LINEAR[:4]))["trainable"]), profile
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_the_gpu_profiles_train_the_logged_counts(pericomp_dir):
 def test_activation_estimate_within_15_percent_of_the_cpu_measured_peak(setting):
     """The meta-device estimate (no memory, modelled attention) against the peak the CPU allocator reports
     (torch.profiler's 'Total Allocated') for the same step run for real, at several lengths."""
-    rows = plan.cpu_check((256, 512, 1024), **setting)
+    rows = activation_check.cpu_check((256, 512, 1024), **setting)
     assert len(rows) == 3
     for r in rows:
         assert 0.85 <= r["ratio"] <= 1.15, rows
@@ -96,9 +96,11 @@ def test_layers_extrapolate_exactly():
         head_dim=32,
         vocab_size=1024,
     )
-    for step in (plan.Step(300, 20, False, True), plan.Step(300, None, True, False)):
-        peak, end = plan.step_bytes(plan.step_model(config, plan.AUTHORS_SETTING, "none", 6), step)
-        assert plan.activation_bytes(config, plan.AUTHORS_SETTING, "none", step) == peak - end
+    for step in (activation_memory.Step(300, 20, False, True), activation_memory.Step(300, None, True, False)):
+        peak, end = activation_memory.step_bytes(
+            activation_memory.step_model(config, authors_runs.AUTHORS_SETTING, "none", 6), step
+        )
+        assert activation_memory.activation_bytes(config, authors_runs.AUTHORS_SETTING, "none", step) == peak - end
 
 
 def test_nf4_bytes_equal_what_bitsandbytes_stores():
@@ -110,7 +112,7 @@ def test_nf4_bytes_equal_what_bitsandbytes_stores():
         stored = [packed, state.absmax, state.code, state.state2.absmax, state.state2.code]
         stored += [state.offset] if torch.is_tensor(state.offset) else []
         got = sum(t.numel() * t.element_size() for t in stored)
-        assert plan.nf4_bytes(w.numel()) == got, (shape, got)
+        assert meta_model.nf4_bytes(w.numel()) == got, (shape, got)
 
 
 def test_packaged_smollm2_config_equals_the_shipped_model():
@@ -122,16 +124,16 @@ def test_packaged_smollm2_config_equals_the_shipped_model():
 
     gguf = smollm2_gguf()
     shipped = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    ours = plan.model_config("smollm2-135m")
+    ours = meta_model.model_config("smollm2-135m")
     keys = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"]
     keys += ["vocab_size", "tie_word_embeddings", "max_position_embeddings", "head_dim"]
     assert {k: getattr(ours, k) for k in keys} == {k: getattr(shipped, k) for k in keys}
     assert ours.rms_norm_eps == pytest.approx(shipped.rms_norm_eps, rel=1e-6)
-    assert plan.count_parameters(ours, plan.AUTHORS_SETTING)["base"] == 134_515_008
+    assert meta_model.count_parameters(ours, authors_runs.AUTHORS_SETTING)["base"] == 134_515_008
 
 
 def test_kv_cache_bytes():
-    config = plan.model_config("Qwen/Qwen3-4B")
+    config = meta_model.model_config("Qwen/Qwen3-4B")
     assert plan.kv_bytes_per_token(config) == 2 * 36 * 8 * 128 * 2  # K and V, 36 layers, 8 KV heads of 128, bf16
     kv = plan.kv_cache(config, head=1000, tail=50, rows=8, new_tokens=100)
     assert kv["cascade"] == (1000 + 8 * 150) * kv["per_token"]  # the prefix once, each row's tail and answer
@@ -152,8 +154,8 @@ def test_measured_tokens_per_s_come_from_paper_scale_json(tmp_path):
 
 def test_unknown_model_says_what_to_give(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(plan.PlanError, match="no packaged config.*config.json"):
-        plan.model_config("someone/not-cached-7b")
+    with pytest.raises(meta_model.PlanError, match="no packaged config.*config.json"):
+        meta_model.model_config("someone/not-cached-7b")
 
 
 @pytest.mark.slow
@@ -166,8 +168,8 @@ def test_plan_command_prints_the_table(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "trainable 33,030,144 (33.0301M" in out and "total 4,055,498,240 (4055.4982M" in out
     assert "-> fits 24 GiB" in out and "unpacked max            12,594" in out
-    epoch = round(plan.AUTHORS_LENGTHS["mean"] * plan.AUTHORS_LENGTHS["n"]) / 2000
-    assert f"an epoch ({round(plan.AUTHORS_LENGTHS['mean'] * 2200):,} tokens) {plan._hms(epoch)}" in out
+    epoch = round(token_lengths.AUTHORS_LENGTHS["mean"] * token_lengths.AUTHORS_LENGTHS["n"]) / 2000
+    assert f"an epoch ({round(token_lengths.AUTHORS_LENGTHS['mean'] * 2200):,} tokens) {plan._hms(epoch)}" in out
     assert f"5 seed(s) {plan._hms(epoch * 10 * 5)}" in out
     assert plan.cli([str(ROOT / "params/qwen3-4b.yaml")]) == 0
     assert "give --cohort" in capsys.readouterr().out  # packed rows: tokens per epoch need the cohort
@@ -176,9 +178,9 @@ def test_plan_command_prints_the_table(capsys, tmp_path):
 def test_predicted_peak_never_exceeds_the_logged_peak(pericomp_dir):
     """For the authors' setting the planner's peak (tensors alive on one GPU) must stay below what ms-swift
     logged (the allocator's reservation, summed over GPUs); the ratios are printed in the README."""
-    rows = plan.authors_comparison(pericomp_dir)
+    rows = authors_runs.authors_comparison(pericomp_dir)
     assert [Path(r["model"]).name for r in rows] == ["Qwen3-4B", "Qwen3-8B", "Qwen3-14B", "Qwen3-32B", "QwQ-32B"]
     for r in rows:
         assert r["counts_equal"], r
         assert 1.0 < r["ratio"] < 4.0, r
-    print(plan.format_authors(rows))
+    print(authors_runs.format_authors(rows))
