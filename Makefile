@@ -9,6 +9,7 @@ PERICOMP_DIR ?=
 PARAMS ?= params/smollm2-135m.yaml
 SEEDS ?= 1
 RUNS_DIR ?= runs
+PYTEST_ARGS ?= --durations=15  # the slowest tests, listed at the end of every run
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false

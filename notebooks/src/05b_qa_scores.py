@@ -4,9 +4,10 @@
 # Per score, the mean over the validation trials for the base model and the adapter, and the paired 95%
 # bootstrap interval of the difference (trials resampled, both answers of a trial kept together). The scores
 # (`chartqa/scoring.py`): **must-have recall** (share of the must-have facts an answer states: the structure's
-# sections, the topic's urgent warning signs, the chart facts it must use), **chart-fact recall** (the chart
-# facts alone), **ROUGE-L** against the ideal answer, **section adherence** (the three headings in order and the
-# disclaimer) and **names a disease** (the ideal answers never do). Writes `tables/qa_summary.csv`, the `qa_*` keys
+# sections, the topic's urgent warning signs, the chart facts it must use), **warning-sign recall** (the topic's
+# urgent signs alone), **chart-fact recall** (the chart facts alone), **ROUGE-L** against the ideal answer,
+# **section adherence** (the three headings in order and the disclaimer) and **names a disease** (the ideal
+# answers never do). Writes `tables/qa_summary.csv`, the `qa_*` keys
 # of `summary.json` and the figure `qa_trials.png|pdf`.
 
 # %% tags=["parameters"]

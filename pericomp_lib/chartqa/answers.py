@@ -15,7 +15,7 @@ No disease names (not the chart's diagnoses either): the guidance speaks of symp
 answer comes with its must-have facts, so it can be scored without a person (scoring.py): the four structure
 parts, the topic's urgent warning signs, and the chart facts the answer uses ("you take an anticoagulant").
 Wording varies by the seeded rng (a few phrasings per line) so a model learns the structure and the facts,
-not one string; answers stay short (about 80-140 words) because a 135M model is trained on CPU.
+not one string; answers stay short (about 70-120 words) because a 135M model is trained on CPU.
 
 A topic here is a topics.Topic (read duck-typed: this module imports no sibling, so topics and scoring can
 use its constants without an import cycle).
@@ -27,11 +27,11 @@ import random
 
 HEADINGS = ("What you can try now:", "When to seek urgent care:", "What to track or share:")
 DISCLAIMER = "This is general guidance, not a diagnosis; contact your care team about your own situation."
+# Short (it is read before every question, ~45 tokens): the three headings, bullets, a closing disclaimer, no disease
 SYSTEM_PROMPT = (
-    "You are a careful clinical assistant. Answer the patient's question using the patient context. "
-    "Use exactly these three sections, in this order: 'What you can try now:', 'When to seek urgent care:' and "
-    "'What to track or share:', each with short '- ' bullet points, then end with: " + DISCLAIMER + " "
-    "Do not name any disease or diagnosis; speak of symptoms and medicines."
+    "Answer the patient's question from the patient context in three sections: 'What you can try now:', "
+    "'When to seek urgent care:', 'What to track or share:', with '- ' bullets, then a one-line disclaimer. "
+    "Name no disease."
 )
 MAX_CHART_FACTS = 2  # chart facts said per answer (keeps answers short)
 
@@ -66,16 +66,15 @@ def format_answer(try_now: list[str], urgent: list[str], track: list[str]) -> st
 def render_answer(topic, facts: dict, rng: random.Random) -> tuple[str, list[dict]]:
     """(answer text, must_have) for one topic and one chart.
 
-    The chart facts that hold open "What you can try now" (one or two), then one or two self-care lines; every
-    urgent warning sign, in a shuffled order; two lines of what to track. Each line's phrasing is drawn by rng.
+    The chart facts that hold open "What you can try now" (one or two), then one self-care line; every urgent
+    warning sign, in the topic's order; one line of what to track. Each line's phrasing is drawn by rng (short
+    answers, ~100 words: a 135M model trains and answers on 2 CPU cores).
     """
     chart = topic.chart_facts_for(facts)
     said_chart = [rng.choice(c.say) for c in chart]
-    n_try = 1 if len(chart) >= 2 else 2
-    try_now = [rng.choice(line) for line in rng.sample(list(topic.try_now), min(n_try, len(topic.try_now)))]
-    urgent = list(topic.urgent)
-    rng.shuffle(urgent)
-    track = [rng.choice(line) for line in rng.sample(list(topic.track), min(2, len(topic.track)))]
+    try_now = [rng.choice(line) for line in rng.sample(list(topic.try_now), min(1, len(topic.try_now)))]
+    urgent = list(topic.urgent)  # in the topic's order: a small model learns one order from few examples
+    track = [rng.choice(line) for line in rng.sample(list(topic.track), min(1, len(topic.track)))]
     text = format_answer(said_chart + try_now, [rng.choice(w.say) for w in urgent], track)
     must_have = section_must_have() + warning_must_have(topic) + chart_must_have(topic, facts)
     return text, must_have

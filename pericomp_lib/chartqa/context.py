@@ -32,7 +32,7 @@ from ..core.io import read_text
 from . import topics as topics_mod
 
 DRUG_CLASSES_PATH = Path(str(resources.files("pericomp_lib") / "data" / "chartqa_drug_classes.csv"))
-MAX_LISTED = {"procedures": 5, "diagnoses": 8, "drugs": 2}
+MAX_LISTED = {"procedures": 3, "diagnoses": 4, "drugs": 2}  # short: read once per question
 SEX = {"M": "male", "F": "female"}
 # the table.column whose drop leaves each line out
 COLUMNS = {

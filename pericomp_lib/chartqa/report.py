@@ -18,6 +18,7 @@ from .trials import METRICS, TABLE
 
 LABELS = {
     "must_have_recall": "Must-have recall",
+    "warning_recall": "Warning-sign recall",
     "chart_fact_recall": "Chart-fact recall",
     "rouge_l": "ROUGE-L vs ideal",
     "section_adherence": "Section adherence",

@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 RAW = "qa_raw.jsonl"
 TABLE = "validation.csv"
 MODELS = ("base", "adapter")
-METRICS = ("must_have_recall", "chart_fact_recall", "rouge_l", "section_adherence", "names_disease", "words")
+METRICS = (
+    "must_have_recall",
+    "warning_recall",
+    "chart_fact_recall",
+    "rouge_l",
+    "section_adherence",
+    "names_disease",
+    "words",
+)
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,7 @@ def score_answer(answer: str, question: dict, must_have: list[dict], subject: di
     """Every per-answer score of the trials (scoring.py says how each is computed)."""
     return {
         "must_have_recall": scoring.must_have_recall(answer, must_have),
+        "warning_recall": scoring.warning_recall(answer, must_have),  # the topic's urgent signs alone
         "chart_fact_recall": scoring.chart_fact_recall(answer, must_have),
         "rouge_l": scoring.rouge_l(answer, question["ideal"]),
         "section_adherence": float(scoring.section_adherence(answer)),

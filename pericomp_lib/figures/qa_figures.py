@@ -11,7 +11,7 @@ import pandas as pd
 from ..chartqa.report import LABELS, summary_table
 from .figure_style import PALETTE, require_columns, save_figure, set_style
 
-PANELS = ("must_have_recall", "chart_fact_recall", "rouge_l", "section_adherence")
+PANELS = ("must_have_recall", "warning_recall", "chart_fact_recall", "rouge_l", "section_adherence")
 
 
 def plot_qa_trials(df: pd.DataFrame, panels=PANELS) -> plt.Figure:

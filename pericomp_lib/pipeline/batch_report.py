@@ -85,6 +85,8 @@ def summary_table(results: list[dict]) -> str:
     ]
     if any(r.get(QA_COLUMNS[0]) is not None for r in results):  # chart Q&A runs: their headline scores too
         cols[-1:-1] = list(QA_COLUMNS)
+        if all(r.get(QA_COLUMNS[0]) is not None for r in results):  # no complication run: no F1 columns
+            cols = [c for c in cols if not c.startswith(("f1_", "auroc_", "parsed_"))]
     df = pd.DataFrame(results).reindex(columns=cols)
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 

@@ -269,10 +269,9 @@ def _summary(params, examples, rows, skipped, trainer, log, result, wall: float,
     }
 
 
-def train(
-    params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike, quantization: str | None = None
-) -> dict[str, Any]:
-    """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
+def training_examples(params: dict, cohort_path: str | os.PathLike) -> list[dict]:
+    """The examples 03 trains on: the cohort's train split (less the calibration cases 04 scores) as prompts of
+    `params` (strategy, layout, definitions), negatives kept as `negative_ratio` says. The planner counts these."""
     from ..core.records import calibration_split, load_cohort, split_cases
     from ..prompting.definitions import load_definitions
     from ..prompting.sft_data import sft_examples
@@ -296,8 +295,14 @@ def train(
         answer_layout=params.get("answer_layout", "paper"),
         question_style=params.get("question_style", "criteria"),
     )
-    examples = keep_negatives(examples, params.get("negative_ratio"), int(params["seed"]))
-    return train_examples(params, examples, out_dir, quantization)
+    return keep_negatives(examples, params.get("negative_ratio"), int(params["seed"]))
+
+
+def train(
+    params: dict, cohort_path: str | os.PathLike, out_dir: str | os.PathLike, quantization: str | None = None
+) -> dict[str, Any]:
+    """Train on the cohort's train split with the prompts of `params` (strategy, layout, definitions)."""
+    return train_examples(params, training_examples(params, cohort_path), out_dir, quantization)
 
 
 # --------------------------------------------------------------------------------------------- cli

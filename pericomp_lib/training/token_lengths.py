@@ -61,27 +61,13 @@ def cohort_lengths(params: dict, cohort: str | os.PathLike) -> Lengths:
     """The training rows of `params` on the cohort's train split, built as 03 builds them (sft_examples,
     keep_negatives, tokenize_examples, build_rows), tokenized by the model's tokenizer when it loads offline,
     else counted at CHARS_PER_TOKEN."""
-    from ..core.records import calibration_split, load_cohort, split_cases
-    from ..prompting.definitions import load_definitions
-    from ..prompting.sft_data import sft_examples
-    from .train_inputs import build_rows, keep_negatives, tokenize_examples
+    from .finetune import training_examples
+    from .train_inputs import TrainingError, build_rows, tokenize_examples
 
-    cases, _ = calibration_split(split_cases(load_cohort(cohort), "train"), int(params.get("calibration_cases", 0)))
-    if not cases:
-        raise PlanError(f"{cohort}: no cases with split 'train'")
-    layout = params["prompt_layout"]
-    definitions = load_definitions(params.get("definitions"), params.get("language", "en"))
-    examples = sft_examples(
-        cases,
-        params["strategy"],
-        definitions,
-        layout,
-        params.get("complications"),
-        think=bool(params.get("comprehensive_think", True)),
-        answer_layout=params.get("answer_layout", "paper"),
-        question_style=params.get("question_style", "criteria"),
-    )
-    examples = keep_negatives(examples, params.get("negative_ratio"), int(params["seed"]))
+    try:
+        examples = training_examples(params, cohort)
+    except TrainingError as e:
+        raise PlanError(str(e)) from None
     tok, how = _tokenizer(params)
     tokenized = tokenize_examples(tok, examples, bool(params.get("enable_thinking")))
     big = 10**9  # lengths only: nothing is skipped here, rows past max_seq_len are reported below
@@ -99,7 +85,7 @@ def cohort_lengths(params: dict, cohort: str | os.PathLike) -> Lengths:
     heads = [len(ex.head) for ex in tokenized]
     tails = [len(ex.tail) for ex in tokenized]
     return Lengths(
-        source=f"{cohort} ({len(cases)} train cases, {len(u)} examples; {how})",
+        source=f"{cohort} ({len({ex['case_id'] for ex in examples})} train cases, {len(u)} examples; {how})",
         unpacked=_points(u),
         packed=_points(p) if p else {},
         tokens_per_epoch={"unpacked": sum(n for n, _ in u), "packed": sum(n for n, _ in p) if p else None},
