@@ -102,17 +102,21 @@ def run_trials(params: dict, run_dir: str | os.PathLike, loaded=None, progress: 
     prompts, contexts = {}, {}
     for t in trials:
         ctx = chart_context.patient_context(subjects[t.subject_id], drop=drop)
-        prompts[t], used, cut = qa.fit_prompt(tok, ctx.text, by_id[t.question_id]["question"], limit, max_new)
+        prompts[t], _context_used, _cut = qa.fit_prompt(tok, ctx.text, by_id[t.question_id]["question"], limit, max_new)
         contexts[t] = ctx
     store = RunStore(run_dir / RAW)
     identity = {"base": None, "adapter": _adapter_identity(adapter)}
     batch = max(1, int(params.get("inference_batch_size") or 8))
     failed = []
-    for name in models:
-        key = {
+    keys = {
+        name: {
             t: prompt_hash(prompts[t], max_new, temperature, int(params["seed"]) + t.trial, identity[name])
             for t in trials
         }
+        for name in models
+    }  # one hash per (trial, model): the store's key, for answering and for reading back
+    for name in models:
+        key = keys[name]
         todo = [t for t in trials if store.get(str(t.trial), t.question_id, name, key[t]) is None]
         bar = tqdm(total=len(todo), desc=f"trials ({name})", unit="answer", disable=not progress, mininterval=15)
         for i in range(0, len(todo), batch):
@@ -166,8 +170,7 @@ def run_trials(params: dict, run_dir: str | os.PathLike, loaded=None, progress: 
             "ideal": q["ideal"],
         }
         for name in models:
-            key = prompt_hash(prompts[t], max_new, temperature, int(params["seed"]) + t.trial, identity[name])
-            got = store.get(str(t.trial), t.question_id, name, key)
+            got = store.get(str(t.trial), t.question_id, name, keys[name][t])
             if got is None:
                 continue
             row[f"{name}_answer"] = got["text"]
