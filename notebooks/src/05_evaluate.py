@@ -77,6 +77,10 @@ if run_dir is not None:
 # negative one) and **average precision**, overall and per complication. A screening user picks a sensitivity:
 # each threshold below was chosen on **training** cases (04's calibration cases) and then applied unchanged to
 # the evaluation cases, so no evaluation case informed its own threshold.
+#
+# The strata split every asked (case, complication): recall on positives a note **names** and on those only the
+# **criteria** show, false-positive rate on **trap** negatives (look-alike facts) and **clean** ones, and the grade
+# accuracy of the true positives, per arm, the baselines included (`tables/strata.csv`, 95% bootstrap over cases).
 
 # %%
 if run_dir is not None:
@@ -86,6 +90,9 @@ if run_dir is not None:
         display(ranking.round(3))
     if points is not None:
         display(points.round(3))
+    strata_table = run_scores.read_table(output_dir, "strata")  # named / criteria-only / trap / clean
+    if strata_table is not None:
+        display(strata_table.round(3))
     display(pd.Series(summary.write(run_dir), name="summary.json").to_frame())
 if runs_dir is not None:
     all_runs = run_scores.write_runs_metrics(runs_dir, output_dir)

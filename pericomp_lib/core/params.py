@@ -235,8 +235,11 @@ class Params(BaseModel):
     comprehensive_scope: _t(_choice("all", "asked"), str) = F(
         "all", "04", "comprehensive prompt: all 22 definitions (the paper) or only the asked complications"
     )
-    answer_layout: _t(_choice("paper", "decision_first"), str) = F(
-        "paper", "02", "targeted answer key order: paper (think, bool, grading) | decision_first"
+    answer_layout: _t(_choice("paper", "decision_first", "evidence_first"), str) = F(
+        "paper",
+        "02",
+        "targeted answer: paper (think, bool, grading) | decision_first (bool first) | evidence_first (think = a "
+        "quote of the record, then bool, grading)",
     )
     question_style: _t(_choice("criteria", "brief"), str) = F(
         "criteria", "02", "targeted question: criteria (the paper) | brief (name only)"

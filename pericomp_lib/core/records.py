@@ -20,6 +20,7 @@ from .io import read_text, write_jsonl
 SPLITS = ("train", "validation", "test")
 LANGUAGES = ("en", "zh")
 REQUIRED = ("case_id", "center", "split", "language", "record", "gold")
+EVIDENCE_KINDS = ("named", "criteria")  # the record names the diagnosis | only its criteria show
 
 
 @dataclass
@@ -27,6 +28,10 @@ class GoldLabel:
     complication: str  # canonical id
     grade: str  # mild | moderate | severe | none
     evidence: list[str] = field(default_factory=list)
+    # How the record shows the label (synthetic cohorts; None elsewhere): "named" when a note names the
+    # diagnosis ("Impression: paralytic ileus"), "criteria" when only the facts the definition reads appear.
+    # Evaluation scores recall on each apart: a bag of words finds the first kind, reading criteria the second.
+    evidence_kind: str | None = None
 
 
 @dataclass
@@ -53,6 +58,10 @@ class Case:
         d = asdict(self)
         if not d["meta"]:
             d.pop("meta")
+        for labels in (d["gold"], d["human"] or []):
+            for label in labels:
+                if label["evidence_kind"] is None:
+                    label.pop("evidence_kind")
         return d
 
 
@@ -98,7 +107,12 @@ def _labels(raw: Any, where: str, fld: str, record: str, check_evidence: bool) -
                         f"{at}.evidence: {e[:80]!r} does not occur verbatim in the record; quote the record "
                         "exactly or drop the evidence string"
                     )
-        out.append(GoldLabel(cid, grade, list(evidence)))
+        kind = item.get("evidence_kind")
+        if kind is not None and kind not in EVIDENCE_KINDS:
+            raise CohortError(
+                f"{at}.evidence_kind: {kind!r}; use one of {', '.join(EVIDENCE_KINDS)} or leave the field out"
+            )
+        out.append(GoldLabel(cid, grade, list(evidence), kind))
     return out
 
 

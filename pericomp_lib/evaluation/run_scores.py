@@ -129,9 +129,12 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     df = score_run(run_dir, records.split_cases(cases, "eval"))
     out = Path(out_dir) if out_dir else Path(run_dir) / "tables"
     atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
-    from . import decisions
+    from . import decisions, strata
 
     decisions.write_tables(run_dir, out)  # ranking.csv, operating_points.csv when 04 recorded P(True)
+    owed = {c for c in _owed_ids(Path(run_dir), records.gold_maps(cases)[0], {})}
+    asked = [c for c in records.split_cases(cases, "eval") if c.case_id in owed]
+    atomic_write_text(out / "strata.csv", strata.for_run(run_dir, asked, read_scope(run_dir)).to_csv(index=False))
     return df
 
 
@@ -141,16 +144,17 @@ def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else None
 
 
-def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
-    """All runs_dir/<run>/seed-<n>/tables/run_metrics.csv in one tidy frame (run, seed, ... columns)."""
+def collect_runs(runs_dir: str | os.PathLike, table: str = "run_metrics") -> pd.DataFrame:
+    """All runs_dir/<run>/seed-<n>/tables/<table>.csv in one tidy frame (run, seed, ... columns); 05 writes
+    run_metrics, strata, ranking and operating_points."""
     frames = []
-    for path in sorted(Path(runs_dir).glob("*/seed-*/tables/run_metrics.csv")):
+    for path in sorted(Path(runs_dir).glob(f"*/seed-*/tables/{table}.csv")):
         df = pd.read_csv(path)
         df.insert(0, "seed", int(path.parent.parent.name.split("-", 1)[1]))
         df.insert(0, "run", path.parent.parent.parent.name)
         frames.append(df)
     if not frames:
-        raise FileNotFoundError(f"{runs_dir}: no runs with tables/run_metrics.csv; run the batch runner (stages 01-05)")
+        raise FileNotFoundError(f"{runs_dir}: no runs with tables/{table}.csv; run the batch runner (stages 01-05)")
     return pd.concat(frames, ignore_index=True)
 
 

@@ -2,7 +2,9 @@
 
 Why: the batch table, the README's main-job table and a reviewer's script should read the same numbers,
 not re-derive them from notebooks. Timings come from the stage manifests the batch runner writes
-(.stages/NN.json, "seconds"); scores from the run's prediction files and decisions.csv.
+(.stages/NN.json, "seconds"); scores from the run's prediction files and decisions.csv; the strata
+(recall on named / criteria-only positives, false-positive rate on trap / clean negatives, grade
+accuracy) from `strata`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from ..core import records
 from ..core.io import write_json
-from . import decisions, metrics
+from . import decisions, metrics, strata
 
 ARMS = ("comprehensive", "base", "adapter", "baseline", "most_frequent")
 
@@ -95,6 +97,19 @@ def build(run_dir: str | os.PathLike, n_boot: int = 2000) -> dict:
             g, {c: preds["adapter"][c] for c in ids}, {c: preds["base"][c] for c in ids}, n_boot=n_boot
         )
         out.update(f1_delta=delta, f1_delta_ci_low=lo, f1_delta_ci_high=hi)
+    if "adapter" in preds and "baseline" in preds:  # the LLM against the bag of words, on the same cases
+        ids = [c for c in gold if c in preds["adapter"] and c in preds["baseline"]]
+        delta, lo, hi = metrics.paired_delta_ci(
+            {c: gold[c] for c in ids},
+            {c: preds["adapter"][c] for c in ids},
+            {c: preds["baseline"][c] for c in ids},
+            n_boot=n_boot,
+        )
+        out.update(f1_vs_baseline=delta, f1_vs_baseline_ci_low=lo, f1_vs_baseline_ci_high=hi)
+    if preds:
+        from .run_scores import read_scope
+
+        out.update(strata.summary_keys(strata.for_run(run_dir, cases, read_scope(run_dir), n_boot)))
     table = decisions.read(run_dir)
     if table is not None and not table.empty:
         ranking = decisions.ranking_table(table)

@@ -192,6 +192,59 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
     return fig, frame
 
 
+STRATA_PANELS = {  # metric -> panel title: what a reader should look for
+    "recall_named": "Recall, named positives\n(a note names the diagnosis)",
+    "recall_criteria": "Recall, criteria-only positives\n(only the definition's facts)",
+    "fpr_trap": "False-positive rate, trap negatives\n(look-alike facts; lower is better)",
+    "fpr_clean": "False-positive rate, clean negatives\n(lower is better)",
+    "grade_acc": "Grade accuracy\n(true positives with the gold grade)",
+}
+STRATA_ARMS = {  # prediction file -> the set-up colour and label Figure 6b uses
+    "comprehensive": "comprehensive",
+    "base": "targeted",
+    "adapter": "targeted_sft",
+    "baseline": "baseline",
+    "most_frequent": "most_frequent",
+}
+
+
+def runs_strata_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
+    """One panel per stratum (strata.py), arms side by side, bar = mean over seeds, points = seeds; a row per run.
+
+    Returns (figure, frame) or (None, empty frame) when no run wrote tables/strata.csv. Written as runs_strata."""
+    try:
+        frame = run_scores.collect_runs(runs_dir, "strata")
+    except FileNotFoundError:
+        return None, pd.DataFrame()
+    frame = frame[frame.metric.isin(STRATA_PANELS) & frame.arm.isin(STRATA_ARMS)].copy()
+    frame["setup"] = frame.arm.map(STRATA_ARMS)
+    set_style()
+    runs = sorted(frame.run.unique())
+    panels = [m for m in STRATA_PANELS if m in set(frame.metric)]
+    fig, axes = plt.subplots(
+        len(runs), len(panels), figsize=(3.0 * len(panels), 3.3 * len(runs)), squeeze=False, sharey=True
+    )
+    for r, run in enumerate(runs):
+        for ax, metric in zip(axes[r], panels):
+            g = frame[(frame.run == run) & (frame.metric == metric)]
+            order = [s for s in STRATA_ARMS.values() if s in set(g.setup)]
+            means = g.groupby("setup").rate.mean().reindex(order)
+            colors = [STRATEGY_COLORS.get(s, "0.6") for s in order]
+            ax.bar(range(len(order)), means.to_numpy(), color=colors, alpha=0.55, edgecolor="0.3", lw=0.6)
+            for i, s in enumerate(order):
+                pts = g[g.setup == s].rate.to_numpy()
+                ax.scatter([i] * len(pts), pts, color=colors[i], edgecolor="0.15", s=18, zorder=3)
+            n = int(g.n.max()) if len(g) else 0
+            ax.set_xticks(range(len(order)), [STRATEGY_LABELS.get(s, s) for s in order], rotation=40, ha="right")
+            ax.set(ylim=(0, 1.05), title=f"{STRATA_PANELS[metric]}\nn = {n} per seed" if r == 0 else f"n = {n}")
+            ax.tick_params(axis="x", labelsize=7)
+        axes[r][0].set_ylabel(f"{run}\n(points: seeds)")
+    fig.tight_layout()
+    if figures_dir is not None:
+        save_figure(fig, figures_dir, "runs_strata")
+    return fig, frame
+
+
 # --- the second study (chart Q&A) ---------------------------------------------------------------------------
 def run_kinds(runs_dir: str | os.PathLike) -> dict[str, bool]:
     """Which studies have scored runs under runs_dir: complications (run_metrics.csv), chart_qa (validation.csv)."""

@@ -67,6 +67,18 @@ def _verdict(cid: str, gold, language: str) -> str:
     return f"The criteria for {name} are met; {_LEVEL[language][gold.grade]}."
 
 
+EVIDENCE_CHARS = 60  # an evidence_first quote is cut here: the profile's think_max_chars must allow it
+NO_EVIDENCE = {"en": "none", "zh": "无"}
+
+
+def _evidence(cid: str, gold, language: str, case: Case) -> str:
+    """The evidence_first think: the record's own words, copied before the decision. A positive quotes its
+    gold evidence; a negative quotes the look-alike fact a trap laid for it (synthetic meta.trap_evidence),
+    so the decision after it has to say why that fact does not meet the criteria; otherwise "none"."""
+    quotes = gold.evidence if gold is not None else (case.meta or {}).get("trap_evidence", {}).get(cid, [])
+    return quotes[0][:EVIDENCE_CHARS] if quotes else NO_EVIDENCE[language]
+
+
 _THINK = {"paper": _justification, "decision_first": _verdict}
 
 
@@ -78,7 +90,10 @@ def targeted_target(case: Case, cid: str, language: str | None = None, answer_la
     cid = taxonomy.canonical_id(cid)
     gold = next((g for g in case.gold if g.complication == cid), None)
     grade = "none" if gold is None else gold.grade
-    think = _THINK.get(answer_layout, _justification)(cid, gold, lang)
+    if answer_layout == "evidence_first":
+        think = _evidence(cid, gold, lang, case)
+    else:
+        think = _THINK.get(answer_layout, _justification)(cid, gold, lang)
     answer = {"think": think, "bool": "True" if gold else "False", "grading": GRADE_WORDS[lang][grade]}
     check_choice("answer_layout", answer_layout, ANSWER_LAYOUTS)
     return json.dumps({k: answer[k] for k in ANSWER_KEYS[answer_layout]}, ensure_ascii=False)

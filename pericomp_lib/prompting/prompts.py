@@ -23,13 +23,24 @@ LAYOUTS = ("paper", "shared_prefix")
 # Order of the keys in a targeted answer. "paper": {"think", "bool", "grading"} as published.
 # "decision_first": {"bool", "grading", "think"}: the decision is the first free token of the answer, so a
 # small model's training signal and its P(True) sit on one token instead of after a generated rationale.
-ANSWER_LAYOUTS = ("paper", "decision_first")
-ANSWER_KEYS = {"paper": ("think", "bool", "grading"), "decision_first": ("bool", "grading", "think")}
+# "evidence_first": the paper's key order, the think a verbatim quote of the record (the fact the decision
+# rests on, or the look-alike a trap laid, or "none"): the model copies before it decides, so the decision
+# reads one short line instead of the whole record (gold_answers._evidence).
+ANSWER_LAYOUTS = ("paper", "decision_first", "evidence_first")
+ANSWER_KEYS = {
+    "paper": ("think", "bool", "grading"),
+    "decision_first": ("bool", "grading", "think"),
+    "evidence_first": ("think", "bool", "grading"),
+}
 # What a targeted question says. "criteria": the complication's full EPCO criteria (the paper).
 # "brief": the complication's name only: a model too small to apply criteria text learns them from
 # the gold answers instead, and each question costs ~20 tokens instead of ~250.
 QUESTION_STYLES = ("criteria", "brief")
-_SPEC_KEY = {"paper": "targeted_spec", "decision_first": "targeted_spec_decision_first"}
+_SPEC_KEY = {
+    "paper": "targeted_spec",
+    "decision_first": "targeted_spec_decision_first",
+    "evidence_first": "targeted_spec_evidence_first",
+}
 
 
 # ---------------------------------------------------------------------------------------- templates
@@ -123,6 +134,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "请输出如下json格式：\n"
         '{"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
         '"grading": "Null/轻/中/重（该并发症的严重程度，只能输出一种）", "think": "...(判断依据)"}\n',
+        "targeted_spec_evidence_first": "\n注意诊断标准必须全部符合（除非标准明确指出符合其中之一）。"
+        "请输出如下json格式：\n"
+        '{"think": "...(病历中判断所依据的原文，没有则为“无”)", '
+        '"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
+        '"grading": "Null/轻/中/重（该并发症的严重程度，只能输出一种）"}\n',
         "brief_question": "问题：患者术后是否出现{complication}？请输出json，字段依次为：{keys}。\n",
         "brief_comprehensive": "问题：患者术后出现了以下哪些并发症：{names}？请输出json，{shape}"
         "如果没有，name为“{none}”，grading为“Null”。\n",
@@ -212,6 +228,14 @@ Notes:
             'False)", '
             '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)", '
             '"think": "...(the evidence for your decision)"}\n'
+        ),
+        "targeted_spec_evidence_first": (
+            "\nAll diagnostic criteria must be met (unless a criterion says explicitly that one of them is "
+            "enough). Output JSON in this format:\n"
+            '{"think": "...(the words of the record your decision rests on, or none)", '
+            '"bool": "True/False (whether the patient developed the complication; output exactly one of True and '
+            'False)", '
+            '"grading": "Null/mild/moderate/severe (the severity of this complication; output exactly one)"}\n'
         ),
         "brief_question": (
             "Question: did the patient develop {complication} after surgery? Answer in JSON with the keys {keys}.\n"

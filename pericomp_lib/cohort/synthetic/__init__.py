@@ -16,6 +16,7 @@ from . import criteria, label_mix
 from .compact import RECORD_LENGTHS, check_record_length
 from .course import simulate
 from .facts import Course
+from .record_layout import RECORD
 from .traps import TRAPS
 from .writer import render
 
@@ -33,19 +34,43 @@ CENTER_IDS = {"synthetic-a": "syn-a", "synthetic-b": "syn-b"}
 VAL_SHARE = 46 / 146  # the paper: 100 train / 46 validation cases from center 1
 
 
+def _trap_evidence(course: Course, fragments: dict[int, str]) -> dict[str, list[str]]:
+    """{complication: fragments of the record a trap laid for it}: the look-alike facts a rationale quotes
+    to say why the label is absent. Values a trap set (a troponin, a fever) come first, then what it added."""
+    out: dict[str, list[str]] = {}
+    for cids, added, values in course.trap_marks:
+        shown = [
+            fragments[id(f)]
+            for day, key in values
+            for f in course.findings
+            if f.day == day
+            and ((f.kind == "lab" and f.code == key) or (f.kind == "vitals" and key in f.data))
+            and id(f) in fragments
+        ]
+        shown += [fragments[id(f)] for f in added if id(f) in fragments]
+        for cid in cids:
+            out.setdefault(cid, []).extend(shown)
+    return {cid: list(dict.fromkeys(v)) for cid, v in sorted(out.items()) if v}
+
+
 def _case(
     course: Course, case_id: str, center: str, split: str, language: str, seed_key: str, record_length: str = "full"
 ) -> Case:
     derived = criteria.derive(course)
     proofs = [f for _grade, proof in derived.values() for f in proof]
     text, fragments = render(course, language, random.Random(f"{seed_key}-write-{language}"), record_length, proofs)
+    named = {f.about for f in course.findings if f.kind == "assessment" and id(f) in fragments}
+    name_of = RECORD[language].diagnosis_name  # a plan's "for the tachyarrhythmia" names one too
+    named |= {cid for cid in derived if name_of(cid) in text}
     gold = []
     for cid, (grade, proof) in derived.items():
         evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
-        gold.append(GoldLabel(cid, grade, evidence))
+        gold.append(GoldLabel(cid, grade, evidence, "named" if cid in named else "criteria"))
     meta = {
         "surgery": course.surgery.id,
         "traps": [t for t in course.traps if not t.startswith("_")],
+        "trap_for": {cid: sorted(set(ts)) for cid, ts in sorted(course.trap_for.items())},
+        "trap_evidence": _trap_evidence(course, fragments),
         "intended": dict(course.intended),
         "los": course.los,
     }

@@ -225,6 +225,9 @@ class Course:
     findings: list[Finding] = field(default_factory=list)
     intended: dict[str, str] = field(default_factory=dict)  # what the simulation aimed at: cid -> grade
     traps: list[str] = field(default_factory=list)
+    trap_for: dict[str, list[str]] = field(default_factory=dict)  # complication -> traps laid that look like it
+    # (complications a trap looks like, findings it added, (day, key) values it set): its quotable facts
+    trap_marks: list[tuple[tuple[str, ...], list[Finding], list[tuple[int, str]]]] = field(default_factory=list)
     state: dict[int, dict[str, float]] = field(default_factory=dict)  # per-day lab / vital overrides
     blood_loss_ml: int = 100
     note_days: list[int] = field(default_factory=list)  # days with a ward-round note

@@ -122,6 +122,14 @@ def hypoxaemia_atelectasis(c: Course, rng: random.Random) -> None:
     c.add("sign", d, "cough")
 
 
+NEGATION_MIMICS = {  # what each negated finding of `negated` would be if it were positive
+    "no_dvt": "deep_vein_thrombosis",
+    "no_pe": "pulmonary_embolism",
+    "no_melena": "gastrointestinal_bleeding",
+    "no_chest_pain": "myocardial_infarction",
+    "wound_clean": "superficial_ssi",
+    "urine_negative": "urinary_tract_infection",
+}
 NEGATIONS: dict[str, Callable[[Course, int], object]] = {  # order matters: `negated` samples from it
     "no_dvt": lambda c, d: c.add("imaging", d, "dvt", negated=True, modality="us_legs"),
     "no_pe": lambda c, d: c.add("imaging", d, "pe", negated=True, modality="ctpa"),
@@ -134,7 +142,9 @@ NEGATIONS: dict[str, Callable[[Course, int], object]] = {  # order matters: `neg
 
 def negated(c: Course, rng: random.Random) -> None:
     for code in rng.sample(list(NEGATIONS), 2):
-        NEGATIONS[code](c, rng.randint(2, 6))
+        finding = NEGATIONS[code](c, rng.randint(2, 6))
+        c.trap_for.setdefault(NEGATION_MIMICS[code], []).append("negated")
+        c.trap_marks.append(((NEGATION_MIMICS[code],), [finding], []))
 
 
 def preop_dvt(c: Course, rng: random.Random) -> None:
@@ -188,6 +198,30 @@ def preop_effusion(c: Course, rng: random.Random) -> None:
     c.add("imaging", PREOP - 3, "effusion", modality="ct_chest", preop=True)
 
 
+# The complications each trap looks like ("negated" registers its own, per negated finding): evaluation
+# scores false positives on these (case, complication) pairs apart from clean negatives.
+MIMICS: dict[str, tuple[str, ...]] = {
+    "absorption_fever": ("infection_unknown_source",),
+    "aki_preop_high": ("acute_kidney_injury",),
+    "aki_no_baseline": ("acute_kidney_injury",),
+    "kidney_transplant": ("acute_kidney_injury",),
+    "transfusion_not_bleeding": ("postoperative_bleeding",),
+    "ileus_no_records": ("paralytic_ileus",),
+    "ileus_flatus_day3": ("paralytic_ileus",),
+    "tnt_near": ("myocardial_injury", "myocardial_infarction"),
+    "tnt_renal": ("myocardial_injury", "myocardial_infarction"),
+    "sinus_tachy": ("arrhythmia",),
+    "delirium_partial": ("delirium",),
+    "hypoxaemia_atelectasis": ("ards", "pneumonia"),
+    "negated": (),
+    "preop_dvt": ("deep_vein_thrombosis",),
+    "asymptomatic_bacteriuria": ("urinary_tract_infection",),
+    "contaminant_culture": ("bloodstream_infection",),
+    "bnp_only": ("cardiogenic_pulmonary_edema",),
+    "fat_liquefaction": ("superficial_ssi", "deep_ssi"),
+    "infection_source_known": ("infection_unknown_source",),
+    "preop_effusion": ("pneumonia", "cardiogenic_pulmonary_edema"),
+}
 _NO_MI = {"myocardial_infarction", "myocardial_injury"}
 TRAP_KINDS: dict[str, TrapKind] = {
     "absorption_fever": TrapKind(lambda c, labels: not labels & set(FEVERISH), absorption_fever),
@@ -240,7 +274,7 @@ TRAP_KINDS: dict[str, TrapKind] = {
         lambda c, labels: not labels & {"ards", "pneumonia", "cardiogenic_pulmonary_edema"}, preop_effusion
     ),
 }
-assert set(TRAP_KINDS) == set(TRAPS), "every trap in TRAPS needs a TrapKind, and only those"
+assert set(TRAP_KINDS) == set(TRAPS) == set(MIMICS), "every trap in TRAPS needs a TrapKind and MIMICS, only those"
 
 
 def trap_applies(c: Course, trap: str) -> bool:
@@ -248,7 +282,13 @@ def trap_applies(c: Course, trap: str) -> bool:
 
 
 def apply_trap(c: Course, rng: random.Random, trap: str) -> None:
+    n_findings, before = len(c.findings), {day: dict(values) for day, values in c.state.items()}
     TRAP_KINDS[trap].apply(c, rng)
+    for cid in MIMICS[trap]:
+        c.trap_for.setdefault(cid, []).append(trap)
+    if MIMICS[trap]:
+        changed = [(d, k) for d, vs in c.state.items() for k, v in vs.items() if before.get(d, {}).get(k) != v]
+        c.trap_marks.append((MIMICS[trap], c.findings[n_findings:], changed))
     if {"ckd", "esrd"} & set(c.history) and "none" in c.history:
         c.history.remove("none")  # a kidney trap made "no significant past history" untrue
     c.traps.append(trap)
