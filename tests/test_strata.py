@@ -127,3 +127,25 @@ def test_strata_of_a_cohort_without_the_fields():
     assert set(t.stratum) <= {"unknown", "clean", "true positives"}
     keys = strata.summary_keys(t)
     assert "recall_unknown_x" in keys and "recall_named_x" not in keys
+
+
+def test_evidence_first_answers_quote_the_record():
+    from pericomp_lib.inference.constrained import targeted_schema
+    from pericomp_lib.prompting.gold_answers import EVIDENCE_CHARS, targeted_target
+
+    cases = generate_cohort(60, "en", seed=17, difficulty=0.8, record_length="notes")
+    kinds = set()
+    for c in cases:
+        gold = {g.complication for g in c.gold}
+        for cid in SCOPE:
+            answer = json.loads(targeted_target(c, cid, "en", "evidence_first"))
+            assert list(answer) == ["think", "bool", "grading"]
+            assert answer["bool"] == ("True" if cid in gold else "False")
+            if answer["think"] == "none":
+                assert cid not in gold and not c.meta["trap_evidence"].get(cid)
+                kinds.add("none")
+                continue
+            assert answer["think"] in c.record and len(answer["think"]) <= EVIDENCE_CHARS
+            kinds.add("positive" if cid in gold else "trap")
+    assert kinds == {"none", "positive", "trap"}
+    assert list(targeted_schema("en", "evidence_first", 64)["properties"]) == ["think", "bool", "grading"]
