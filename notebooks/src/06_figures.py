@@ -175,7 +175,8 @@ if complication_runs:
     if fig_strata is None:
         print("no run wrote tables/strata.csv (05_evaluate writes it)")
     else:
-        display(strata_frame.pivot_table(index=["run", "metric"], columns="arm", values="rate", aggfunc="mean").round(3))
+        mean_rates = strata_frame.pivot_table(index=["run", "metric"], columns="arm", values="rate", aggfunc="mean")
+        display(mean_rates.round(3))
 
 # %%
 print("written:", *sorted(p.name for p in figures_dir.glob("*.png")), sep="\n  ")
