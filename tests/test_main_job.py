@@ -36,6 +36,12 @@ SUMMARY_KEYS = {
     "f1_delta_ci_high",
     "auroc_base",
     "auroc_adapter",
+    "f1_vs_baseline",
+    "f1_vs_baseline_ci_low",
+    "f1_vs_baseline_ci_high",
+    "fpr_clean_adapter",
+    "fpr_clean_baseline",
+    "n_clean",
 }
 
 
@@ -90,6 +96,11 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     table = pd.read_csv(run / "tables" / "run_metrics.csv")
     assert {"comprehensive", "base", "adapter", "baseline", "most_frequent"} <= set(table.Models)
     assert table.n_cases.nunique() == 1
+    # the strata: every asked (case, complication) of every arm in exactly one of them
+    strata = pd.read_csv(run / "tables" / "strata.csv")
+    pairs = strata[strata.metric != "grade_acc"].groupby("arm").n.sum()
+    assert set(pairs.index) >= {"comprehensive", "base", "adapter", "baseline", "most_frequent"}
+    assert (pairs == summary["n_eval_questions"]).all(), pairs
     # P(True) for every targeted decision: in raw.jsonl, side_by_side.csv and decisions.csv
     raw = [json.loads(line) for line in (run / "raw.jsonl").read_text().splitlines()]
     targeted = [r for r in raw if r["item"] != "comprehensive"]
