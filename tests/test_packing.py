@@ -278,3 +278,35 @@ def test_decision_and_positive_weights_fall_on_the_right_answer_tokens():
         heavy = "".join(tok.decode([t]) for t, w in zip(e.answer, e.weights) if w > base)
         assert heavy.strip() == (word or ""), (heavy, word)
         assert max(e.weights) == (base * 10 if word else base)
+
+
+def test_trap_weight_falls_on_negatives_with_a_look_alike_only():
+    from pericomp_lib.llm import models
+    from pericomp_lib.training.train_inputs import tokenize_examples
+
+    tok = models.load_tokenizer("tiny-random")
+    answer = '{"think": "t", "bool": "False", "grading": "Null"}'
+    exs = [
+        {"case_id": "c1", "prompt": "p", "completion": answer, "trap": True},
+        {"case_id": "c2", "prompt": "p", "completion": answer, "trap": False},
+        {"case_id": "c3", "prompt": "p", "completion": answer.replace("False", "True"), "positive": True},
+    ]
+    weighted = tokenize_examples(tok, exs, positive_weight=3.0, trap_weight=2.0)
+    assert [min(e.weights) for e in weighted] == [2.0, 1.0, 3.0]
+    assert all(max(e.weights) == min(e.weights) for e in weighted)  # no decision_weight: one weight per answer
+
+
+def test_sft_rows_flag_trap_negatives_from_the_cohort_meta():
+    from pericomp_lib.cohort.synthetic import generate_cohort
+    from pericomp_lib.prompting.definitions import load_definitions
+    from pericomp_lib.prompting.sft_data import sft_examples
+
+    cases = generate_cohort(40, language="en", seed=5, difficulty=0.8)
+    rows = sft_examples(cases, "targeted", load_definitions(None, language="en"), "shared_prefix")
+    by_case = {c.case_id: c for c in cases}
+    flagged = [r for r in rows if r["trap"]]
+    assert flagged, "difficulty 0.8 lays traps in 40 cases"
+    for r in rows:
+        case = by_case[r["case_id"]]
+        laid = bool(case.meta.get("trap_for", {}).get(r["complication"]))
+        assert r["trap"] == (laid and not r["positive"]), r["case_id"]

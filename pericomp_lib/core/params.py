@@ -200,6 +200,12 @@ class Params(BaseModel):
         "03",
         "class balance without dropping questions: the loss weight of a positive targeted answer (None: 1, the paper)",
     )
+    trap_weight: _t(_number(0.0, lo_open=True, hint=" > 0, or null for 1", optional=True), float | None) = F(
+        None,
+        "03",
+        "the loss weight of a negative targeted answer whose record holds a look-alike of that complication "
+        "(synthetic cohorts: meta trap_for; None: 1, the paper)",
+    )
     decision_weight: _t(_number(0.0, lo_open=True, hint=" > 0, or null for 1", optional=True), float | None) = F(
         None,
         "03",

@@ -126,14 +126,15 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     from ..core import records
 
     cases = records.load_cohort(Path(run_dir) / "cohort.jsonl", check_evidence=False)
-    df = score_run(run_dir, records.split_cases(cases, "eval"))
+    evaluated = records.split_cases(cases, "eval")
+    df = score_run(run_dir, evaluated)
     out = Path(out_dir) if out_dir else Path(run_dir) / "tables"
     atomic_write_text(out / "run_metrics.csv", df.to_csv(index=False))
     from . import decisions, strata
 
     decisions.write_tables(run_dir, out)  # ranking.csv, operating_points.csv when 04 recorded P(True)
     owed = {c for c in _owed_ids(Path(run_dir), records.gold_maps(cases)[0], {})}
-    asked = [c for c in records.split_cases(cases, "eval") if c.case_id in owed]
+    asked = [c for c in evaluated if c.case_id in owed]  # the cases 04 answered, as score_run scores them
     atomic_write_text(out / "strata.csv", strata.for_run(run_dir, asked, read_scope(run_dir)).to_csv(index=False))
     return df
 

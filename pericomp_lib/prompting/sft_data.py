@@ -53,6 +53,7 @@ def _targeted_rows(
     prompts = targeted_prompts(case.record, definitions, layout, cids, answer_layout, question_style)
     prefix = targeted_prefix(case.record, definitions) if layout == "shared_prefix" else None
     gold = {g.complication for g in case.gold}
+    traps = (case.meta or {}).get("trap_for") or {}  # synthetic cohorts: {complication: traps laid for it}
     rows = []
     for cid in cids:
         question = targeted_question(definitions, cid, answer_layout, question_style) if prefix is not None else None
@@ -65,6 +66,7 @@ def _targeted_rows(
                 "prefix": prefix,
                 "question": question,
                 "positive": cid in gold,
+                "trap": cid not in gold and bool(traps.get(cid)),
             }
         )
     return rows

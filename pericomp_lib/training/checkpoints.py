@@ -49,6 +49,7 @@ RESUME_KEYS_IF_SET = (
     "max_grad_norm",
     "positive_weight",
     "decision_weight",
+    "trap_weight",
     "lora_layers",  # other layers get adapters: a checkpoint of another set cannot resume (optimizer groups differ)
 )
 

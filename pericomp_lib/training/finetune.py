@@ -160,6 +160,7 @@ def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list
         bool(params.get("enable_thinking")),
         params.get("positive_weight"),
         params.get("decision_weight"),
+        params.get("trap_weight"),
     )
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
     if skipped:

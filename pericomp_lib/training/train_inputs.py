@@ -40,10 +40,12 @@ def tokenize_examples(
     enable_thinking: bool = False,
     positive_weight: float | None = None,
     decision_weight: float | None = None,
+    trap_weight: float | None = None,
 ) -> list[TokenizedExample]:
     """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
     hold identical tokens. Loss weights (None: 1): `positive_weight` for every answer token of a positive
-    targeted example, `decision_weight` for the tokens of its "True"/"False" (`weighted_answer`)."""
+    targeted example, `trap_weight` for that of a negative one whose record holds a look-alike (a trap laid for
+    that complication), `decision_weight` for the tokens of its "True"/"False" (`weighted_answer`)."""
     from ..prompting import chat
 
     before, after = answer_template(tokenizer, enable_thinking)
@@ -65,10 +67,14 @@ def tokenize_examples(
             return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
         text = before + ex["completion"] + after
-        if positive_weight is None and decision_weight is None:
+        if positive_weight is None and decision_weight is None and trap_weight is None:
             answer, weights = enc(text), None
         else:
-            weight = float(positive_weight) if positive_weight is not None and ex.get("positive") else 1.0
+            weight = 1.0
+            if positive_weight is not None and ex.get("positive"):
+                weight = float(positive_weight)
+            elif trap_weight is not None and ex.get("trap"):
+                weight = float(trap_weight)
             answer, weights = weighted_answer(tokenizer, text, weight, decision_weight)
         out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), answer, weights))
     return out
