@@ -234,7 +234,8 @@ def runs_strata_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLi
             for i, s in enumerate(order):
                 pts = g[g.setup == s].rate.to_numpy()
                 ax.scatter([i] * len(pts), pts, color=colors[i], edgecolor="0.15", s=18, zorder=3)
-            n = int(g.n.max()) if len(g) else 0
+            lo, hi = (int(g.n.min()), int(g.n.max())) if len(g) else (0, 0)
+            n = f"{lo}" if lo == hi else f"{lo}-{hi}"  # seeds draw different cohorts: their strata differ in size
             ax.set_xticks(range(len(order)), [STRATEGY_LABELS.get(s, s) for s in order], rotation=40, ha="right")
             ax.set(ylim=(0, 1.05), title=f"{STRATA_PANELS[metric]}\nn = {n} per seed" if r == 0 else f"n = {n}")
             ax.tick_params(axis="x", labelsize=7)
