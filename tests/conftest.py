@@ -66,3 +66,19 @@ def lively_llama(tok, seed: int, **config):
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(cfg).eval()
+
+
+def constrained_params(**kw):
+    """The tiny-random profile with constrained, brief, record-first targeted answers (decision first unless kw
+    says otherwise): what the constrained-decoding tests start from."""
+    from pericomp_lib.core.params import load_params
+
+    base = dict(
+        constrained=True,
+        answer_layout="decision_first",
+        question_style="brief",
+        think_max_chars=40,
+        max_new_tokens=80,
+        prompt_layout="shared_prefix",
+    )
+    return load_params("params/tiny-random.yaml", **{**base, **kw})

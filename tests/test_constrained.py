@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import lively_llama
+from conftest import constrained_params, lively_llama
 from pericomp_lib.cohort.synthetic import generate_cohort
 from pericomp_lib.evaluation import decisions, metrics
 from pericomp_lib.inference import constrained, parsing
@@ -40,18 +40,7 @@ def defs():
 
 
 def _params(**kw):
-    from pericomp_lib.core.params import load_params
-
-    base = dict(
-        constrained=True,
-        answer_layout="decision_first",
-        question_style="brief",
-        think_max_chars=40,
-        max_new_tokens=80,
-        complications=COMPS,
-        prompt_layout="shared_prefix",
-    )
-    return load_params("params/tiny-random.yaml", **{**base, **kw})
+    return constrained_params(**{"complications": COMPS, **kw})
 
 
 def _answers(model, tok, jobs, grammar, max_new, shared=True, cascade=None):

@@ -256,6 +256,9 @@ def test_training_logs_progress_lines_at_the_runners_pace(caplog):
     assert lines[0] == "training: step 1/100 (1%), loss 1.0000, 0m 02s elapsed, ~3m 18s left"
     assert len(lines) == 14 and lines[-1].startswith("training: step 100/100 (100%)")  # steps 1, 9, ..., 97, 100
     assert "~0m 00s left" in lines[-1]
+    state.global_step = 101  # a run resumed from its last checkpoint logs one step past max_steps
+    progress.on_log(None, state, None, logs={"loss": 0.5})
+    assert caplog.records[-1].getMessage().endswith("~0m 00s left")
 
 
 def test_sft_config_defaults_are_the_pre_trl_training_arguments(tmp_path):

@@ -266,6 +266,12 @@ class Params(BaseModel):
     think_max_chars: _t(_integer(1, special=(None,), hint=" >= 1, or null for no limit"), int | None) = F(
         None, "04", "constrained answers: longest think text in characters (None: no limit)"
     )
+    grounded_think: _t(_boolean, bool) = F(
+        False,
+        "04",
+        'constrained evidence_first answers: the think is "none" or a phrase copied from the record (a grammar '
+        "per case); false: any text",
+    )
     comprehensive_arm: _t(_boolean, bool) = F(
         False, "04", "a targeted run also asks the base model the comprehensive prompt (Figure 6b's third arm)"
     )

@@ -42,14 +42,22 @@ class ConstraintError(ValueError):
     """A schema, tokenizer or setting that constrained decoding cannot use."""
 
 
-def targeted_schema(language: str = "en", answer_layout: str = "paper", think_max_chars: int | None = None) -> dict:
-    """{"think", "bool", "grading"} in the order of `answer_layout` (see prompts.ANSWER_KEYS)."""
+def targeted_schema(
+    language: str = "en",
+    answer_layout: str = "paper",
+    think_max_chars: int | None = None,
+    think_pattern: str | None = None,
+) -> dict:
+    """{"think", "bool", "grading"} in the order of `answer_layout` (see prompts.ANSWER_KEYS); `think_pattern`
+    (an anchored regex, quotes.quote_pattern) replaces the length limit of the think."""
     from ..prompting.prompts import ANSWER_KEYS
 
     if answer_layout not in ANSWER_KEYS:
         raise ConstraintError(f"unknown answer_layout {answer_layout!r}; use one of {', '.join(ANSWER_KEYS)}")
     think: dict = {"type": "string"}
-    if think_max_chars:
+    if think_pattern:
+        think["pattern"] = think_pattern
+    elif think_max_chars:
         think["maxLength"] = int(think_max_chars)
     fields = {"think": think, "bool": {"enum": ["True", "False"]}, "grading": {"enum": list(GRADES[language])}}
     keys = ANSWER_KEYS[answer_layout]
@@ -147,6 +155,40 @@ class Grammar:
 
     def rows(self, n: int) -> Rows:
         return Rows(self, n)
+
+    def for_case(self, case_id: str) -> Grammar:
+        """The grammar of one case's answers: the same for every case (GroundedGrammars differs)."""
+        return self
+
+
+class GroundedGrammars:
+    """grounded_think: one targeted grammar per case, whose think is "none" or a phrase of that case's record
+    (quotes.py says why). Compiled when a case is first answered (~10 ms), kept for the run."""
+
+    def __init__(self, tokenizer, params: dict, language: str, records: dict[str, str]):
+        from ..prompting.gold_answers import EVIDENCE_CHARS, NO_EVIDENCE
+
+        layout = params.get("answer_layout", "paper")
+        if layout != "evidence_first":
+            raise ConstraintError(
+                f"grounded_think: true needs answer_layout: evidence_first (the think must be a quote), got "
+                f"{layout!r}; set grounded_think: false or change the layout"
+            )
+        self.tokenizer, self.language, self.layout, self.records = tokenizer, language, layout, records
+        self.max_chars = int(params.get("think_max_chars") or EVIDENCE_CHARS)
+        self.none = NO_EVIDENCE[language]
+        self._compiled: dict[str, Grammar] = {}
+
+    def for_case(self, case_id: str) -> Grammar:
+        if case_id not in self._compiled:
+            if case_id not in self.records:
+                raise ConstraintError(f"grounded_think: no record for case {case_id!r} (jobs and cases differ)")
+            from .quotes import quote_pattern
+
+            pattern = quote_pattern(self.records[case_id], self.max_chars, self.none)
+            schema = targeted_schema(self.language, self.layout, think_pattern=pattern)
+            self._compiled[case_id] = Grammar(self.tokenizer, schema)
+        return self._compiled[case_id]
 
 
 class Rows:

@@ -87,13 +87,21 @@ def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
     }
     if params.get("constrained"):  # absent for free generation, so the answers of earlier runs keep their hash
         key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
+        if params.get("grounded_think") and params.get("strategy") == "targeted":  # absent when off: old hashes hold
+            key["grounded_think"] = True
     return key
 
 
-def grammar_for(tokenizer, params: dict, definitions) -> constrained.Grammar | None:
-    """The answer schema of a run (None: the paper's free generation)."""
+def grammar_for(
+    tokenizer, params: dict, definitions, cases: Sequence = ()
+) -> constrained.Grammar | constrained.GroundedGrammars | None:
+    """The answer schema of a run (None: the paper's free generation); with grounded_think, a targeted run's
+    grammars are per case, from `cases`' records."""
     if not params.get("constrained"):
         return None
+    if params.get("grounded_think") and params["strategy"] == "targeted":
+        records = {c.case_id: c.record for c in cases}
+        return constrained.GroundedGrammars(tokenizer, params, definitions.language, records)
     return constrained.Grammar(tokenizer, constrained.schema_for(params, definitions.language))
 
 

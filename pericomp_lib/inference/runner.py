@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from . import constrained, runstore
 from .decoding import OnDone, generate_full, generate_shared, prefix_cache, variant
@@ -52,7 +53,7 @@ class Arm:
     jobs: Sequence[Job]
     params: dict
     variants: Sequence[str] = ("base",)
-    grammar: constrained.Grammar | None = None
+    grammar: constrained.Grammar | constrained.GroundedGrammars | None = None
 
 
 def run(
@@ -64,7 +65,7 @@ def run(
     variants: Sequence[str] = ("base",),
     adapter_id: str | None = None,
     progress: bool = True,
-    grammar: constrained.Grammar | None = None,
+    grammar: constrained.Grammar | constrained.GroundedGrammars | None = None,
 ) -> RunSummary:
     """Answer every job for every model variant, skipping what raw.jsonl already holds.
 
@@ -115,11 +116,15 @@ def _answer_group(model, tokenizer, head, pending, which, store, arm: Arm, summa
     fits = _drop_too_long(tokenizer, head, pending, which, max_new, context_limit(model), summary, tick)
     if not fits:
         return cache
-    if not head:
-        for start in range(0, len(fits), batch_size):
-            chunk = fits[start : start + batch_size]
-            _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, arm.grammar)
-            tick(chunk)
+    if not head:  # a chunk holds one case's jobs only where grammars are per case
+        per_case = isinstance(arm.grammar, constrained.GroundedGrammars)
+        groups = [list(g) for _, g in groupby(fits, key=lambda x: x[0].case_id)] if per_case else [fits]
+        for group in groups:
+            for start in range(0, len(group), batch_size):
+                chunk = group[start : start + batch_size]
+                grammar = _grammar(arm, chunk[0][0])
+                _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar)
+                tick(chunk)
         return cache
     if cache is None:
         try:
@@ -128,10 +133,15 @@ def _answer_group(model, tokenizer, head, pending, which, store, arm: Arm, summa
             _failed(fits, which, e, summary)
             tick(fits)
             return None
+    grammar = _grammar(arm, fits[0][0])  # one head, one case
     _answer_shared(
-        model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary, arm.grammar, tick, cache
+        model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary, grammar, tick, cache
     )
     return cache
+
+
+def _grammar(arm: Arm, job: Job) -> constrained.Grammar | None:
+    return arm.grammar.for_case(job.case_id) if arm.grammar is not None else None
 
 
 def _pending(
@@ -353,7 +363,9 @@ def infer(
     answers: dict = {}
     p_true: dict = {}
     arms = _arms(params, variants, tokenizer, defs)
-    runs = [Arm(build_jobs(cases, tokenizer, defs, p), p, v, grammar_for(tokenizer, p, defs)) for p, v, _ in arms]
+    runs = [
+        Arm(build_jobs(cases, tokenizer, defs, p), p, v, grammar_for(tokenizer, p, defs, cases)) for p, v, _ in arms
+    ]
     for arm, (_, _, name), summary in zip(runs, arms, run_arms(model, tokenizer, runs, store, adapter_id, progress)):
         log.info("%s: %s", name or arm.params["strategy"], summary)
         total.merge(summary)
@@ -414,7 +426,7 @@ def _calibrate(
         variants,
         adapter_id,
         progress,
-        grammar_for(tokenizer, cal_params, defs),
+        grammar_for(tokenizer, cal_params, defs, calibration),
     )
     log.info("calibration (%d training cases): %s", len(calibration), summary)
     total.merge(summary)

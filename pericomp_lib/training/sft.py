@@ -110,7 +110,7 @@ class Progress(TrainerCallback):
         self.last = now
         elapsed = now - (self.t0 if self.t0 is not None else now)
         done = max(step - self.first_step, 1)
-        left = f", ~{_hms(elapsed / done * (total - step))} left" if total else ""
+        left = f", ~{_hms(elapsed / done * max(total - step, 0))} left" if total else ""  # a resume past the end: 0
         share = f" ({100 * step / total:.0f}%)" if total else ""
         loss, spent = logs["loss"], _hms(elapsed)
         log.info("training: step %d/%d%s, loss %.4f, %s elapsed%s", step, total, share, loss, spent, left)

@@ -1,0 +1,106 @@
+"""grounded_think: an evidence_first answer's think is "none" or the start of a phrase of its own record."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import constrained_params, lively_llama
+from pericomp_lib.cohort.synthetic import generate_cohort
+from pericomp_lib.inference import constrained, parsing, quotes, runstore
+from pericomp_lib.inference import runner as inf
+from pericomp_lib.inference.jobs import build_jobs, grammar_for, settings_key
+from pericomp_lib.llm import models
+from pericomp_lib.prompting import definitions
+from pericomp_lib.prompting.gold_answers import EVIDENCE_CHARS, NO_EVIDENCE, targeted_target
+
+COMPS = ["paralytic_ileus", "infection_unknown_source", "organ_space_ssi", "myocardial_injury"]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return models.load_tokenizer("tiny-random")
+
+
+@pytest.fixture(scope="module")
+def defs():
+    return definitions.load_definitions(None, "en")
+
+
+def _params(**kw):
+    base = dict(answer_layout="evidence_first", grounded_think=True, think_max_chars=64, max_new_tokens=60)
+    return constrained_params(**{**base, "complications": COMPS, **kw})
+
+
+@pytest.mark.parametrize(("language", "length"), [("en", "notes"), ("zh", "compact"), ("en", "full")])
+def test_every_training_quote_is_allowed_by_its_records_pattern(language, length):
+    """The grammar must allow what training taught, or constrained decoding would fight the adapter."""
+    cases = generate_cohort(60, language=language, seed=23, difficulty=0.8, record_length=length)
+    n_quotes = 0
+    for case in cases:
+        pattern = re.compile(quotes.quote_pattern(case.record, 64, NO_EVIDENCE[language]))
+        for cid in COMPS:
+            think = json.loads(targeted_target(case, cid, language, "evidence_first"))["think"]
+            assert pattern.fullmatch(think), f"{case.case_id}/{cid}: training quote {think!r} not allowed"
+            n_quotes += think != NO_EVIDENCE[language]
+    assert n_quotes > 30  # the check covered real quotes, not only "none"
+
+
+def test_a_quote_the_record_does_not_hold_is_refused():
+    record = "POD 1. Today: passing flatus; T 38.1 °C\n# Imaging\nCT\tImpression: (collection) [3 cm] ↑"
+    pattern = re.compile(quotes.quote_pattern(record, EVIDENCE_CHARS, "none"))
+    for ok in ("none", "POD 1", "Today: passing flatus", "passing flat", "T 38.1 °C", "# Imaging", "Impression: (col"):
+        assert pattern.fullmatch(ok), ok
+    for bad in ("tropic", "troponin", "assing flatus", "", "none of it", "flatus; T 38.1 °C\n# Imaging"):
+        assert not pattern.fullmatch(bad), bad
+    assert quotes.phrases("ab, cd", 3) == ["ab,", "cd"]  # cut at max_chars
+
+
+def test_the_grammar_accepts_the_training_target_and_refuses_a_made_up_quote(tok):
+    case = generate_cohort(12, seed=5, difficulty=0.8, record_length="notes")[3]
+    grammars = constrained.GroundedGrammars(tok, _params(), "en", {case.case_id: case.record})
+    grammar = grammars.for_case(case.case_id)
+    assert grammars.for_case(case.case_id) is grammar  # compiled once per case
+    for cid in COMPS:
+        target = targeted_target(case, cid, "en", "evidence_first")
+        m = grammar.rows(1).matchers[0]
+        assert m.consume_tokens(tok(target, add_special_tokens=False).input_ids) and m.is_accepting(), target
+    made_up = '{"think": "zzq' + "x" * 5
+    m = grammar.rows(1).matchers[0]
+    assert not m.consume_tokens(tok(made_up, add_special_tokens=False).input_ids)
+    with pytest.raises(constrained.ConstraintError, match="no record for case 'nope'"):
+        grammars.for_case("nope")
+
+
+@pytest.mark.parametrize("layout", ["shared_prefix", "paper"])
+def test_a_grounded_run_quotes_only_its_record(tok, defs, tmp_path, layout):
+    """End to end through the runner (both prompt layouts); without the grammar the same model's thinks are
+    mostly not in the record, so the check can fail."""
+    model = lively_llama(tok, seed=5, max_position_embeddings=8192)
+    cases = generate_cohort(3, seed=11, difficulty=0.8, record_length="notes")
+    records = {c.case_id: c.record for c in cases}
+    thinks = {}
+    for grounded in (True, False):
+        p = _params(grounded_think=grounded, prompt_layout=layout)
+        jobs = build_jobs(cases, tok, defs, p)
+        store = runstore.RunStore(tmp_path / f"raw-{grounded}.jsonl")
+        summary = inf.run(model, tok, jobs, p, store, progress=False, grammar=grammar_for(tok, p, defs, cases))
+        assert summary.failed == 0 and summary.generated == len(jobs) == 12, summary
+        rows = [json.loads(line) for line in (tmp_path / f"raw-{grounded}.jsonl").read_text().splitlines()]
+        for r in rows:
+            assert parsing.parse_targeted(r["text"]).error is None, r["text"]
+        thinks[grounded] = [(r["case_id"], json.loads(r["text"])["think"]) for r in rows]
+    assert all(t == "none" or t in records[c] for c, t in thinks[True]), thinks[True]
+    assert sum(t != "none" and t not in records[c] for c, t in thinks[False]) >= 3, thinks[False]
+
+
+def test_grounded_think_needs_quotes_and_changes_the_answer_hash(tok, defs):
+    with pytest.raises(constrained.ConstraintError, match="grounded_think: true needs answer_layout: evidence_first"):
+        grammar_for(tok, _params(answer_layout="decision_first"), defs, [])
+    on, off = _params(), _params(grounded_think=False)
+    assert settings_key(on, "base", None) != settings_key(off, "base", None)
+    assert "grounded_think" not in settings_key(off, "base", None)  # answers of earlier runs keep their hash
+    comp = grammar_for(tok, {**on, "strategy": "comprehensive"}, defs, [])
+    assert isinstance(comp, constrained.Grammar)  # the comprehensive list has no quote to ground
