@@ -59,6 +59,18 @@ def test_prepare_builtin_race_leaves_one_folder(tmp_path, monkeypatch):
     assert "builder" in (tmp_path / "tiny-random" / "config.json").read_text()
 
 
+def test_building_the_cache_leaves_the_random_state_alone(tmp_path, monkeypatch):
+    """A seeded run must start LoRA from the same numbers on a fresh machine (the cache built in this process)
+    as on one whose cache exists: the builder's own random init must not move the caller's generator."""
+    monkeypatch.setenv("PERICOMP_CACHE", str(tmp_path))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    models.prepare_builtin("tiny-random")  # builds: the cache is empty
+    assert (tmp_path / "tiny-random" / "config.json").exists()
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_smollm2_package_is_found():
     gguf = models.smollm2_gguf()
     assert gguf.name == models.SMOLLM2_GGUF and gguf.stat().st_size > 50_000_000

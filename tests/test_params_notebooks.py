@@ -347,6 +347,28 @@ def test_notebook_bad_param_names_the_key(tmp_path):
 
 
 @pytest.mark.notebook
+def test_a_kernel_killed_by_the_same_ctrl_c_prints_no_traceback(monkeypatch):
+    """The full-suite failure of the test below: asyncio reported the dead kernel's DeadKernelError, with a
+    traceback, after the batch summary. After Ctrl-C that record is dropped; before it, it is kept."""
+    from nbclient.exceptions import DeadKernelError
+
+    try:
+        raise DeadKernelError("Kernel died")
+    except DeadKernelError as e:
+        exc_info = (type(e), e, e.__traceback__)
+    record = logging.LogRecord(
+        "asyncio", logging.ERROR, __file__, 1, "Task exception was never retrieved", (), exc_info
+    )
+    keep = batch.KernelDeathAfterCtrlC()
+    monkeypatch.setattr(batch.CTRL_C, "seen", False)
+    assert keep.filter(record)  # a kernel that dies on its own is an error worth its traceback
+    monkeypatch.setattr(batch.CTRL_C, "seen", True)
+    assert not keep.filter(record)
+    assert any(isinstance(f, batch.KernelDeathAfterCtrlC) for f in logging.getLogger("asyncio").filters)
+    other = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "x", (), (ValueError, ValueError("x"), None))
+    assert keep.filter(other)  # only the kernel's death
+
+
 def test_ctrl_c_stops_the_batch_with_a_summary(tmp_path):
     profile = tmp_path / "tiny.yaml"
     # 1,000 steps: training lasts well past the 3 s below, so the signal lands in stage 03 and not in the

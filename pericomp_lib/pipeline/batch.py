@@ -65,6 +65,19 @@ class CtrlC:
 CTRL_C = CtrlC()
 
 
+class KernelDeathAfterCtrlC(logging.Filter):
+    """Ctrl-C reaches the kernels too (one process group), so a kernel may die before nbclient's task notices;
+    asyncio then logs that task's DeadKernelError as "Task exception was never retrieved" with a traceback, at
+    garbage collection, after the batch summary. Once Ctrl-C was seen that death is expected: dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (CTRL_C.seen and type(exc).__name__ == "DeadKernelError")
+
+
+logging.getLogger("asyncio").addFilter(KernelDeathAfterCtrlC())
+
+
 @contextmanager
 def catching_ctrl_c():
     """CTRL_C's handler for SIGINT while the batch runs (main thread only: signals go there)."""
