@@ -87,9 +87,14 @@ def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
     }
     if params.get("constrained"):  # absent for free generation, so the answers of earlier runs keep their hash
         key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
-        if params.get("grounded_think") and params.get("strategy") == "targeted":  # absent when off: old hashes hold
+        if _grounded(params):  # absent when off: the answers of earlier runs keep their hash
             key["grounded_think"] = True
     return key
+
+
+def _grounded(params: dict) -> bool:
+    """grounded_think applies to targeted answers only: the comprehensive list has no quote."""
+    return bool(params.get("grounded_think")) and params.get("strategy") == "targeted"
 
 
 def grammar_for(
@@ -99,7 +104,7 @@ def grammar_for(
     grammars are per case, from `cases`' records."""
     if not params.get("constrained"):
         return None
-    if params.get("grounded_think") and params["strategy"] == "targeted":
+    if _grounded(params):
         records = {c.case_id: c.record for c in cases}
         return constrained.GroundedGrammars(tokenizer, params, definitions.language, records)
     return constrained.Grammar(tokenizer, constrained.schema_for(params, definitions.language))

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 
 PHRASE_START = re.compile(r"(?:^|(?<=[.;:,] )|(?<=[。；：，])|(?<=\t))(?=\S)")
-_META = set("\\.+*?()|[]{}^$")
 
 
 def phrases(record: str, max_chars: int) -> list[str]:
@@ -26,10 +25,6 @@ def phrases(record: str, max_chars: int) -> list[str]:
     return list(out)
 
 
-def _escape(ch: str) -> str:
-    return "\\" + ch if ch in _META else ch
-
-
 def prefix_pattern(texts: Iterable[str], also: Iterable[str] = ()) -> str:
     """An anchored regex matching a non-empty prefix of one of `texts`, or one of `also` exactly."""
     trie: dict = {}
@@ -39,9 +34,9 @@ def prefix_pattern(texts: Iterable[str], also: Iterable[str] = ()) -> str:
             node = node.setdefault(ch, {})
 
     def emit(node: dict) -> str:  # iterative would be safer for long phrases; these are cut at ~64 characters
-        return "|".join(_escape(ch) + (f"(?:{emit(child)})?" if child else "") for ch, child in node.items())
+        return "|".join(re.escape(ch) + (f"(?:{emit(child)})?" if child else "") for ch, child in node.items())
 
-    alternatives = ["".join(map(_escape, a)) for a in also] + ([emit(trie)] if trie else [])
+    alternatives = [re.escape(a) for a in also] + ([emit(trie)] if trie else [])
     if not alternatives:
         raise ValueError("prefix_pattern: no phrase and no fixed alternative: the pattern would match nothing")
     return "^(?:" + "|".join(alternatives) + ")$"

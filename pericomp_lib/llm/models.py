@@ -105,6 +105,8 @@ def _build_tiny(dest: Path) -> None:
 def prepare_builtin(name: str, force: bool = False) -> Path:
     """Build a built-in model into the cache once; safe when several processes race (each builds in
     its own temp folder, the first rename wins, the others discard theirs)."""
+    import torch
+
     builders = {"tiny-random": _build_tiny, "smollm2-135m": _build_smollm2}
     if name not in builders:
         raise ModelNotFoundError(f"unknown built-in model {name!r}; built-ins are {', '.join(BUILTINS)}")
@@ -114,8 +116,6 @@ def prepare_builtin(name: str, force: bool = False) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{name}."))
     tmp.chmod(0o755)  # mkdtemp makes 0700; the cache is shared by every user of the machine
-    import torch
-
     try:
         # building draws random init weights: without fork_rng the first run on a machine (empty cache) would
         # start LoRA from other random numbers than every later run of the same seed (measured: seed 1's adapter
