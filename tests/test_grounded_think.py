@@ -34,15 +34,24 @@ def _params(**kw):
     return constrained_params(**{**base, "complications": COMPS, **kw})
 
 
-@pytest.mark.parametrize(("language", "length"), [("en", "notes"), ("zh", "compact"), ("en", "full")])
-def test_every_training_quote_is_allowed_by_its_records_pattern(language, length):
+@pytest.mark.parametrize(
+    ("language", "length", "negative_quote"),
+    [
+        ("en", "notes", "trap"),
+        ("zh", "compact", "trap"),
+        ("en", "full", "trap"),
+        ("en", "notes", "decisive"),
+        ("zh", "notes", "decisive"),
+    ],
+)
+def test_every_training_quote_is_allowed_by_its_records_pattern(language, length, negative_quote):
     """The grammar must allow what training taught, or constrained decoding would fight the adapter."""
     cases = generate_cohort(60, language=language, seed=23, difficulty=0.8, record_length=length)
     n_quotes = 0
     for case in cases:
         pattern = re.compile(quotes.quote_pattern(case.record, 64, NO_EVIDENCE[language]))
         for cid in COMPS:
-            think = json.loads(targeted_target(case, cid, language, "evidence_first"))["think"]
+            think = json.loads(targeted_target(case, cid, language, "evidence_first", negative_quote))["think"]
             assert pattern.fullmatch(think), f"{case.case_id}/{cid}: training quote {think!r} not allowed"
             n_quotes += think != NO_EVIDENCE[language]
     assert n_quotes > 30  # the check covered real quotes, not only "none"

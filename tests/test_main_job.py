@@ -51,6 +51,8 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
     p = yaml.safe_load((ROOT / "params" / "tiny-random.yaml").read_text())
     for key in (
         "answer_layout",
+        "negative_quote",
+        "grounded_think",
         "question_style",
         "constrained",
         "comprehensive_arm",

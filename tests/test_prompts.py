@@ -17,7 +17,7 @@ RECORD = (
 )
 
 
-def _case(case_id="c1", gold=None, language="en", split="train"):
+def _case(case_id="c1", gold=None, language="en", split="train", meta=None):
     gold = (
         gold
         if gold is not None
@@ -26,7 +26,7 @@ def _case(case_id="c1", gold=None, language="en", split="train"):
             GoldLabel("myocardial_injury", "none", ["Troponin T 0.05 ng/mL"]),
         ]
     )
-    return Case(case_id, "test", split, language, RECORD, gold)
+    return Case(case_id, "test", split, language, RECORD, gold, None, meta or {})
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +180,27 @@ def test_targeted_target_positive_negative_and_languages():
     assert neg["bool"] == "False" and neg["grading"] == "Null"
     zh = json.loads(gold_answers.targeted_target(case, "急性肾损伤", "zh"))
     assert zh["grading"] == "中" and "急性肾损伤" in zh["think"] and "「Creatinine 182" in zh["think"]
+
+
+def test_evidence_first_negatives_quote_the_trap_or_the_decisive_fact():
+    meta = {"trap_evidence": {"paralytic_ileus": ["POD 1. Today: no flatus passed yet"]}}
+    meta["negative_evidence"] = {
+        "paralytic_ileus": ["POD 3. Today: passing flatus", *meta["trap_evidence"]["paralytic_ileus"]]
+    }
+    case = _case(meta=meta)
+    think = lambda cid, q: json.loads(gold_answers.targeted_target(case, cid, "en", "evidence_first", q))  # noqa: E731
+    assert think("paralytic_ileus", "trap") == {
+        "think": "POD 1. Today: no flatus passed yet",
+        "bool": "False",
+        "grading": "Null",
+    }
+    assert think("paralytic_ileus", "decisive")["think"] == "POD 3. Today: passing flatus"
+    assert think("delirium", "decisive")["think"] == "none"  # nothing charted for it
+    assert (
+        think("acute_kidney_injury", "decisive")["think"] == think("acute_kidney_injury", "trap")["think"]
+    )  # positives quote gold
+    with pytest.raises(ValueError, match="negative_quote"):
+        gold_answers.targeted_target(case, "delirium", "en", "evidence_first", "nearest")
 
 
 def test_comprehensive_target_shapes():

@@ -125,6 +125,50 @@ def test_infection_source_rule():
     assert "organ_space_ssi" in found and "infection_unknown_source" not in found
 
 
+def test_counter_evidence_is_the_fact_each_rule_rejected():
+    c = _course()
+    c.add("bowel", 1, "no_flatus")
+    c.add("bowel", 2, "flatus")
+    c.add("lab", 2, "tnt", 0.011)
+    c.add("sign", 3, "suspected_infection")
+    c.add("vitals", 3, temp=38.6, hr=110, rr=18)
+    c.add("imaging", 4, "abscess", size=5)
+    found = criteria.derive(c)
+    counter = criteria.counter_evidence(c, found)
+    assert [f.code for f in counter["paralytic_ileus"]] == ["flatus"]  # flatus back on POD 2, not "no flatus"
+    assert [f.value for f in counter["myocardial_injury"]] == [0.011]
+    assert counter["infection_unknown_source"] == found["organ_space_ssi"][1][:1]  # the site that explains it
+    assert not set(counter) & set(found)
+    c.add("lab", 3, "tnt", 0.2)
+    c.add("sign", 3, "chest_pain")
+    found = criteria.derive(c)
+    assert "myocardial_infarction" in found  # ischaemia beside the troponin: the infarction's sign says why not
+    assert [f.code for f in criteria.counter_evidence(c, found)["myocardial_injury"]] == ["chest_pain"]
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_negative_evidence_quotes_the_record_for_absent_labels_only(language):
+    cases = generate_cohort(80, language=language, seed=29, difficulty=0.8, record_length="notes")
+    flatus = {"en": "passing flatus", "zh": "已有肛门排气"}[language]
+    seen = {"ileus": 0, "site": 0}
+    for c in cases:
+        gold = {g.complication: g for g in c.gold}
+        negative = c.meta["negative_evidence"]
+        for cid, quotes in negative.items():
+            assert cid not in gold and quotes, f"{c.case_id}: negative evidence for gold label {cid}"
+            assert all(q in c.record for q in quotes), f"{c.case_id}/{cid}: {quotes} not in the record"
+        for cid, quotes in c.meta["trap_evidence"].items():
+            assert set(quotes) <= set(negative[cid]), f"{c.case_id}/{cid}: a trap's look-alike went missing"
+        if "paralytic_ileus" not in gold and flatus in c.record:
+            assert flatus in negative["paralytic_ileus"][0], c.case_id
+            seen["ileus"] += 1
+        site = next((cid for cid in criteria.SPECIFIC_INFECTIONS if cid in gold), None)
+        if site is not None and gold[site].evidence:
+            assert negative["infection_unknown_source"][0] in gold[site].evidence, c.case_id
+            seen["site"] += 1
+    assert seen["ileus"] > 20 and seen["site"] > 5, seen
+
+
 def test_delirium_needs_four_features():
     c = _course()
     c.add("delirium", 2, features=["inattention", "agitation", "sleep_wake"])
@@ -166,10 +210,12 @@ def test_cohort_contract_and_evidence(tmp_path, language):
 def test_languages_share_facts():
     en, zh = generate_case(4, "en", seed=2), generate_case(4, "zh", seed=2)
     assert [(g.complication, g.grade) for g in en.gold] == [(g.complication, g.grade) for g in zh.gold]
-    # trap_evidence quotes each record in its own language; every other meta key is a fact
-    drop = lambda m: {k: v for k, v in m.items() if k != "trap_evidence"}  # noqa: E731
+    # trap_evidence and negative_evidence quote each record in its own language; every other meta key is a fact
+    quoted = ("trap_evidence", "negative_evidence")
+    drop = lambda m: {k: v for k, v in m.items() if k not in quoted}  # noqa: E731
     assert drop(en.meta) == drop(zh.meta) and en.record != zh.record
-    assert en.meta["trap_evidence"].keys() == zh.meta["trap_evidence"].keys()
+    for key in quoted:
+        assert en.meta[key].keys() == zh.meta[key].keys()
 
 
 def test_gold_matches_simulation_aim_and_targets():
@@ -208,7 +254,11 @@ def test_compact_records_are_shorter_with_the_same_gold(tmp_path, language):
     loaded = records.load_cohort(records.write_cohort(tmp_path / "c.jsonl", short))  # checks every evidence string
     assert [c.case_id for c in loaded] == [c.case_id for c in full]
     assert [c.gold for c in loaded] == [c.gold for c in full]  # same labels, grades and verbatim evidence
-    assert [c.meta for c in loaded] == [c.meta for c in full]
+    facts = lambda m: {k: v for k, v in m.items() if k != "negative_evidence"}  # noqa: E731
+    assert [facts(c.meta) for c in loaded] == [facts(c.meta) for c in full]
+    for c, f in zip(loaded, full):  # compact leaves normal labs out, so it can quote less, never other things
+        for cid, quotes in c.meta["negative_evidence"].items():
+            assert set(quotes) <= set(f.meta["negative_evidence"][cid]), (c.case_id, cid)
     labels = [g for c in loaded for g in c.gold]
     assert labels and sum(bool(g.evidence) for g in labels) >= 0.99 * len(labels)
     median = {

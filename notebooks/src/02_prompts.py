@@ -54,6 +54,7 @@ built = sft_data.build_prompt_files(
     complications=params["complications"],
     answer_layout=params["answer_layout"],
     question_style=params["question_style"],
+    negative_quote=params["negative_quote"],
 )
 print("wrote", built["prompts_path"], "and", built["targets_path"])
 

@@ -247,6 +247,12 @@ class Params(BaseModel):
         "targeted answer: paper (think, bool, grading) | decision_first (bool first) | evidence_first (think = a "
         "quote of the record, then bool, grading)",
     )
+    negative_quote: _t(_choice("trap", "decisive"), str) = F(
+        "trap",
+        "02",
+        "evidence_first negatives quote: trap (a trap's look-alike, else none) | decisive (the charted fact the "
+        "rule read and rejected first, e.g. flatus back on POD 2)",
+    )
     question_style: _t(_choice("criteria", "brief"), str) = F(
         "criteria", "02", "targeted question: criteria (the paper) | brief (name only)"
     )

@@ -71,18 +71,27 @@ EVIDENCE_CHARS = 60  # an evidence_first quote is cut here: the profile's think_
 NO_EVIDENCE = {"en": "none", "zh": "无"}
 
 
-def _evidence(cid: str, gold, language: str, case: Case) -> str:
+NEGATIVE_QUOTES = {"trap": "trap_evidence", "decisive": "negative_evidence"}  # what a negative quotes: meta key
+
+
+def _evidence(cid: str, gold, language: str, case: Case, negative_quote: str = "trap") -> str:
     """The evidence_first think: the record's own words, copied before the decision. A positive quotes its
-    gold evidence; a negative quotes the look-alike fact a trap laid for it (synthetic meta.trap_evidence),
-    so the decision after it has to say why that fact does not meet the criteria; otherwise "none"."""
-    quotes = gold.evidence if gold is not None else (case.meta or {}).get("trap_evidence", {}).get(cid, [])
+    gold evidence. A negative quotes, with `negative_quote` trap, the look-alike fact a trap laid for it
+    (synthetic meta.trap_evidence); with decisive, first the charted fact its rule read and rejected
+    (meta.negative_evidence: flatus back on POD 2, a troponin under the threshold), so the decision follows
+    what the quote says rather than whether there is one; otherwise "none"."""
+    check_choice("negative_quote", negative_quote, NEGATIVE_QUOTES)
+    key = NEGATIVE_QUOTES[negative_quote]
+    quotes = gold.evidence if gold is not None else (case.meta or {}).get(key, {}).get(cid, [])
     return quotes[0][:EVIDENCE_CHARS] if quotes else NO_EVIDENCE[language]
 
 
 _THINK = {"paper": _justification, "decision_first": _verdict}
 
 
-def targeted_target(case: Case, cid: str, language: str | None = None, answer_layout: str = "paper") -> str:
+def targeted_target(
+    case: Case, cid: str, language: str | None = None, answer_layout: str = "paper", negative_quote: str = "trap"
+) -> str:
     """The answer a targeted prompt should get, from gold labels, in the paper's answer format:
     {"think": str, "bool": "True"|"False", "grading": 轻/中/重/Null (mild/moderate/severe/Null in en)},
     keys in the order of `answer_layout`."""
@@ -91,7 +100,7 @@ def targeted_target(case: Case, cid: str, language: str | None = None, answer_la
     gold = next((g for g in case.gold if g.complication == cid), None)
     grade = "none" if gold is None else gold.grade
     if answer_layout == "evidence_first":
-        think = _evidence(cid, gold, lang, case)
+        think = _evidence(cid, gold, lang, case, negative_quote)
     else:
         think = _THINK.get(answer_layout, _justification)(cid, gold, lang)
     answer = {"think": think, "bool": "True" if gold else "False", "grading": GRADE_WORDS[lang][grade]}

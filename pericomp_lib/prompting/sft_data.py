@@ -27,6 +27,7 @@ def _comprehensive_rows(
     think: bool,
     answer_layout: str,
     question_style: str,
+    negative_quote: str,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -48,6 +49,7 @@ def _targeted_rows(
     think: bool,
     answer_layout: str,
     question_style: str,
+    negative_quote: str,
 ) -> list[dict[str, Any]]:
     lang = definitions.language
     prompts = targeted_prompts(case.record, definitions, layout, cids, answer_layout, question_style)
@@ -62,7 +64,7 @@ def _targeted_rows(
                 "case_id": case.case_id,
                 "complication": cid,
                 "prompt": prompts[taxonomy.zh_heading(cid)],
-                "completion": targeted_target(case, cid, lang, answer_layout),
+                "completion": targeted_target(case, cid, lang, answer_layout, negative_quote),
                 "prefix": prefix,
                 "question": question,
                 "positive": cid in gold,
@@ -84,6 +86,7 @@ def sft_examples(
     think: bool = True,
     answer_layout: str = "paper",
     question_style: str = "criteria",
+    negative_quote: str = "trap",
 ) -> list[dict[str, Any]]:
     """Prompt/completion pairs from gold labels: one per case (comprehensive) or per case x complication
     (targeted). A case that fails is reported by id in a warning, never dropped silently."""
@@ -94,7 +97,9 @@ def sft_examples(
     failed: list[str] = []
     for case in cases:
         try:
-            rows.extend(_ROWS[strategy](case, definitions, layout, cids, think, answer_layout, question_style))
+            rows.extend(
+                _ROWS[strategy](case, definitions, layout, cids, think, answer_layout, question_style, negative_quote)
+            )
         except (ValueError, KeyError, TypeError) as e:
             failed.append(f"{case.case_id} ({e})")
     if failed:
@@ -113,6 +118,7 @@ def build_prompt_files(
     complications: Iterable[str] | None = None,
     answer_layout: str = "paper",
     question_style: str = "criteria",
+    negative_quote: str = "trap",
 ) -> dict[str, Any]:
     """Write <strategy>_prompts.json in the authors' shape ({case_id: {zh heading: prompt}} or
     {case_id: prompt}) and sft_targets.json (same shape, gold answers), atomically."""
@@ -130,7 +136,9 @@ def build_prompt_files(
     prompts: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     for case in tqdm(cases, desc=f"{strategy} prompts", unit="case"):
-        rows = sft_examples([case], strategy, definitions, layout, complications, think, answer_layout, question_style)
+        rows = sft_examples(
+            [case], strategy, definitions, layout, complications, think, answer_layout, question_style, negative_quote
+        )
         if strategy == "comprehensive":
             prompts[case.case_id], targets[case.case_id] = (
                 (rows[0]["prompt"], rows[0]["completion"]) if rows else (None, None)

@@ -295,6 +295,7 @@ def training_examples(params: dict, cohort_path: str | os.PathLike) -> list[dict
         think=bool(params.get("comprehensive_think", True)),
         answer_layout=params.get("answer_layout", "paper"),
         question_style=params.get("question_style", "criteria"),
+        negative_quote=params.get("negative_quote", "trap"),
     )
     return keep_negatives(examples, params.get("negative_ratio"), int(params["seed"]))
 

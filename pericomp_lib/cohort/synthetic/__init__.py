@@ -16,6 +16,7 @@ from . import criteria, label_mix
 from .compact import RECORD_LENGTHS, check_record_length
 from .course import simulate
 from .facts import Course
+from .phrases import HISTORY
 from .record_layout import RECORD
 from .traps import TRAPS
 from .writer import render
@@ -53,6 +54,24 @@ def _trap_evidence(course: Course, fragments: dict[int, str]) -> dict[str, list[
     return {cid: list(dict.fromkeys(v)) for cid, v in sorted(out.items()) if v}
 
 
+def _negative_evidence(
+    course: Course, derived: dict, fragments: dict[int, str], trap_evidence: dict[str, list[str]], language: str
+) -> dict[str, list[str]]:
+    """{absent complication: fragments that show why}: the finding its rule read and rejected
+    (criteria.counter_evidence; renal insufficiency for a raised troponin) first, then a trap's look-alikes;
+    what a `negative_quote: decisive` answer quotes."""
+    out = {
+        cid: [fragments[id(f)] for f in found if id(f) in fragments]
+        for cid, found in criteria.counter_evidence(course, derived).items()
+    }
+    peak = max(course.labs("tnt", (0, 30)), key=lambda f: f.value, default=None)
+    if "ckd" in course.history and "myocardial_injury" not in derived and peak and peak.value >= criteria.TNT_INJURY:
+        out["myocardial_injury"] = [HISTORY["ckd"][language == "zh"], *out.get("myocardial_injury", [])]
+    for cid, quotes in trap_evidence.items():
+        out[cid] = list(dict.fromkeys(out.get(cid, []) + quotes))
+    return {cid: v for cid, v in sorted(out.items()) if v}
+
+
 def _case(
     course: Course, case_id: str, center: str, split: str, language: str, seed_key: str, record_length: str = "full"
 ) -> Case:
@@ -66,11 +85,13 @@ def _case(
     for cid, (grade, proof) in derived.items():
         evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
         gold.append(GoldLabel(cid, grade, evidence, "named" if cid in named else "criteria"))
+    trap_evidence = _trap_evidence(course, fragments)
     meta = {
         "surgery": course.surgery.id,
         "traps": [t for t in course.traps if not t.startswith("_")],
         "trap_for": {cid: sorted(set(ts)) for cid, ts in sorted(course.trap_for.items())},
-        "trap_evidence": _trap_evidence(course, fragments),
+        "trap_evidence": trap_evidence,
+        "negative_evidence": _negative_evidence(course, derived, fragments, trap_evidence, language),
         "intended": dict(course.intended),
         "los": course.los,
     }

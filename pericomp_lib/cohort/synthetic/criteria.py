@@ -358,3 +358,28 @@ def derive(c: Course) -> dict[str, Result]:
     if (r := infection_unknown_source(c, specific)) is not None:
         found["infection_unknown_source"] = r
     return {cid: found[cid] for cid in taxonomy.IDS if cid in found}
+
+
+def counter_evidence(c: Course, derived: dict[str, Result]) -> dict[str, list[Finding]]:
+    """{complication the rules rejected: the charted finding that shows why}, for the rules whose inputs
+    are charted in most records. Why: an evidence_first answer that quotes only for positives and traps
+    lets the model decide at the quote's first token ("quoting" means True); quoting the fact the rule
+    read (flatus back on POD 2, a troponin under the threshold, the site that explains a fever) makes the
+    decision follow what the quote says."""
+    out: dict[str, list[Finding]] = {}
+    flatus = list(c.of("bowel", "flatus"))
+    if "paralytic_ileus" not in derived and flatus:
+        out["paralytic_ileus"] = flatus[:1]
+    peak = _tnt_peak(c)
+    if "myocardial_infarction" not in derived and peak is not None:
+        out["myocardial_infarction"] = [peak]
+    if "myocardial_injury" not in derived and peak is not None:  # ischaemia makes it an infarction instead
+        infarction = derived.get("myocardial_infarction")
+        out["myocardial_injury"] = infarction[1][1:] if infarction else [peak]
+    crs = c.labs("cr", (0, 7))
+    if "acute_kidney_injury" not in derived and crs:
+        out["acute_kidney_injury"] = [max(crs, key=lambda f: f.value)]
+    site = next((cid for cid in SPECIFIC_INFECTIONS if cid in derived), None)
+    if "infection_unknown_source" not in derived and site is not None:
+        out["infection_unknown_source"] = derived[site][1][:1]
+    return out
