@@ -219,6 +219,31 @@ def test_comprehensive_target_shapes():
     assert json.loads(gold_answers.comprehensive_target(empty))["complications"][0]["name"] == "无术后并发症"
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_brief_criteria_question_is_the_criteria_then_the_brief_question(language):
+    defs = definitions.load_definitions(language)
+    for cid in ("paralytic_ileus", "myocardial_injury"):
+        brief = prompts.targeted_question(defs, cid, "evidence_first", "brief")
+        full = prompts.targeted_question(defs, cid, "evidence_first", "brief_criteria")
+        assert full.endswith("\n" + brief) and defs.criteria(cid).strip() in full
+        assert prompts.running_text_name(defs.headings[cid]) in full.splitlines()[0]
+        assert full != prompts.targeted_question(defs, cid, "evidence_first", "criteria")  # no paper answer spec
+    rows = sft_data.sft_examples(
+        [_case("a", language=language)],
+        "targeted",
+        defs,
+        layout="shared_prefix",
+        complications=["myocardial_injury"],
+        answer_layout="evidence_first",
+        question_style="brief_criteria",
+    )
+    assert rows[0]["question"] == prompts.targeted_question(
+        defs, "myocardial_injury", "evidence_first", "brief_criteria"
+    )
+    with pytest.raises(ValueError, match="unknown question_style 'terse'"):
+        prompts.targeted_question(defs, "myocardial_injury", "evidence_first", "terse")
+
+
 def test_sft_examples(en):
     cases = [_case("a"), _case("b", gold=[])]
     rows = sft_data.sft_examples(

@@ -253,8 +253,10 @@ class Params(BaseModel):
         "evidence_first negatives quote: trap (a trap's look-alike, else none) | decisive (the charted fact the "
         "rule read and rejected first, e.g. flatus back on POD 2)",
     )
-    question_style: _t(_choice("criteria", "brief"), str) = F(
-        "criteria", "02", "targeted question: criteria (the paper) | brief (name only)"
+    question_style: _t(_choice("criteria", "brief", "brief_criteria"), str) = F(
+        "criteria",
+        "02",
+        "targeted question: criteria (the paper) | brief (name only) | brief_criteria (the criteria text, then brief)",
     )
     language: _t(_choice("en", "zh"), str) = F("en", "01", "records and prompts")
     definitions: _t(

@@ -42,7 +42,7 @@ def build_jobs(cases: Sequence, tokenizer, definitions, params: dict) -> list[Jo
         if params["strategy"] == "comprehensive":
             cthink = params.get("comprehensive_think", True)
             asked = params.get("complications") if params.get("comprehensive_scope") == "asked" else None
-            if shared and style["question_style"] == "brief":  # record first: the head of the case's targeted jobs
+            if shared and style["question_style"] in prompts.BRIEF_STYLES:  # the head of the case's targeted jobs
                 question = prompts.comprehensive_question(definitions, cthink, asked)
                 head, tail = chat.chat_prefix_suffix(
                     tokenizer, prompts.targeted_prefix(case.record, definitions), question, think

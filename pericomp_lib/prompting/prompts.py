@@ -35,7 +35,10 @@ ANSWER_KEYS = {
 # What a targeted question says. "criteria": the complication's full EPCO criteria (the paper).
 # "brief": the complication's name only: a model too small to apply criteria text learns them from
 # the gold answers instead, and each question costs ~20 tokens instead of ~250.
-QUESTION_STYLES = ("criteria", "brief")
+# "brief_criteria": the asked complication's criteria text, then the brief question: the paper's criteria without
+# its ~90-token answer spec (the schema and training teach the keys), ~60-200 tokens a question.
+QUESTION_STYLES = ("criteria", "brief", "brief_criteria")
+BRIEF_STYLES = ("brief", "brief_criteria")
 _SPEC_KEY = {
     "paper": "targeted_spec",
     "decision_first": "targeted_spec_decision_first",
@@ -140,6 +143,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
         '"bool": "True/False(判断患者是否出现并发症，只能输出True和False的其中一个)", '
         '"grading": "Null/轻/中/重（该并发症的严重程度，只能输出一种）"}\n',
         "brief_question": "问题：患者术后是否出现{complication}？请输出json，字段依次为：{keys}。\n",
+        "brief_criteria": "{complication}的诊断依据：\n",
         "brief_comprehensive": "问题：患者术后出现了以下哪些并发症：{names}？请输出json，{shape}"
         "如果没有，name为“{none}”，grading为“Null”。\n",
         "brief_comprehensive_list": "一个列表，每个元素的字段为：name, grading；",
@@ -240,6 +244,7 @@ Notes:
         "brief_question": (
             "Question: did the patient develop {complication} after surgery? Answer in JSON with the keys {keys}.\n"
         ),
+        "brief_criteria": "Diagnostic criteria for {complication}:\n",
         "brief_comprehensive": (
             "Question: which of these complications did the patient develop after surgery: {names}? Answer in JSON: "
             '{shape}; if none, the name "{none}" graded "Null".\n'
@@ -322,10 +327,14 @@ def _targeted_body(
     check_choice("question_style", question_style, QUESTION_STYLES)
     t = TEMPLATES[definitions.language]
     name = definitions.headings[cid]
-    if question_style == "brief":  # the keys only: the schema (constrained) or training teaches the rest
+    if question_style in BRIEF_STYLES:  # the keys only: the schema (constrained) or training teaches the rest
         name = running_text_name(name)
         keys = ", ".join(ANSWER_KEYS[answer_layout] if answer_layout in ANSWER_KEYS else ANSWER_KEYS["paper"])
-        return t["brief_question"].replace("{complication}", name).replace("{keys}", keys)
+        question = t["brief_question"].replace("{complication}", name).replace("{keys}", keys)
+        if question_style == "brief":
+            return question
+        criteria = t["brief_criteria"].replace("{complication}", name) + definitions.criteria(cid).rstrip("\n")
+        return criteria + "\n" + question
     return (
         t[instruction_key].replace("{complication}", name)
         + definitions.criteria(cid)
