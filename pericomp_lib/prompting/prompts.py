@@ -327,7 +327,7 @@ def _targeted_body(
     check_choice("question_style", question_style, QUESTION_STYLES)
     t = TEMPLATES[definitions.language]
     name = definitions.headings[cid]
-    if question_style in BRIEF_STYLES:  # the keys only: the schema (constrained) or training teaches the rest
+    if question_style in BRIEF_STYLES:  # no answer spec, the keys only: the schema (constrained) or training teaches it
         name = running_text_name(name)
         keys = ", ".join(ANSWER_KEYS[answer_layout] if answer_layout in ANSWER_KEYS else ANSWER_KEYS["paper"])
         question = t["brief_question"].replace("{complication}", name).replace("{keys}", keys)
