@@ -55,7 +55,7 @@ def lively_llama(tok, seed: int, **config):
         vocab_size=len(tok),
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
+        num_hidden_layers=config.pop("num_hidden_layers", 2),
         num_attention_heads=4,
         num_key_value_heads=2,
         initializer_range=0.3,

@@ -42,6 +42,7 @@ def _params(**kw):
         ("en", "full", "trap"),
         ("en", "notes", "decisive"),
         ("zh", "notes", "decisive"),
+        ("en", "notes", "trap_decisive"),
     ],
 )
 def test_every_training_quote_is_allowed_by_its_records_pattern(language, length, negative_quote):

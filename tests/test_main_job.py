@@ -62,6 +62,7 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
         "decision_weight",
         "complications",
         "lora_layers",
+        "frozen_record",
         "target_modules",
         "record_length",
     ):

@@ -196,6 +196,13 @@ def test_evidence_first_negatives_quote_the_trap_or_the_decisive_fact():
     }
     assert think("paralytic_ileus", "decisive")["think"] == "POD 3. Today: passing flatus"
     assert think("delirium", "decisive")["think"] == "none"  # nothing charted for it
+    # trap_decisive: the decisive fact where a trap was laid for the complication, "none" elsewhere
+    meta["negative_evidence"]["pneumonia"] = ["chest X-ray: clear lung fields"]
+    assert think("paralytic_ileus", "trap_decisive")["think"] == "none"  # no trap_for yet: a clean negative
+    assert think("pneumonia", "decisive")["think"] == "chest X-ray: clear lung fields"
+    meta["trap_for"] = {"paralytic_ileus": ["ileus_flatus_day3"]}
+    assert think("paralytic_ileus", "trap_decisive")["think"] == "POD 3. Today: passing flatus"
+    assert think("pneumonia", "trap_decisive")["think"] == "none"
     assert (
         think("acute_kidney_injury", "decisive")["think"] == think("acute_kidney_injury", "trap")["think"]
     )  # positives quote gold

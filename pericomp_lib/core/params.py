@@ -187,6 +187,13 @@ class Params(BaseModel):
     lora_layers: _t(_integer(1, special=(None,), hint=" >= 1, or null for every layer"), int | None) = F(
         None, "03", "None: LoRA on every layer (the paper); k: on the top k layers only"
     )
+    frozen_record: _t(_boolean, bool) = F(
+        False,
+        "03",
+        "the record is read through the base model (its KV computed once per training row, and shared by base "
+        "and adapter answers); LoRA adapts the question and answer tokens only. false: LoRA on every token (the "
+        "paper)",
+    )
     negative_ratio: _t(
         _number(0.0, lo_open=True, hint=" > 0, or null for every question", optional=True), float | None
     ) = F(
@@ -247,11 +254,12 @@ class Params(BaseModel):
         "targeted answer: paper (think, bool, grading) | decision_first (bool first) | evidence_first (think = a "
         "quote of the record, then bool, grading)",
     )
-    negative_quote: _t(_choice("trap", "decisive"), str) = F(
+    negative_quote: _t(_choice("trap", "decisive", "trap_decisive"), str) = F(
         "trap",
         "02",
         "evidence_first negatives quote: trap (a trap's look-alike, else none) | decisive (the charted fact the "
-        "rule read and rejected first, e.g. flatus back on POD 2)",
+        "rule read and rejected first, e.g. flatus back on POD 2) | trap_decisive (that fact where a trap was laid "
+        "for the complication, else none)",
     )
     question_style: _t(_choice("criteria", "brief", "brief_criteria"), str) = F(
         "criteria",

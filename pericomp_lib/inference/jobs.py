@@ -89,6 +89,8 @@ def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
         key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
         if _grounded(params):  # absent when off: the answers of earlier runs keep their hash
             key["grounded_think"] = True
+    if which == "adapter" and params.get("frozen_record"):  # the adapter reads the base model's record KV
+        key["frozen_record"] = True
     return key
 
 
@@ -131,6 +133,30 @@ def adapter_identity(adapter: str | None) -> str | None:
     for p in weights:
         h.update(p.read_bytes())
     return h.hexdigest()[:20]
+
+
+def check_frozen_record(adapter: str | None, params: dict) -> None:
+    """An adapter trained with frozen_record reads records through the base model, one trained without it through
+    itself: answering with the other way gives wrong answers, so a mismatch with the adapter's own training
+    params (adapter/training_params.json, written by 03) stops 04 before any answer."""
+    if not adapter:
+        return
+    import json
+    from pathlib import Path
+
+    path = Path(adapter).expanduser()
+    meta = next(
+        (m for m in (path / "training_params.json", path / "adapter" / "training_params.json") if m.is_file()), None
+    )
+    if meta is None:
+        return  # a published adapter (hub id, or a folder without our training params): the params decide
+    trained = bool(json.loads(meta.read_text(encoding="utf-8")).get("params", {}).get("frozen_record"))
+    if trained != bool(params.get("frozen_record")):
+        raise ValueError(
+            f"{meta}: the adapter was trained with frozen_record: {str(trained).lower()}, but the params say "
+            f"{str(bool(params.get('frozen_record'))).lower()}; set frozen_record: {str(trained).lower()} (or "
+            "train the adapter again with 03)"
+        )
 
 
 def job_hash(job: Job, settings: dict) -> str:

@@ -10,12 +10,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from . import constrained, runstore
 from .decoding import OnDone, generate_full, generate_shared, prefix_cache, variant
-from .jobs import Job, adapter_identity, build_jobs, context_limit, grammar_for, job_hash, settings_key
+from .jobs import (
+    Job,
+    adapter_identity,
+    build_jobs,
+    check_frozen_record,
+    context_limit,
+    grammar_for,
+    job_hash,
+    settings_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,36 +90,60 @@ def run_arms(
 ) -> list[RunSummary]:
     """`run` for several arms at once: where jobs of different arms share a head (a case's targeted questions
     and its brief comprehensive question), the head's KV cache is computed once for all of them. One summary
-    per arm; a shared head's prefill counts in the first arm that uses it."""
+    per arm; a shared head's prefill counts in the first arm that uses it. With `frozen_record` (the adapter
+    reads the record through the base model) one pass answers every variant from one base prefill per head;
+    otherwise each variant has its own pass and prefill."""
     summaries = [RunSummary() for _ in arms]
     n_cases = len({j.case_id for a in arms for j in a.jobs})
-    for which in dict.fromkeys(w for a in arms for w in a.variants):
-        pending = [
+    variants = list(dict.fromkeys(w for a in arms for w in a.variants))
+    pending = {
+        which: [
             _pending(a.jobs, store, which, settings_key(a.params, which, adapter_id), summaries[i])
             if which in a.variants
             else {}
             for i, a in enumerate(arms)
         ]
-        heads = list(dict.fromkeys(h for groups in pending for h in groups))
+        for which in variants
+    }
+    frozen = any(a.params.get("frozen_record") for a in arms)
+    for group in [variants] if frozen else [[w] for w in variants]:
+        heads = list(dict.fromkeys(h for w in group for groups in pending[w] for h in groups))
         bar, tick = _case_progress(
-            {h: [x for g in pending for x in g.get(h, ())] for h in heads}, n_cases, which, progress
+            {h: [x for w in group for g in pending[w] for x in g.get(h, ())] for h in heads},
+            n_cases,
+            "+".join(group),
+            progress,
         )
-        with variant(model, which):
-            for head_text in heads:
-                head, cache = _ids(tokenizer, head_text), None
-                for arm, groups, summary in zip(arms, pending, summaries):
-                    if head_text in groups:
-                        t0 = time.perf_counter()
-                        cache = _answer_group(
-                            model, tokenizer, head, groups[head_text], which, store, arm, summary, tick, cache
-                        )
-                        summary.seconds += time.perf_counter() - t0
+        for head_text in heads:
+            head, cache = _ids(tokenizer, head_text), None  # frozen: one base prefill, kept across the variants
+            for which in group:
+                with variant(model, which):
+                    for arm, groups, summary in zip(arms, pending[which], summaries):
+                        if head_text in groups:
+                            t0 = time.perf_counter()
+                            cache = _answer_group(
+                                model,
+                                tokenizer,
+                                head,
+                                groups[head_text],
+                                which,
+                                store,
+                                arm,
+                                summary,
+                                tick,
+                                cache,
+                                frozen,
+                            )
+                            summary.seconds += time.perf_counter() - t0
         bar.close()
     return summaries
 
 
-def _answer_group(model, tokenizer, head, pending, which, store, arm: Arm, summary: RunSummary, tick, cache):
-    """One arm's jobs behind one head; returns the head's KV cache (computed here if `cache` is None)."""
+def _answer_group(
+    model, tokenizer, head, pending, which, store, arm: Arm, summary: RunSummary, tick, cache, frozen: bool = False
+):
+    """One arm's jobs behind one head; returns the head's KV cache (computed here if `cache` is None: by the
+    base model whatever the variant when `frozen`, as frozen_record adapters read records)."""
     batch_size = int(arm.params.get("inference_batch_size", 8))
     max_new = int(arm.params["max_new_tokens"])
     after = "</think>" if arm.params.get("enable_thinking") else None
@@ -128,7 +162,8 @@ def _answer_group(model, tokenizer, head, pending, which, store, arm: Arm, summa
         return cache
     if cache is None:
         try:
-            cache = prefix_cache(model, head)
+            with variant(model, "base") if frozen else nullcontext():
+                cache = prefix_cache(model, head)
         except Exception as e:  # noqa: BLE001 - one bad case must not end the run
             _failed(fits, which, e, summary)
             tick(fits)
@@ -351,6 +386,7 @@ def infer(
     if not cases:
         raise ValueError("no cases to answer: the split is empty (check split / max_cases and the cohort's splits)")
     adapter = adapter if adapter is not None else params.get("adapter")
+    check_frozen_record(adapter, params)
     if model is None:
         model, tokenizer = models.load_model(params, adapter=adapter)
     defs = load_definitions(

@@ -71,7 +71,8 @@ EVIDENCE_CHARS = 60  # an evidence_first quote is cut here: the profile's think_
 NO_EVIDENCE = {"en": "none", "zh": "无"}
 
 
-NEGATIVE_QUOTES = {"trap": "trap_evidence", "decisive": "negative_evidence"}  # what a negative quotes: meta key
+# what a negative quotes: the meta key it reads (trap_decisive: only negatives a trap was laid for, see _evidence)
+NEGATIVE_QUOTES = {"trap": "trap_evidence", "decisive": "negative_evidence", "trap_decisive": "negative_evidence"}
 
 
 def _evidence(cid: str, gold, language: str, case: Case, negative_quote: str = "trap") -> str:
@@ -79,10 +80,15 @@ def _evidence(cid: str, gold, language: str, case: Case, negative_quote: str = "
     gold evidence. A negative quotes, with `negative_quote` trap, the look-alike fact a trap laid for it
     (synthetic meta.trap_evidence); with decisive, first the charted fact its rule read and rejected
     (meta.negative_evidence: flatus back on POD 2, a troponin under the threshold), so the decision follows
-    what the quote says rather than whether there is one; otherwise "none"."""
+    what the quote says rather than whether there is one; with trap_decisive, that fact for the negatives a trap
+    was laid for (meta.trap_for) only, so a trap's quote reads like a positive's up to the words that rule it out
+    ("POD 3. Today: passing flatus" against "POD 3. Today: no flatus passed yet"); otherwise "none"."""
     check_choice("negative_quote", negative_quote, NEGATIVE_QUOTES)
     key = NEGATIVE_QUOTES[negative_quote]
-    quotes = gold.evidence if gold is not None else (case.meta or {}).get(key, {}).get(cid, [])
+    meta = case.meta or {}
+    quotes = gold.evidence if gold is not None else meta.get(key, {}).get(cid, [])
+    if gold is None and negative_quote == "trap_decisive" and cid not in meta.get("trap_for", {}):
+        quotes = []
     return quotes[0][:EVIDENCE_CHARS] if quotes else NO_EVIDENCE[language]
 
 

@@ -51,6 +51,7 @@ RESUME_KEYS_IF_SET = (
     "decision_weight",
     "trap_weight",
     "lora_layers",  # other layers get adapters: a checkpoint of another set cannot resume (optimizer groups differ)
+    "frozen_record",
 )
 
 

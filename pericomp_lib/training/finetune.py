@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.io import write_json
+from . import frozen_record
 from .checkpoints import (
     checkpoint_step,
     data_sha256,
@@ -143,6 +144,7 @@ def _run_params(params: dict, examples: Sequence[dict], quantization: str | None
         )
         params["adapter"] = None
     check_launch_config(params)
+    frozen_record.check(params)
     if not examples:
         raise TrainingError("no training examples (is the train split empty?)")
     if params.get("packing") and not all(ex.get("prefix") is not None for ex in examples):
@@ -163,6 +165,8 @@ def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list
         params.get("trap_weight"),
     )
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
+    for i, row in enumerate(rows):
+        row["row"] = i  # frozen_record keeps what it computed once per row under this id
     if skipped:
         # a warning, not a log line: the user must act: training data left out
         warnings.warn(
@@ -175,7 +179,7 @@ def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list
     return rows, skipped
 
 
-def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, keep: list[dict]):
+def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, keep: list[dict], params: dict):
     """The trl.SFTTrainer subclass on the rows, with the train log attached."""
     import torch
     from datasets import Dataset
@@ -186,6 +190,9 @@ def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, kee
     trainer = AnswerLossSFTTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collator, processing_class=tok
     )
+    if params.get("frozen_record"):
+        frozen_record.check(params, trainer.args.world_size)
+        trainer.frozen_record = frozen_record.FrozenRecord(model, rows, params.get("lora_layers"))
     log = TrainLog(log_path, trainer, keep, _peak_memory_mb)
     trainer.add_callback(log)
     trainer.add_callback(Progress())  # step, loss, time left in the batch output (a kernel's bar is a widget)
@@ -220,7 +227,7 @@ def fit(
     last = resumable_checkpoint(Path(args.output_dir), resume_key(params, examples), int(params["max_steps"] or 0))
     log_path = out_dir / "train_log.jsonl"
     trainer, log = _trainer(
-        model, tok, args, rows, dtype, log_path, read_log(log_path, checkpoint_step(last)) if last else []
+        model, tok, args, rows, dtype, log_path, read_log(log_path, checkpoint_step(last)) if last else [], params
     )
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)

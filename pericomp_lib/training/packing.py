@@ -101,7 +101,8 @@ class Collator:
     Also `logits_to_keep` (positions whose next token is an answer token) and `shift_labels` (those
     next tokens): the vocabulary projection then runs on ~2% of an 8k-token row instead of all of it
     (see answer_loss). `n_tokens` (real tokens per row) feeds the tokens/s count; `labels` stays for
-    the trainer's token count. Pop `labels`, `shift_labels` and `n_tokens` before the forward pass.
+    the trainer's token count; `rows`, the rows' ids where they have one. Pop `labels`, `shift_labels`, `rows`
+    and `n_tokens` before the forward pass.
     """
 
     def __init__(self, pad_id: int, mask_dtype=None):
@@ -135,6 +136,8 @@ class Collator:
         if all("weights" in r for r in rows):  # examples with loss weights (params positive_weight, decision_weight)
             padded = torch.tensor([r["weights"] + [0.0] * (L - len(r["weights"])) for r in rows], dtype=torch.float32)
             batch["shift_weights"] = padded[:, 1:][:, keep]
+        if all("row" in r for r in rows):  # which row each is (frozen_record caches per row)
+            batch["rows"] = torch.tensor([r["row"] for r in rows])
         batch["n_tokens"] = torch.tensor([len(r["input_ids"]) for r in rows])
         return batch
 
@@ -143,13 +146,19 @@ MODEL_KEYS = ("input_ids", "attention_mask", "position_ids", "logits_to_keep")
 
 
 def answer_loss(model, batch: dict[str, Any]):
-    """(summed cross-entropy over answer tokens, number of answer tokens), logits computed only where
-    an answer token is predicted. Equals the usual causal-LM loss with prompt labels set to -100."""
+    """(summed cross-entropy over answer tokens, number of answer tokens, model output), logits computed only
+    where an answer token is predicted. Equals the usual causal-LM loss with prompt labels set to -100."""
+    out = model(**{k: batch[k] for k in MODEL_KEYS if k in batch})
+    loss, n = token_loss(out.logits, batch)
+    return loss, n, out
+
+
+def token_loss(logits, batch: dict[str, Any]):
+    """(summed, weighted cross-entropy of `logits` against batch["shift_labels"], number of answer tokens)."""
     import torch.nn.functional as F
 
-    out = model(**{k: batch[k] for k in MODEL_KEYS if k in batch})
-    targets = batch["shift_labels"].to(out.logits.device)
-    logits = out.logits.float()
+    targets = batch["shift_labels"].to(logits.device)
+    logits = logits.float()
     weights = batch.get("shift_weights")  # params positive_weight / decision_weight: a loss weight per answer token
     loss = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]),
@@ -159,4 +168,4 @@ def answer_loss(model, batch: dict[str, Any]):
     )
     if weights is not None:
         loss = (loss * weights.reshape(-1).to(loss.device)).sum()
-    return loss, int((targets != IGNORE).sum()), out
+    return loss, int((targets != IGNORE).sum())

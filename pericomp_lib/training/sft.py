@@ -31,6 +31,7 @@ class AnswerLossSFTTrainer(trl.SFTTrainer):
 
     tokens_seen = 0
     loss_is_scaled_for_ga = True
+    frozen_record = None  # a frozen_record.FrozenRecord when params frozen_record: the loss goes through it
 
     def __init__(self, model, *args, **kwargs):
         # TRL casts a quantized model's trainable (LoRA) weights to bf16; ours stay as peft made them
@@ -44,7 +45,11 @@ class AnswerLossSFTTrainer(trl.SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         self.tokens_seen += int(inputs.pop("n_tokens").sum())
         inputs.pop("labels", None)
-        loss, n_local, outputs = answer_loss(model, inputs)
+        rows = inputs.pop("rows", None)
+        if self.frozen_record is not None:
+            loss, n_local, outputs = self.frozen_record.answer_loss(model, inputs, rows)
+        else:
+            loss, n_local, outputs = answer_loss(model, inputs)
         if num_items_in_batch is None:
             loss = loss / max(n_local, 1) / self.current_gradient_accumulation_steps
         else:
