@@ -4,6 +4,8 @@ inference alike), its per-row caches, and the settings it refuses."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,9 +69,6 @@ _COHORTS: dict = {}
 
 
 def _cohort_file(params):
-    import tempfile
-    from pathlib import Path
-
     from pericomp_lib.core.records import write_cohort
 
     if "path" not in _COHORTS:
@@ -93,6 +92,23 @@ def _nudge(model, scale=0.3):
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * scale)
+
+
+def _decode_apart(model, tok, which, head, jobs_, params, cache, grammar):
+    """One variant's answers to one case's questions, the way 04 decodes a single variant: {row: (ids, p_true)}."""
+    got = {}
+    with decoding.variant(model, which):
+        decoding.generate_shared(
+            model,
+            tok,
+            head,
+            [tok(j.tail, add_special_tokens=False).input_ids for j in jobs_],
+            int(params["max_new_tokens"]),
+            cache=cache,
+            grammar=grammar,
+            on_done=lambda row, ids, s, p: got.__setitem__(row, (ids, p)),
+        )
+    return got
 
 
 def _reference_loss(model, batch, head_len):
@@ -222,18 +238,9 @@ def test_trains_and_answers_from_one_base_prefill(tok, tmp_path, monkeypatch):
         head = tok(own[0].head, add_special_tokens=False).input_ids
         with decoding.variant(model, "base"):
             cache = decoding.prefix_cache(model, head)
-        with decoding.variant(model, "adapter"):
-            outs = decoding.generate_shared(
-                model,
-                tok,
-                head,
-                [tok(j.tail, add_special_tokens=False).input_ids for j in own],
-                int(params["max_new_tokens"]),
-                cache=cache,
-                grammar=grammar.for_case(case.case_id),
-            )
-        for j, ids in zip(own, outs):
-            assert answers["adapter"][case.case_id][j.item] == tok.decode(ids, skip_special_tokens=True)
+        outs = _decode_apart(model, tok, "adapter", head, own, params, cache, grammar.for_case(case.case_id))
+        for k, j in enumerate(own):
+            assert answers["adapter"][case.case_id][j.item] == tok.decode(outs[k][0], skip_special_tokens=True)
 
 
 def test_answers_of_a_frozen_adapter_have_their_own_hash():
@@ -254,3 +261,40 @@ def test_inference_refuses_an_adapter_trained_the_other_way(tmp_path):
         jobs.check_frozen_record(str(tmp_path), {})  # a training out_dir holding adapter/
     jobs.check_frozen_record(str(folder), {"frozen_record": True})
     jobs.check_frozen_record("Qwen/some-published-adapter", {"frozen_record": True})  # no training params: trusted
+
+
+def test_base_and_adapter_rows_decoded_together_answer_as_apart(tok):
+    """With frozen_record, 04 decodes a case's base and adapter questions in one batch (peft's per-row
+    adapter_names) behind one base prefill; each answer and P(True) equals the one its variant gives alone."""
+    from peft import LoraConfig, get_peft_model
+
+    params = _params(grounded_think=True, think_max_chars=64, max_new_tokens=60)
+    model = lively_llama(tok, seed=5, max_position_embeddings=8192)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    _nudge(model, scale=0.5)
+    model.eval()
+    cases = _cases(3)
+    defs = load_definitions(None, "en")
+    js = jobs.build_jobs(cases, tok, defs, params)
+    grammar = jobs.grammar_for(tok, params, defs, cases)
+    store = runstore.RunStore(Path(tempfile.mkdtemp()) / "raw.jsonl")
+    summary = runner.run_arms(model, tok, [runner.Arm(js, params, ("base", "adapter"), grammar)], store, "x", False)[0]
+    assert summary.generated == 2 * len(js) and summary.failed == 0
+    together, _ = runner.collect(store, js, params, ("base", "adapter"), "x")
+    probs, _ = runner.collect(store, js, params, ("base", "adapter"), "x", key="p_true")
+    differ = 0
+    for case in cases:
+        own = [j for j in js if j.case_id == case.case_id]
+        head = tok(own[0].head, add_special_tokens=False).input_ids
+        with decoding.variant(model, "base"):
+            cache = decoding.prefix_cache(model, head)
+        apart = {}
+        for which in ("base", "adapter"):
+            got = _decode_apart(model, tok, which, head, own, params, cache, grammar.for_case(case.case_id))
+            apart[which] = got
+            for k, j in enumerate(own):
+                ids, p = got[k]
+                assert together[which][case.case_id][j.item] == tok.decode(ids, skip_special_tokens=True), (which, j)
+                assert probs[which][case.case_id][j.item] == pytest.approx(p, abs=1e-4)
+        differ += sum(apart["base"][k][0] != apart["adapter"][k][0] for k in range(len(own)))
+    assert differ > 0  # the adapter answers otherwise than the base model: the batch really mixed two models

@@ -173,6 +173,10 @@ def test_plan_command_prints_the_table(capsys, tmp_path):
     assert f"5 seed(s) {plan._hms(epoch * 10 * 5)}" in out
     assert plan.cli([str(ROOT / "params/qwen3-4b.yaml")]) == 0
     assert "give --cohort" in capsys.readouterr().out  # packed rows: tokens per epoch need the cohort
+    frozen = tmp_path / "qwen3-4b-frozen.yaml"
+    frozen.write_text((ROOT / "params/qwen3-4b.yaml").read_text() + "frozen_record: true\n")
+    assert plan.cli([str(frozen)]) == 0
+    assert "note: frozen_record: true: the memory and time above are for LoRA on every token" in capsys.readouterr().out
 
 
 def test_predicted_peak_never_exceeds_the_logged_peak(pericomp_dir):

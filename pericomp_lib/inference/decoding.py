@@ -133,6 +133,7 @@ def greedy(
     rows: constrained.Rows | None = None,
     probe: constrained.DecisionProbe | None = None,
     forced: Sequence[Sequence[int]] | None = None,
+    adapter_names: Sequence[str] | None = None,
 ) -> list[list[int]]:
     """Greedy decoding of a batch whose cache already holds everything before `input_ids`.
 
@@ -142,6 +143,7 @@ def greedy(
     token in the same forward pass: rows then feed different numbers of tokens, left-padded and masked
     like the prompt tails. `forced` are the tokens already fed at the end of each row's prompt (the
     schema's opening span); they are part of the answer. `probe` records P(True) at each decision.
+    `adapter_names`: peft's adapter per row ("__base__": none), for base and adapter answers in one batch.
     """
     t0 = time.perf_counter()
     n = input_ids.shape[0]
@@ -150,7 +152,8 @@ def greedy(
         for row in range(n):
             probe.feed(row, out[row])
     active = list(range(n))
-    logits = _last_logits(model, input_ids, attention_mask, position_ids, cache)
+    names = list(adapter_names) if adapter_names is not None else None
+    logits = _last_logits(model, input_ids, attention_mask, position_ids, cache, names)
     next_pos = position_ids[:, -1:] + 1
     while True:
         tok_list, feeds = _choose(logits, active, out, eos, rows, probe)
@@ -179,12 +182,14 @@ def greedy(
             active = [active[i] for i in keep]
         ids, step_mask = _right_aligned([feeds[i] for i in keep], 0, attention_mask.device)
         attention_mask = torch.cat([attention_mask, step_mask], dim=1)
-        logits = _last_logits(model, ids, attention_mask, _positions(step_mask, 0) + next_pos, cache)
+        rows_names = [names[r] for r in active] if names is not None else None
+        logits = _last_logits(model, ids, attention_mask, _positions(step_mask, 0) + next_pos, cache, rows_names)
         next_pos = next_pos + step_mask.sum(dim=1, keepdim=True)
 
 
-def _last_logits(model, ids, attention_mask, positions, cache) -> torch.Tensor:
+def _last_logits(model, ids, attention_mask, positions, cache, adapter_names=None) -> torch.Tensor:
     """One forward pass over `ids` (appended to `cache`): the logits of each row's last position."""
+    extra = {"adapter_names": adapter_names} if adapter_names is not None else {}
     return model(
         input_ids=ids,
         attention_mask=attention_mask,
@@ -192,6 +197,7 @@ def _last_logits(model, ids, attention_mask, positions, cache) -> torch.Tensor:
         past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
+        **extra,
     ).logits[:, -1, :]
 
 
@@ -320,6 +326,7 @@ def generate_shared(
     cache: DynamicCache | None = None,
     grammar: constrained.Grammar | None = None,
     cascade_attention: bool | None = None,
+    adapter_names: Sequence[str] | None = None,
 ):
     """Answers for head + tail_i, the head's KV computed once (or passed in) and shared by the rows:
     read once per step by cascade attention (`cascade.py`), or copied into every row (`cascade_attention=False`).
@@ -361,6 +368,7 @@ def generate_shared(
             rows,
             probe,
             forced,
+            adapter_names,
         )
 
 

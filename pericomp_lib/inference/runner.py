@@ -91,8 +91,9 @@ def run_arms(
     """`run` for several arms at once: where jobs of different arms share a head (a case's targeted questions
     and its brief comprehensive question), the head's KV cache is computed once for all of them. One summary
     per arm; a shared head's prefill counts in the first arm that uses it. With `frozen_record` (the adapter
-    reads the record through the base model) one pass answers every variant from one base prefill per head;
-    otherwise each variant has its own pass and prefill."""
+    reads the record through the base model) one pass answers every variant from one base prefill per head, base
+    and adapter questions decoded in the same batch (peft's per-row adapter_names); otherwise each variant has its
+    own pass and prefill."""
     summaries = [RunSummary() for _ in arms]
     n_cases = len({j.case_id for a in arms for j in a.jobs})
     variants = list(dict.fromkeys(w for a in arms for w in a.variants))
@@ -107,72 +108,74 @@ def run_arms(
     }
     frozen = any(a.params.get("frozen_record") for a in arms)
     for group in [variants] if frozen else [[w] for w in variants]:
-        heads = list(dict.fromkeys(h for w in group for groups in pending[w] for h in groups))
+        todo = [  # per arm: {head: [(job, prompt_hash, variant)]}, variant by variant
+            {
+                h: [(j, ph, w) for w in group for j, ph in pending[w][i].get(h, ())]
+                for h in dict.fromkeys(h for w in group for h in pending[w][i])
+            }
+            for i in range(len(arms))
+        ]
+        heads = list(dict.fromkeys(h for groups in todo for h in groups))
         bar, tick = _case_progress(
-            {h: [x for w in group for g in pending[w] for x in g.get(h, ())] for h in heads},
-            n_cases,
-            "+".join(group),
-            progress,
+            {h: [x for g in todo for x in g.get(h, ())] for h in heads}, n_cases, "+".join(group), progress
         )
-        for head_text in heads:
-            head, cache = _ids(tokenizer, head_text), None  # frozen: one base prefill, kept across the variants
-            for which in group:
-                with variant(model, which):
-                    for arm, groups, summary in zip(arms, pending[which], summaries):
-                        if head_text in groups:
-                            t0 = time.perf_counter()
-                            cache = _answer_group(
-                                model,
-                                tokenizer,
-                                head,
-                                groups[head_text],
-                                which,
-                                store,
-                                arm,
-                                summary,
-                                tick,
-                                cache,
-                                frozen,
-                            )
-                            summary.seconds += time.perf_counter() - t0
+        with nullcontext() if frozen else variant(model, group[0]):
+            for head_text in heads:
+                head, cache = _ids(tokenizer, head_text), None  # frozen: one base prefill for every variant
+                for arm, groups, summary in zip(arms, todo, summaries):
+                    if head_text in groups:
+                        t0 = time.perf_counter()
+                        cache = _answer_group(
+                            model, tokenizer, head, groups[head_text], store, arm, summary, tick, cache, frozen
+                        )
+                        summary.seconds += time.perf_counter() - t0
         bar.close()
     return summaries
 
 
-def _answer_group(
-    model, tokenizer, head, pending, which, store, arm: Arm, summary: RunSummary, tick, cache, frozen: bool = False
-):
-    """One arm's jobs behind one head; returns the head's KV cache (computed here if `cache` is None: by the
-    base model whatever the variant when `frozen`, as frozen_record adapters read records)."""
+def _answer_group(model, tokenizer, head, entries, store, arm: Arm, summary: RunSummary, tick, cache, frozen=False):
+    """One arm's jobs behind one head, `entries` (job, prompt_hash, variant); returns the head's KV cache (computed
+    here if `cache` is None: by the base model whatever the variant when `frozen`, as frozen_record adapters read
+    records). Without `frozen` the caller has switched the model to the entries' one variant."""
     batch_size = int(arm.params.get("inference_batch_size", 8))
     max_new = int(arm.params["max_new_tokens"])
     after = "</think>" if arm.params.get("enable_thinking") else None
-    fits = _drop_too_long(tokenizer, head, pending, which, max_new, context_limit(model), summary, tick)
+    fits = _drop_too_long(tokenizer, head, entries, max_new, context_limit(model), summary, tick)
     if not fits:
         return cache
-    if not head:  # a chunk holds one case's jobs only where grammars are per case
+    if not head:  # a chunk holds one variant's jobs, and one case's only where grammars are per case
         per_case = isinstance(arm.grammar, constrained.GroundedGrammars)
-        groups = [list(g) for _, g in groupby(fits, key=lambda x: x[0].case_id)] if per_case else [fits]
-        for group in groups:
-            for start in range(0, len(group), batch_size):
-                chunk = group[start : start + batch_size]
-                grammar = _grammar(arm, chunk[0][0])
-                _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar)
-                tick(chunk)
+        key = (lambda x: (x[2], x[0].case_id)) if per_case else (lambda x: x[2])
+        for group in [list(g) for _, g in groupby(fits, key=key)]:
+            with variant(model, group[0][2]) if frozen else nullcontext():
+                for start in range(0, len(group), batch_size):
+                    chunk = group[start : start + batch_size]
+                    grammar = _grammar(arm, chunk[0][0])
+                    _answer_full(model, tokenizer, chunk, store, max_new, after, summary, grammar)
+                    tick(chunk)
         return cache
     if cache is None:
         try:
             with variant(model, "base") if frozen else nullcontext():
                 cache = prefix_cache(model, head)
         except Exception as e:  # noqa: BLE001 - one bad case must not end the run
-            _failed(fits, which, e, summary)
+            _failed(fits, e, summary)
             tick(fits)
             return None
     grammar = _grammar(arm, fits[0][0])  # one head, one case
+    names = _adapter_names(model, fits) if frozen else None
     _answer_shared(
-        model, tokenizer, head, fits, which, store, batch_size, max_new, after, summary, grammar, tick, cache
+        model, tokenizer, head, fits, store, batch_size, max_new, after, summary, grammar, tick, cache, names
     )
     return cache
+
+
+def _adapter_names(model, entries) -> list[str] | None:
+    """peft's per-row adapter of each entry ("__base__" for base answers); None for a model without an adapter
+    (its answers are all base answers)."""
+    if not hasattr(model, "peft_config"):
+        return None
+    return ["__base__" if which == "base" else model.active_adapter for _, _, which in entries]
 
 
 def _grammar(arm: Arm, job: Job) -> constrained.Grammar | None:
@@ -193,11 +196,11 @@ def _pending(
     return groups
 
 
-def _case_progress(groups: dict[str, list[tuple[Job, str]]], n_cases: int, which: str, progress: bool):
+def _case_progress(groups: dict[str, list[tuple]], n_cases: int, which: str, progress: bool):
     """(progress bar over cases, tick): tick(chunk) advances the bar for each case whose last job is in chunk."""
     from tqdm.auto import tqdm
 
-    todo_cases = {j.case_id for g in groups.values() for j, _ in g}
+    todo_cases = {x[0].case_id for g in groups.values() for x in g}
     bar = tqdm(
         total=n_cases,
         initial=n_cases - len(todo_cases),
@@ -206,28 +209,28 @@ def _case_progress(groups: dict[str, list[tuple[Job, str]]], n_cases: int, which
         disable=not progress,
         dynamic_ncols=True,
     )
-    left = {c: sum(1 for g in groups.values() for j, _ in g if j.case_id == c) for c in todo_cases}
+    left = {c: sum(1 for g in groups.values() for x in g if x[0].case_id == c) for c in todo_cases}
     done_cases: set[str] = set()
 
     def tick(chunk) -> None:
-        for j, _ in chunk:
-            left[j.case_id] -= 1
-            if left[j.case_id] == 0 and j.case_id not in done_cases:
-                done_cases.add(j.case_id)
+        for x in chunk:
+            case_id = x[0].case_id
+            left[case_id] -= 1
+            if left[case_id] == 0 and case_id not in done_cases:
+                done_cases.add(case_id)
                 bar.update(1)
 
     return bar, tick
 
 
 def _drop_too_long(
-    tokenizer, head: list[int], pending, which: str, max_new: int, limit: int | None, summary: RunSummary, tick
+    tokenizer, head: list[int], entries, max_new: int, limit: int | None, summary: RunSummary, tick
 ) -> list:
-    """The jobs whose prompt + max_new_tokens fit the model's context; the others are counted as failed."""
-    fits, too_long = _check_lengths(tokenizer, head, pending, max_new, limit)
+    """The entries whose prompt + max_new_tokens fit the model's context; the others are counted as failed."""
+    fits, too_long = _check_lengths(tokenizer, head, entries, max_new, limit)
     if too_long:
         _failed(
             too_long,
-            which,
             ValueError(
                 f"prompt longer than the model's context: {_ids_len(tokenizer, head, too_long[0][0])} "
                 f"tokens + {max_new} new > {limit}; shorten the record or use a model with a longer context"
@@ -246,19 +249,19 @@ def _ids_len(tokenizer, head: list[int], job: Job) -> int:
     return len(head) + len(_ids(tokenizer, job.tail))
 
 
-def _check_lengths(tokenizer, head: list[int], pending, max_new: int, limit: int | None):
-    """(jobs that fit, jobs whose prompt + max_new_tokens passes the model's context)."""
+def _check_lengths(tokenizer, head: list[int], entries, max_new: int, limit: int | None):
+    """(entries that fit, entries whose prompt + max_new_tokens passes the model's context)."""
     if not limit:
-        return pending, []
+        return entries, []
     fits, too_long = [], []
-    for job, h in pending:
-        (fits if _ids_len(tokenizer, head, job) + max_new <= limit else too_long).append((job, h))
+    for x in entries:
+        (fits if _ids_len(tokenizer, head, x[0]) + max_new <= limit else too_long).append(x)
     return fits, too_long
 
 
-def _writer(tokenizer, chunk, which: str, store, summary: RunSummary, written: set) -> OnDone:
+def _writer(tokenizer, chunk, store, summary: RunSummary, written: set) -> OnDone:
     def done(row: int, ids: list[int], seconds: float, p_true: float | None = None) -> None:
-        job, h = chunk[row]
+        job, h, which = chunk[row]
         written.add(row)
         store.append(
             {
@@ -278,50 +281,56 @@ def _writer(tokenizer, chunk, which: str, store, summary: RunSummary, written: s
     return done
 
 
-def _failed(chunk, which: str, err: Exception, summary: RunSummary, written: set = frozenset()) -> None:
-    lost = [j for i, (j, _) in enumerate(chunk) if i not in written]
+def _failed(chunk, err: Exception, summary: RunSummary, written: set = frozenset()) -> None:
+    lost = [x for i, x in enumerate(chunk) if i not in written]
     summary.failed += len(lost)
-    items = ", ".join(f"{j.case_id}/{j.item}" for j in lost[:4]) + (" ..." if len(lost) > 4 else "")
+    which = "+".join(dict.fromkeys(x[2] for x in lost))
+    items = ", ".join(f"{x[0].case_id}/{x[0].item}" for x in lost[:4]) + (" ..." if len(lost) > 4 else "")
     summary.errors.append(f"{which}: {len(lost)} answer(s) failed ({items}): {type(err).__name__}: {err}")
 
 
 def _answer_shared(
-    model, tokenizer, head, pending, which, store, batch_size, max_new, after, summary, grammar, tick, cache
+    model, tokenizer, head, entries, store, batch_size, max_new, after, summary, grammar, tick, cache, names=None
 ) -> None:
-    for start in range(0, len(pending), batch_size):
-        chunk = pending[start : start + batch_size]
+    for start in range(0, len(entries), batch_size):
+        chunk = entries[start : start + batch_size]
+        rows = names[start : start + batch_size] if names else None
+        one = rows is not None and len(set(rows)) == 1  # one variant: switched as a whole, no per-row routing
+        scope = variant(model, "base" if rows[0] == "__base__" else "adapter") if one else nullcontext()
         written: set = set()
         try:
-            generate_shared(
-                model,
-                tokenizer,
-                head,
-                [_ids(tokenizer, j.tail) for j, _ in chunk],
-                max_new,
-                stop_after=after,
-                on_done=_writer(tokenizer, chunk, which, store, summary, written),
-                cache=cache,
-                grammar=grammar,
-            )
+            with scope:
+                generate_shared(
+                    model,
+                    tokenizer,
+                    head,
+                    [_ids(tokenizer, x[0].tail) for x in chunk],
+                    max_new,
+                    stop_after=after,
+                    on_done=_writer(tokenizer, chunk, store, summary, written),
+                    cache=cache,
+                    grammar=grammar,
+                    adapter_names=None if one else rows,
+                )
         except Exception as e:  # noqa: BLE001
-            _failed(chunk, which, e, summary, written)
+            _failed(chunk, e, summary, written)
         tick(chunk)
 
 
-def _answer_full(model, tokenizer, chunk, which, store, max_new, after, summary, grammar=None) -> None:
+def _answer_full(model, tokenizer, chunk, store, max_new, after, summary, grammar=None) -> None:
     written: set = set()
     try:
         generate_full(
             model,
             tokenizer,
-            [_ids(tokenizer, j.head) + _ids(tokenizer, j.tail) for j, _ in chunk],
+            [_ids(tokenizer, x[0].head) + _ids(tokenizer, x[0].tail) for x in chunk],
             max_new,
             stop_after=after,
-            on_done=_writer(tokenizer, chunk, which, store, summary, written),
+            on_done=_writer(tokenizer, chunk, store, summary, written),
             grammar=grammar,
         )
     except Exception as e:  # noqa: BLE001
-        _failed(chunk, which, e, summary, written)
+        _failed(chunk, e, summary, written)
 
 
 def collect(

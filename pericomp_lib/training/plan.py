@@ -164,8 +164,15 @@ def plan_run(
         peak=peak,
         time=time,
         gpu_memory=gpu_memory,
-        notes=list(lengths.notes),
+        notes=list(lengths.notes) + (_FROZEN_NOTE if params.get("frozen_record") else []),
     )
+
+
+_FROZEN_NOTE = [  # the planner counts the paper's step; frozen_record's is smaller (training/frozen_record.py)
+    "frozen_record: true: the memory and time above are for LoRA on every token; a frozen_record step runs the "
+    "question and answer blocks through the LoRA layers only (plus the row's record, once), and holds the "
+    "records' keys and values of the LoRA layers for every row"
+]
 
 
 def plan_text(params: str | os.PathLike | dict, **kw: Any) -> str:
