@@ -461,3 +461,18 @@ def test_runs_pr_figure_marks_the_greedy_answer(tmp_path):
     assert set(frame.model) == {"base", "adapter"} and set(frame.seed) == {"seed-1"}
     assert frame.greedy_precision.unique().tolist() == [0.5] and frame.greedy_recall.unique().tolist() == [0.5]
     assert run_figures.runs_pr_figure(tmp_path / "figs")[0] is None  # no decisions.csv: nothing drawn
+
+
+def test_runs_pr_figure_lists_seeds_by_number_beside_the_curves(tmp_path):
+    rows = [
+        {"split": "eval", "case_id": f"c{i}", "complication": "pneumonia", "model": "adapter", "gold": g, "p_true": p}
+        for i, (g, p) in enumerate([(1, 0.9), (0, 0.7), (1, 0.2), (0, 0.1)])
+    ]
+    for seed in (10, 2, 1):
+        (tmp_path / "runs" / "r" / f"seed-{seed}").mkdir(parents=True)
+        pd.DataFrame(rows).to_csv(tmp_path / "runs" / "r" / f"seed-{seed}" / "decisions.csv", index=False)
+    fig, _ = run_figures.runs_pr_figure(tmp_path / "runs")
+    legend = fig.axes[0].get_legend()
+    plt.close(fig)
+    assert [t.get_text().rsplit(" ", 1)[-1] for t in legend.get_texts()] == ["seed-1", "seed-2", "seed-10"]
+    assert legend.get_bbox_to_anchor().x0 > fig.axes[0].get_window_extent().x1 - 1  # outside the axes

@@ -139,6 +139,13 @@ def runs_figure7(
     return fig, bars
 
 
+def _seed_order(seed) -> tuple:
+    """seed-2 before seed-10: the number, not the text."""
+    text = str(seed)
+    digits = text.rsplit("-", 1)[-1]
+    return (0, int(digits), text) if digits.isdigit() else (1, 0, text)
+
+
 def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
     """Precision-recall curves of the targeted decisions (P(True) from 04) per run and model, seeds as lines.
 
@@ -149,15 +156,16 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
         return None, frame
     set_style()
     runs = sorted(frame.run.unique())
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(runs), figsize=(6.6 * len(runs), 4.2), squeeze=False)
     colors = {
         "base": STRATEGY_COLORS.get("targeted", PALETTE[0]),
         "adapter": STRATEGY_COLORS.get("targeted_sft", PALETTE[1]),
     }
     for ax, run in zip(axes[0], runs):
-        seeds = sorted(frame[frame.run == run].seed.unique())
+        seeds = sorted(frame[frame.run == run].seed.unique(), key=_seed_order)
         styles = ["-", "--", ":", "-."]
-        for (model, seed), g in frame[frame.run == run].groupby(["model", "seed"]):
+        groups = frame[frame.run == run].groupby(["model", "seed"])
+        for (model, seed), g in sorted(groups, key=lambda kv: (kv[0][0], _seed_order(kv[0][1]))):
             label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
             ax.plot(
                 g.recall,
@@ -184,8 +192,8 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
             ylabel="Precision (PPV)",
             title=f"{run}: targeted decisions",
         )
-        # a learned model's curve hugs the top right and a base model's the bottom: the legend goes between
-        ax.legend(fontsize=7, frameon=True, framealpha=0.85, loc="center left")
+        # beside the axes: with several seeds a legend inside covered the curves it names
+        ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     if figures_dir is not None:
         save_figure(fig, figures_dir, "runs_pr_curves")
