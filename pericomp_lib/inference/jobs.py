@@ -6,8 +6,10 @@ prompt_hash in raw.jsonl. Running the jobs is runner.py's; decoding them, decodi
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..core import taxonomy
 from . import constrained, runstore
@@ -121,8 +123,6 @@ def adapter_identity(adapter: str | None) -> str | None:
     """A local adapter is identified by its weights' hash (retraining invalidates old answers); a hub id by name."""
     if not adapter:
         return None
-    from pathlib import Path
-
     from ..llm.models import adapter_folder
 
     folder = Path(adapter_folder(adapter))
@@ -141,9 +141,6 @@ def check_frozen_record(adapter: str | None, params: dict) -> None:
     params (adapter/training_params.json, written by 03) stops 04 before any answer."""
     if not adapter:
         return
-    import json
-    from pathlib import Path
-
     path = Path(adapter).expanduser()
     meta = next(
         (m for m in (path / "training_params.json", path / "adapter" / "training_params.json") if m.is_file()), None

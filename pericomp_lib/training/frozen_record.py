@@ -15,7 +15,7 @@ read it (their queries, and everything computed from what they read). The paper 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from .packing import token_loss
@@ -105,8 +105,6 @@ class FrozenRecord:
     def _prepare(self, model, batch: dict, row: int) -> tuple[dict, Any]:
         """Once per row: the record's keys and values in the LoRA layers (base model), and the blocks' hidden
         states where the LoRA layers begin."""
-        from contextlib import nullcontext
-
         import torch
 
         h, first = self.heads[row], self.n_layers - self.top
