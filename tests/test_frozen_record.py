@@ -263,12 +263,14 @@ def test_inference_refuses_an_adapter_trained_the_other_way(tmp_path):
     jobs.check_frozen_record("Qwen/some-published-adapter", {"frozen_record": True})  # no training params: trusted
 
 
-def test_base_and_adapter_rows_decoded_together_answer_as_apart(tok):
+@pytest.mark.parametrize("backoff", [False, True])
+def test_base_and_adapter_rows_decoded_together_answer_as_apart(tok, backoff):
     """With frozen_record, 04 decodes a case's base and adapter questions in one batch (peft's per-row
-    adapter_names) behind one base prefill; each answer and P(True) equals the one its variant gives alone."""
+    adapter_names) behind one base prefill; each answer and P(True) equals the one its variant gives alone, also
+    where quote_backoff answers some rows again (its second batch keeps each row's adapter)."""
     from peft import LoraConfig, get_peft_model
 
-    params = _params(grounded_think=True, think_max_chars=64, max_new_tokens=60)
+    params = _params(grounded_think=True, think_max_chars=64, max_new_tokens=60, quote_backoff=backoff)
     model = lively_llama(tok, seed=5, max_position_embeddings=8192)
     model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
     _nudge(model, scale=0.5)
@@ -280,6 +282,7 @@ def test_base_and_adapter_rows_decoded_together_answer_as_apart(tok):
     store = runstore.RunStore(Path(tempfile.mkdtemp()) / "raw.jsonl")
     summary = runner.run_arms(model, tok, [runner.Arm(js, params, ("base", "adapter"), grammar)], store, "x", False)[0]
     assert summary.generated == 2 * len(js) and summary.failed == 0
+    assert (summary.backoffs > 0) == backoff, summary
     together, _ = runner.collect(store, js, params, ("base", "adapter"), "x")
     probs, _ = runner.collect(store, js, params, ("base", "adapter"), "x", key="p_true")
     differ = 0

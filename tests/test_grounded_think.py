@@ -114,3 +114,46 @@ def test_grounded_think_needs_quotes_and_changes_the_answer_hash(tok, defs):
     assert "grounded_think" not in settings_key(off, "base", None)  # answers of earlier runs keep their hash
     comp = grammar_for(tok, {**on, "strategy": "comprehensive"}, defs, [])
     assert isinstance(comp, constrained.Grammar)  # the comprehensive list has no quote to ground
+
+
+def _answers(model, tok, defs, cases, p, path, records=None):
+    jobs = build_jobs(cases, tok, defs, p)
+    grammar = grammar_for(tok, p, defs, cases)
+    if records is not None:  # the same grammar on other records (here: none, so every quote is "none")
+        grammar = constrained.GroundedGrammars(tok, p, "en", records)
+    summary = inf.run(model, tok, jobs, p, runstore.RunStore(path), progress=False, grammar=grammar)
+    assert summary.failed == 0 and summary.generated == len(jobs), summary
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return summary, {(r["case_id"], r["item"]): r for r in rows}
+
+
+@pytest.mark.parametrize("layout", ["shared_prefix", "paper"])
+def test_quote_backoff_answers_a_quote_that_left_the_record_with_none(tok, defs, tmp_path, layout):
+    """A random model nudged towards "none" and "#" (a logit bias) quotes "none", or begins a quote the record
+    holds ("# General information") and leaves it midway, or one it does not hold. With quote_backoff the answers
+    that left are the very answers the model gives with the quote "none" forced, the others are untouched, and
+    raw.jsonl says which quote was refused. (P(True) to 1e-4: rows leaving a batch change its float sums.)"""
+    import torch
+
+    model = lively_llama(tok, seed=5, max_position_embeddings=8192)
+    nudged = torch.tensor([tok(t, add_special_tokens=False).input_ids[0] for t in ("none", "#")])
+    model.lm_head.register_forward_hook(lambda m, i, o: o.index_add(-1, nudged, o.new_full((*o.shape[:-1], 2), 12.0)))
+    cases = generate_cohort(3, seed=11, difficulty=0.8, record_length="notes")
+    p_on, p_off = _params(prompt_layout=layout, quote_backoff=True), _params(prompt_layout=layout)
+    summary, on = _answers(model, tok, defs, cases, p_on, tmp_path / "on.jsonl")
+    _, off = _answers(model, tok, defs, cases, p_off, tmp_path / "off.jsonl")
+    _, none = _answers(model, tok, defs, cases, p_off, tmp_path / "none.jsonl", {c.case_id: "" for c in cases})
+    backed = {k: r["backoff"] for k, r in on.items() if r["backoff"] is not None}
+    assert 0 < len(backed) < len(on) and summary.backoffs == len(backed), backed
+    assert any(b.split("|")[0] for b in backed.values()), backed  # a quote left midway, not only at its start
+    for key, row in on.items():
+        if key not in backed:
+            assert row["text"] == off[key]["text"] and row["p_true"] == pytest.approx(off[key]["p_true"], abs=1e-4), key
+            continue
+        assert json.loads(row["text"])["think"] == "none", row
+        assert row["text"] == none[key]["text"] and row["p_true"] == pytest.approx(none[key]["p_true"], abs=1e-4), key
+        began, wanted = backed[key].split("|", 1)
+        bent = json.loads(off[key]["text"])["think"]  # without the switch the mask bends the quote instead
+        assert bent.startswith(began) and not bent.startswith(began + wanted), (backed[key], bent)
+    assert settings_key(p_on, "base", None) != settings_key(p_off, "base", None)
+    assert "quote_backoff" not in settings_key(p_off, "base", None)  # answers of earlier runs keep their hash

@@ -21,6 +21,8 @@ SUMMARY_KEYS = {
     "parsed_base",
     "parsed_adapter",
     "parsed_comprehensive",
+    "backoffs_base",
+    "backoffs_adapter",
     "f1_comprehensive",
     "f1_base",
     "f1_adapter",
@@ -53,6 +55,7 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
         "answer_layout",
         "negative_quote",
         "grounded_think",
+        "quote_backoff",
         "question_style",
         "constrained",
         "comprehensive_arm",
@@ -82,6 +85,10 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
     return path
 
 
+def summary_ids(run: Path) -> list[str]:
+    return json.loads((run / "scope.json").read_text())["case_ids"]
+
+
 @pytest.mark.notebook
 def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     runs = tmp_path / "runs"
@@ -108,6 +115,8 @@ def test_main_job_layout_on_tiny_random(tmp_path, capsys):
     raw = [json.loads(line) for line in (run / "raw.jsonl").read_text().splitlines()]
     targeted = [r for r in raw if r["item"] != "comprehensive"]
     assert targeted and all(0.0 <= r["p_true"] <= 1.0 for r in targeted)
+    eval_rows = [r for r in targeted if r["model"] == "adapter" and r["case_id"] in set(summary_ids(run))]
+    assert summary["backoffs_adapter"] == sum(r["backoff"] is not None for r in eval_rows) <= len(eval_rows) == 24
     sbs = pd.read_csv(run / "side_by_side.csv")
     assert sbs["adapter_p_true"].between(0, 1).all() and sbs["base_p_true"].between(0, 1).all()
     decisions = pd.read_csv(run / "decisions.csv")

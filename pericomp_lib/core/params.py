@@ -288,6 +288,13 @@ class Params(BaseModel):
         'constrained evidence_first answers: the think is "none" or a phrase copied from the record (a grammar '
         "per case); false: any text",
     )
+    quote_backoff: _t(_boolean, bool) = F(
+        False,
+        "04",
+        "grounded_think answers: a row whose greedy token inside its quote is one the record does not allow is "
+        'answered again with the quote "none" (the evidence it looked for is not there); false: the masked choice '
+        "stands",
+    )
     comprehensive_arm: _t(_boolean, bool) = F(
         False, "04", "a targeted run also asks the base model the comprehensive prompt (Figure 6b's third arm)"
     )

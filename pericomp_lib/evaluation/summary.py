@@ -42,6 +42,26 @@ def _parsed(run_dir: Path) -> dict[str, float | None]:
     return out
 
 
+def _backoffs(run_dir: Path, case_ids: set[str]) -> dict[str, int]:
+    """Answers of the evaluation cases given again with the quote "none" (quote_backoff), per model: the latest
+    raw.jsonl line of each (case, question, model) counts."""
+    path = run_dir / "raw.jsonl"
+    if not path.exists():
+        return {}
+    latest: dict = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # runstore reports damaged lines; a count cannot use them
+        if isinstance(row, dict) and row.get("case_id") in case_ids:
+            latest[(row["case_id"], row.get("item"), row.get("model"))] = row.get("backoff")
+    return {
+        f"backoffs_{model}": sum(1 for (_, _, m), b in latest.items() if m == model and b is not None)
+        for model in ("base", "adapter")
+    }
+
+
 def _scores(run_dir: Path, cases) -> tuple[dict, dict, dict]:
     """({key: value} of micro F1 per arm and mode, lenient gold restricted to the run's scope, lenient predictions)."""
     from ..core.predictions import load_predictions
@@ -88,6 +108,7 @@ def build(run_dir: str | os.PathLike, n_boot: int = 2000) -> dict:
         p = json.loads(params_path.read_text(encoding="utf-8"))
         out.update(run_name=p.get("run_name"), seed=p.get("seed"), model=p.get("model_name_or_path"))
     out.update(_parsed(run_dir))
+    out.update(_backoffs(run_dir, ids))
     scores, gold, preds = _scores(run_dir, cases)
     out.update(scores)
     if "adapter" in preds and "base" in preds:

@@ -36,6 +36,7 @@ GRADES = {"zh": ("Null", "轻", "中", "重"), "en": ("Null", "mild", "moderate"
 # real answer through and makes a looping small model close its list within max_new_tokens.
 MAX_ITEMS = 8
 DECISION = re.compile(r'"bool"\s*:\s*"$')  # the text right before a targeted decision
+QUOTE = re.compile(r'"think"\s*:\s*"(?:[^"\\]|\\.)*$')  # the text inside a targeted think string
 
 
 class ConstraintError(ValueError):
@@ -136,14 +137,16 @@ def comprehensive_budget(tokenizer, params: dict, language: str) -> int:
 
 
 class Grammar:
-    """A compiled answer schema for one tokenizer; `rows(n)` makes the per-row matchers of a batch."""
+    """A compiled answer schema for one tokenizer; `rows(n)` makes the per-row matchers of a batch. `backoff`:
+    the grammar a row is answered again with when its quote leaves the record (GroundedGrammars, quote_backoff)."""
 
-    def __init__(self, tokenizer, schema: dict):
+    def __init__(self, tokenizer, schema: dict, backoff: Grammar | None = None):
         import llguidance
         import llguidance.hf
 
         self.tokenizer = tokenizer
         self.schema = schema
+        self.backoff = backoff
         key = id(tokenizer)
         if key not in _LLTOKENIZERS:  # building the token trie takes a second; once per tokenizer
             _LLTOKENIZERS[key] = llguidance.hf.from_tokenizer(tokenizer)
@@ -163,7 +166,13 @@ class Grammar:
 
 class GroundedGrammars:
     """grounded_think: one targeted grammar per case, whose think is "none" or a phrase of that case's record
-    (quotes.py says why). Compiled when a case is first answered (~10 ms), kept for the run."""
+    (quotes.py says why). Compiled when a case is first answered (~10 ms), kept for the run.
+
+    quote_backoff: the grammar masks a quote the record does not hold, but the model has then already begun it,
+    and the mask bends it into whatever the record holds there: an adapter that wants "POD 3. Today: no flatus"
+    writes "POD 3. Today: passing flatus" and still decides True. With the switch on, a row whose greedy token
+    inside the quote is one the record does not allow is answered again from its prompt with the quote "none":
+    the evidence it looked for is not in the record. Off: the masked greedy choice stands."""
 
     def __init__(self, tokenizer, params: dict, language: str, records: dict[str, str]):
         from ..prompting.gold_answers import EVIDENCE_CHARS, NO_EVIDENCE
@@ -178,6 +187,12 @@ class GroundedGrammars:
         self.max_chars = int(params.get("think_max_chars") or EVIDENCE_CHARS)
         self.none = NO_EVIDENCE[language]
         self._compiled: dict[str, Grammar] = {}
+        self._none_only: Grammar | None = None
+        if params.get("quote_backoff"):
+            from .quotes import prefix_pattern
+
+            none_only = targeted_schema(language, layout, think_pattern=prefix_pattern([], also=[self.none]))
+            self._none_only = Grammar(tokenizer, none_only)
 
     def for_case(self, case_id: str) -> Grammar:
         if case_id not in self._compiled:
@@ -187,7 +202,7 @@ class GroundedGrammars:
 
             pattern = quote_pattern(self.records[case_id], self.max_chars, self.none)
             schema = targeted_schema(self.language, self.layout, think_pattern=pattern)
-            self._compiled[case_id] = Grammar(self.tokenizer, schema)
+            self._compiled[case_id] = Grammar(self.tokenizer, schema, backoff=self._none_only)
         return self._compiled[case_id]
 
 
@@ -244,7 +259,7 @@ class DecisionProbe:
 
     def __init__(self, tokenizer, n_rows: int):
         self.tokenizer = tokenizer
-        self.tail = [""] * n_rows  # the last characters of each row's text
+        self.text = [""] * n_rows  # each row's answer so far (short: a targeted answer is < 120 tokens)
         self.p_true: list[float | None] = [None] * n_rows
         self._pieces: dict[int, str] = {}
 
@@ -254,11 +269,14 @@ class DecisionProbe:
         return self._pieces[token_id]
 
     def feed(self, row: int, tokens: Sequence[int]) -> None:
-        text = self.tail[row] + "".join(self.piece(t) for t in tokens)
-        self.tail[row] = text[-32:]
+        self.text[row] += "".join(self.piece(t) for t in tokens)
 
     def at_decision(self, row: int) -> bool:
-        return self.p_true[row] is None and DECISION.search(self.tail[row]) is not None
+        return self.p_true[row] is None and DECISION.search(self.text[row][-32:]) is not None
+
+    def in_quote(self, row: int) -> bool:
+        """Inside the think string of a targeted answer (its next token continues or closes the quote)."""
+        return QUOTE.search(self.text[row]) is not None
 
     def _true_false_sets(self) -> tuple[list[int], list[int]]:
         """Token ids that can start "True" / "False" (free generation: no schema mask to read them from)."""

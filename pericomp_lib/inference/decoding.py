@@ -26,6 +26,9 @@ from transformers import DynamicCache, StoppingCriteria
 from . import cascade, constrained
 
 OnDone = Callable[[int, list[int], float, "float | None"], None]  # (row, answer ids, seconds, P(True) or None)
+# (row, the quote it began + "|" + the token it wanted, "POD 3. Today:| no"): called before on_done for a row that
+# quote_backoff answers again with the quote "none" (constrained.GroundedGrammars)
+OnBackoff = Callable[[int, str], None]
 
 
 class JsonScanner:
@@ -134,6 +137,7 @@ def greedy(
     probe: constrained.DecisionProbe | None = None,
     forced: Sequence[Sequence[int]] | None = None,
     adapter_names: Sequence[str] | None = None,
+    backed: list[tuple[int, str]] | None = None,
 ) -> list[list[int]]:
     """Greedy decoding of a batch whose cache already holds everything before `input_ids`.
 
@@ -144,6 +148,8 @@ def greedy(
     like the prompt tails. `forced` are the tokens already fed at the end of each row's prompt (the
     schema's opening span); they are part of the answer. `probe` records P(True) at each decision.
     `adapter_names`: peft's adapter per row ("__base__": none), for base and adapter answers in one batch.
+    `backed` (a list, with `rows` and `probe`): a row whose greedy token inside its quote is one the schema
+    forbids leaves the batch unanswered, and (row, quote so far + "|" + wanted token) is appended to it.
     """
     t0 = time.perf_counter()
     n = input_ids.shape[0]
@@ -156,7 +162,7 @@ def greedy(
     logits = _last_logits(model, input_ids, attention_mask, position_ids, cache, names)
     next_pos = position_ids[:, -1:] + 1
     while True:
-        tok_list, feeds = _choose(logits, active, out, eos, rows, probe)
+        tok_list, feeds, left = _choose(logits, active, out, eos, rows, probe, backed is not None)
         if stop is not None and rows is None:
             stopped = stop(torch.tensor(tok_list)[:, None], None, rows=active).tolist()
         else:
@@ -164,13 +170,16 @@ def greedy(
         keep: list[int] = []
         for i, row in enumerate(active):
             done = (
-                feeds[i][0] in eos
+                row in left
+                or feeds[i][0] in eos
                 or stopped[i]
                 or len(out[row]) >= max_new_tokens
                 or (rows is not None and rows.finished(row))
             )
             if not done:
                 keep.append(i)
+            elif row in left:
+                backed.append((row, left[row]))
             elif on_done is not None:
                 on_done(row, out[row], time.perf_counter() - t0, probe.p_true[row] if probe is not None else None)
         if not keep:
@@ -208,9 +217,13 @@ def _choose(
     eos: set[int],
     rows: constrained.Rows | None,
     probe: constrained.DecisionProbe | None,
-) -> tuple[list[int], list[list[int]]]:
-    """The greedy token of each active row (schema-masked with `rows`, P(True) recorded at a decision) and the
-    tokens each row feeds next: its token plus the schema's forced span. Answer tokens are added to `out`."""
+    refuse: bool = False,
+) -> tuple[list[int], list[list[int]], dict[int, str]]:
+    """The greedy token of each active row (schema-masked with `rows`, P(True) recorded at a decision), the
+    tokens each row feeds next (its token plus the schema's forced span; answer tokens are added to `out`), and
+    with `refuse` {row: quote + "|" + wanted token} of the rows whose unmasked choice inside a quote the schema
+    forbids (they are not advanced)."""
+    wanted = logits.argmax(dim=-1).tolist() if refuse and rows is not None and probe is not None else None
     if rows is not None:
         rows.apply(logits, active)
     if probe is not None:
@@ -219,8 +232,14 @@ def _choose(
                 probe.record(row, logits[i], masked=rows is not None)
     tok_list = logits.argmax(dim=-1).tolist()
     feeds: list[list[int]] = []
-    for row, tid in zip(active, tok_list):
+    left: dict[int, str] = {}
+    for i, (row, tid) in enumerate(zip(active, tok_list)):
         feed = [tid]
+        if wanted is not None and wanted[i] != tid and probe.in_quote(row):
+            quote = constrained.QUOTE.search(probe.text[row]).group(0).split('"', 3)[-1]
+            left[row] = f"{quote}|{probe.piece(wanted[i])}"
+            feeds.append(feed)
+            continue
         if tid not in eos:
             if rows is not None:
                 feed += rows.advance(row, tid)
@@ -228,7 +247,7 @@ def _choose(
             if probe is not None:
                 probe.feed(row, feed)
         feeds.append(feed)
-    return tok_list, feeds
+    return tok_list, feeds, left
 
 
 def _right_aligned(seqs: Sequence[Sequence[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,14 +295,17 @@ def generate_full(
     json_stop: bool = True,
     on_done: OnDone | None = None,
     grammar: constrained.Grammar | None = None,
+    on_backoff: OnBackoff | None = None,
 ):
-    """Answers for whole prompts batched together (left padding, positions from the mask)."""
+    """Answers for whole prompts batched together (left padding, positions from the mask). With a grammar that
+    has a backoff (quote_backoff), the rows whose quote left the record are answered again with it."""
     _check(prompts)
     device = _device(model)
     rows, forced, probe = _start(tokenizer, len(prompts), grammar, json_stop)
     ids, mask = _right_aligned([list(p) + f for p, f in zip(prompts, forced)], tokenizer.pad_token_id, device)
     stop = JsonAnswerStop(tokenizer, len(prompts), stop_after) if json_stop else None
-    return greedy(
+    backed = _backed(grammar)
+    out = greedy(
         model,
         ids,
         mask,
@@ -296,7 +318,49 @@ def generate_full(
         rows,
         probe,
         forced,
+        backed=backed,
     )
+    return _again(
+        out,
+        backed,
+        lambda idx: generate_full(
+            model,
+            tokenizer,
+            [prompts[i] for i in idx],
+            max_new_tokens,
+            stop_after,
+            json_stop,
+            _relay(on_done, on_backoff, backed),
+            grammar.backoff,
+        ),
+    )
+
+
+def _again(out: list[list[int]], backed: list[tuple[int, str]] | None, redo) -> list[list[int]]:
+    """`out` with the rows that backed off answered again: `redo(rows)` gives their answers, in order."""
+    if backed:
+        rows = [r for r, _ in backed]
+        for row, answer in zip(rows, redo(rows)):
+            out[row] = answer
+    return out
+
+
+def _backed(grammar: constrained.Grammar | None) -> list[tuple[int, str]] | None:
+    """A list for the rows whose quote leaves the record, when the grammar has a backoff (quote_backoff)."""
+    return [] if grammar is not None and grammar.backoff is not None else None
+
+
+def _relay(on_done: OnDone | None, on_backoff: OnBackoff | None, backed: list[tuple[int, str]]) -> OnDone | None:
+    """on_done of a backoff batch: its rows reported as the rows they answer again (on_backoff first)."""
+    if on_done is None:
+        return None
+
+    def done(row: int, ids: list[int], seconds: float, p_true: float | None = None) -> None:
+        if on_backoff is not None:
+            on_backoff(*backed[row])
+        on_done(backed[row][0], ids, seconds, p_true)
+
+    return done
 
 
 @torch.no_grad()
@@ -327,6 +391,7 @@ def generate_shared(
     grammar: constrained.Grammar | None = None,
     cascade_attention: bool | None = None,
     adapter_names: Sequence[str] | None = None,
+    on_backoff: OnBackoff | None = None,
 ):
     """Answers for head + tail_i, the head's KV computed once (or passed in) and shared by the rows:
     read once per step by cascade attention (`cascade.py`), or copied into every row (`cascade_attention=False`).
@@ -340,7 +405,9 @@ def generate_shared(
     """
     _check(tails)
     if not head:
-        return generate_full(model, tokenizer, tails, max_new_tokens, stop_after, json_stop, on_done, grammar)
+        return generate_full(
+            model, tokenizer, tails, max_new_tokens, stop_after, json_stop, on_done, grammar, on_backoff
+        )
     device = _device(model)
     base = cache if cache is not None else prefix_cache(model, head)
     rows, forced, probe = _start(tokenizer, len(tails), grammar, json_stop)
@@ -354,8 +421,9 @@ def generate_shared(
     else:  # every row gets its own copy of the head's cache
         batch_cache, scope = copy.deepcopy(base), nullcontext()
         batch_cache.batch_repeat_interleave(len(tails))
+    backed = _backed(grammar)
     with scope:
-        return greedy(
+        out = greedy(
             model,
             ids,
             mask,
@@ -369,7 +437,25 @@ def generate_shared(
             probe,
             forced,
             adapter_names,
+            backed,
         )
+    return _again(  # behind the same head cache, with the quote "none"
+        out,
+        backed,
+        lambda idx: generate_shared(
+            model,
+            tokenizer,
+            head,
+            [tails[i] for i in idx],
+            max_new_tokens,
+            stop_after,
+            json_stop,
+            _relay(on_done, on_backoff, backed),
+            base,
+            grammar.backoff,
+            adapter_names=[adapter_names[i] for i in idx] if adapter_names is not None else None,
+        ),
+    )
 
 
 @contextmanager

@@ -91,6 +91,8 @@ def settings_key(params: dict, which: str, adapter_id: str | None) -> dict:
         key.update(constrained=True, think_max_chars=params.get("think_max_chars"))
         if _grounded(params):  # absent when off: the answers of earlier runs keep their hash
             key["grounded_think"] = True
+            if params.get("quote_backoff"):
+                key["quote_backoff"] = True
     if which == "adapter" and params.get("frozen_record"):  # the adapter reads the base model's record KV
         key["frozen_record"] = True
     return key

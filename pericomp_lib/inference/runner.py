@@ -40,18 +40,21 @@ class RunSummary:
     incomplete: dict = field(default_factory=dict)  # {model: [case ids lacking an answer]}
     p_true: dict = field(default_factory=dict)  # {model: {case_id: {item: P(True) or None}}}
     calibration: dict = field(default_factory=dict)  # the same for the calibration (training) cases
+    backoffs: int = 0  # answers given again with the quote "none" (quote_backoff): their quote left the record
 
     def merge(self, other: RunSummary) -> None:
         self.generated += other.generated
         self.skipped += other.skipped
         self.failed += other.failed
         self.seconds += other.seconds
+        self.backoffs += other.backoffs
         self.errors += other.errors
 
     def __str__(self) -> str:
         s = (
             f"{self.generated} answers generated, {self.skipped} already in raw.jsonl, {self.failed} failed "
             f"in {self.seconds:.1f} s"
+            + (f" ({self.backoffs} with the quote 'none': theirs left the record)" if self.backoffs else "")
         )
         return s + "".join(f"\n  {e}" for e in self.errors[:10])
 
@@ -263,6 +266,8 @@ def _writer(tokenizer, chunk, store, summary: RunSummary, written: set) -> OnDon
     def done(row: int, ids: list[int], seconds: float, p_true: float | None = None) -> None:
         job, h, which = chunk[row]
         written.add(row)
+        backoff = done.backoffs.pop(row, None)
+        summary.backoffs += backoff is not None
         store.append(
             {
                 "case_id": job.case_id,
@@ -274,10 +279,12 @@ def _writer(tokenizer, chunk, store, summary: RunSummary, written: set) -> OnDon
                 "seconds": round(seconds, 3),
                 "batch": len(chunk),
                 "p_true": p_true,
+                "backoff": backoff,
             }
         )
         summary.generated += 1
 
+    done.backoffs = {}  # {row: refused quote} from decoding's on_backoff, for raw.jsonl's "backoff"
     return done
 
 
@@ -298,6 +305,7 @@ def _answer_shared(
         one = rows is not None and len(set(rows)) == 1  # one variant: switched as a whole, no per-row routing
         scope = variant(model, "base" if rows[0] == "__base__" else "adapter") if one else nullcontext()
         written: set = set()
+        done = _writer(tokenizer, chunk, store, summary, written)
         try:
             with scope:
                 generate_shared(
@@ -307,10 +315,11 @@ def _answer_shared(
                     [_ids(tokenizer, x[0].tail) for x in chunk],
                     max_new,
                     stop_after=after,
-                    on_done=_writer(tokenizer, chunk, store, summary, written),
+                    on_done=done,
                     cache=cache,
                     grammar=grammar,
                     adapter_names=None if one else rows,
+                    on_backoff=done.backoffs.__setitem__,
                 )
         except Exception as e:  # noqa: BLE001
             _failed(chunk, e, summary, written)
@@ -319,6 +328,7 @@ def _answer_shared(
 
 def _answer_full(model, tokenizer, chunk, store, max_new, after, summary, grammar=None) -> None:
     written: set = set()
+    done = _writer(tokenizer, chunk, store, summary, written)
     try:
         generate_full(
             model,
@@ -326,8 +336,9 @@ def _answer_full(model, tokenizer, chunk, store, max_new, after, summary, gramma
             [_ids(tokenizer, x[0].head) + _ids(tokenizer, x[0].tail) for x in chunk],
             max_new,
             stop_after=after,
-            on_done=_writer(tokenizer, chunk, store, summary, written),
+            on_done=done,
             grammar=grammar,
+            on_backoff=done.backoffs.__setitem__,
         )
     except Exception as e:  # noqa: BLE001
         _failed(chunk, e, summary, written)

@@ -21,7 +21,7 @@ from ..core.io import atomic_write_text, read_json, write_json
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("case_id", "item", "model", "prompt_hash", "text", "n_tokens", "seconds", "batch", "p_true")
+FIELDS = ("case_id", "item", "model", "prompt_hash", "text", "n_tokens", "seconds", "batch", "p_true", "backoff")
 
 
 def prompt_hash(*parts: Any) -> str:
