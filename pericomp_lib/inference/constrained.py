@@ -36,7 +36,7 @@ GRADES = {"zh": ("Null", "轻", "中", "重"), "en": ("Null", "mild", "moderate"
 # real answer through and makes a looping small model close its list within max_new_tokens.
 MAX_ITEMS = 8
 DECISION = re.compile(r'"bool"\s*:\s*"$')  # the text right before a targeted decision
-QUOTE = re.compile(r'"think"\s*:\s*"(?:[^"\\]|\\.)*$')  # the text inside a targeted think string
+QUOTE = re.compile(r'"think"\s*:\s*"((?:[^"\\]|\\.)*)$')  # a targeted think string still open, and its text
 
 
 class ConstraintError(ValueError):
@@ -274,9 +274,10 @@ class DecisionProbe:
     def at_decision(self, row: int) -> bool:
         return self.p_true[row] is None and DECISION.search(self.text[row][-32:]) is not None
 
-    def in_quote(self, row: int) -> bool:
-        """Inside the think string of a targeted answer (its next token continues or closes the quote)."""
-        return QUOTE.search(self.text[row]) is not None
+    def open_quote(self, row: int) -> str | None:
+        """The think text so far while the row is inside it (its next token continues or closes it), else None."""
+        m = QUOTE.search(self.text[row])
+        return m.group(1) if m else None
 
     def _true_false_sets(self) -> tuple[list[int], list[int]]:
         """Token ids that can start "True" / "False" (free generation: no schema mask to read them from)."""

@@ -235,8 +235,8 @@ def _choose(
     left: dict[int, str] = {}
     for i, (row, tid) in enumerate(zip(active, tok_list)):
         feed = [tid]
-        if wanted is not None and wanted[i] != tid and probe.in_quote(row):
-            quote = constrained.QUOTE.search(probe.text[row]).group(0).split('"', 3)[-1]
+        quote = probe.open_quote(row) if wanted is not None and wanted[i] != tid else None
+        if quote is not None:
             left[row] = f"{quote}|{probe.piece(wanted[i])}"
             feeds.append(feed)
             continue
