@@ -15,6 +15,7 @@ from pericomp_lib.cohort.synthetic.course import simulate
 from pericomp_lib.cohort.synthetic.facts import SURGERY_BY_ID, Course
 from pericomp_lib.cohort.synthetic.writer import render
 from pericomp_lib.core import records
+from pericomp_lib.prompting.gold_answers import EVIDENCE_CHARS
 
 
 def _course(surgery: str = "distal_gastrectomy", baseline: int | None = None, **kw) -> Course:
@@ -167,6 +168,21 @@ def test_negative_evidence_quotes_the_record_for_absent_labels_only(language):
             assert negative["infection_unknown_source"][0] in gold[site].evidence, c.case_id
             seen["site"] += 1
     assert seen["ileus"] > 20 and seen["site"] > 5, seen
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_known_source_trap_quotes_the_line_an_unknown_source_positive_quotes(language):
+    """Why: with the fever's vitals as its quote the adapter decided at the quote (docs/design.md); with the
+    positives' own line the rest of the record, the site, has to decide."""
+    cases = generate_cohort(160, language=language, seed=31, difficulty=0.8, record_length="notes")
+    positives, traps = set(), set()
+    for c in cases:
+        gold = {g.complication: g for g in c.gold}
+        if "infection_unknown_source" in gold:
+            positives.add(gold["infection_unknown_source"].evidence[0][:EVIDENCE_CHARS])
+        elif "infection_source_known" in c.meta["trap_for"].get("infection_unknown_source", []):
+            traps.add(c.meta["trap_evidence"]["infection_unknown_source"][0][:EVIDENCE_CHARS])
+    assert traps and traps <= positives, (traps, positives)
 
 
 def test_delirium_needs_four_features():

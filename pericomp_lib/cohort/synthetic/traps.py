@@ -222,6 +222,13 @@ MIMICS: dict[str, tuple[str, ...]] = {
     "infection_source_known": ("infection_unknown_source",),
     "preop_effusion": ("pneumonia", "cardiogenic_pulmonary_edema"),
 }
+# A trap's quote (meta.trap_evidence[0], what an evidence_first negative quotes) is the value it set (a
+# troponin, a fever's vitals) unless the line it adds is what a positive of the mimic quotes: infection_source_known
+# adds "fever with rising inflammatory markers, infection suspected", the quote of every infection_unknown_source
+# positive. Quoting the fever's vitals instead let the quote decide: the adapter quoted the positives' line and
+# answered True at P(True) > 0.999 for 20 of 43 such traps over 8 seeds. With the shared line the decision has to
+# come from the rest of the record, the site that explains the fever (docs/design.md).
+QUOTES_ADDED_FIRST = {"infection_source_known"}
 _NO_MI = {"myocardial_infarction", "myocardial_injury"}
 TRAP_KINDS: dict[str, TrapKind] = {
     "absorption_fever": TrapKind(lambda c, labels: not labels & set(FEVERISH), absorption_fever),
@@ -288,7 +295,10 @@ def apply_trap(c: Course, rng: random.Random, trap: str) -> None:
         c.trap_for.setdefault(cid, []).append(trap)
     if MIMICS[trap]:
         changed = [(d, k) for d, vs in c.state.items() for k, v in vs.items() if before.get(d, {}).get(k) != v]
-        c.trap_marks.append((MIMICS[trap], c.findings[n_findings:], changed))
+        if trap in QUOTES_ADDED_FIRST:  # two marks: what the trap added is quoted before the values it set
+            c.trap_marks += [(MIMICS[trap], c.findings[n_findings:], []), (MIMICS[trap], [], changed)]
+        else:
+            c.trap_marks.append((MIMICS[trap], c.findings[n_findings:], changed))
     if {"ckd", "esrd"} & set(c.history) and "none" in c.history:
         c.history.remove("none")  # a kidney trap made "no significant past history" untrue
     c.traps.append(trap)
