@@ -37,7 +37,8 @@ VAL_SHARE = 46 / 146  # the paper: 100 train / 46 validation cases from center 1
 
 def _trap_evidence(course: Course, fragments: dict[int, str]) -> dict[str, list[str]]:
     """{complication: fragments of the record a trap laid for it}: the look-alike facts a rationale quotes
-    to say why the label is absent. Values a trap set (a troponin, a fever) come first, then what it added."""
+    to say why the label is absent. Values a trap set (a troponin, a fever) come first, then what it added, unless
+    the trap is in traps.QUOTES_ADDED_FIRST (its added line is what a positive of the mimic quotes)."""
     out: dict[str, list[str]] = {}
     for cids, added, values in course.trap_marks:
         shown = [
