@@ -226,8 +226,9 @@ MIMICS: dict[str, tuple[str, ...]] = {
 # troponin, a fever's vitals) unless the line it adds is what a positive of the mimic quotes: infection_source_known
 # adds "fever with rising inflammatory markers, infection suspected", the quote of every infection_unknown_source
 # positive. Quoting the fever's vitals instead let the quote decide: the adapter quoted the positives' line and
-# answered True at P(True) > 0.999 for 20 of 43 such traps over 8 seeds. With the shared line the decision has to
-# come from the rest of the record, the site that explains the fever (docs/design.md).
+# answered True at P(True) > 0.999 for 20 of 43 such traps over 8 seeds (12 after the paper's 感染 rule). With the
+# shared line the decision has to come from the rest of the record, the site that explains the fever
+# (docs/design.md).
 QUOTES_ADDED_FIRST = {"infection_source_known"}
 _NO_MI = {"myocardial_infarction", "myocardial_injury"}
 TRAP_KINDS: dict[str, TrapKind] = {
