@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import statistics
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -183,6 +185,36 @@ def test_a_known_source_trap_quotes_the_line_an_unknown_source_positive_quotes(l
         elif "infection_source_known" in c.meta["trap_for"].get("infection_unknown_source", []):
             traps.add(c.meta["trap_evidence"]["infection_unknown_source"][0][:EVIDENCE_CHARS])
     assert traps and traps <= positives, (traps, positives)
+
+
+def _fragments(record: str) -> set[str]:
+    """A record's clauses with their numbers masked: what a bag of words sees apart from the values."""
+    parts = re.split(r"(?:[.;。；]\s*|\n|: |：)", record)
+    return {re.sub(r"\d+(?:\.\d+)?", "#", p.strip()) for p in parts if p.strip()}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_no_clause_that_most_criteria_positives_hold_is_missing_from_every_trap(language):
+    """Why: an ECG line only positives of myocardial injury held, and the blood cultures and antibiotics only
+    unknown-source positives held, let TF-IDF find them without reading the troponin or the site
+    (docs/design.md). A trap has to differ from a positive in what the definition reads, not in the workup."""
+    cases = generate_cohort(400, language=language, seed=41, difficulty=0.8, record_length="notes")
+    for cid in ("paralytic_ileus", "infection_unknown_source", "myocardial_injury"):
+        positives = [
+            _fragments(c.record)
+            for c in cases
+            if any(g.complication == cid and g.evidence_kind == "criteria" for g in c.gold)
+        ]
+        traps = [
+            _fragments(c.record)
+            for c in cases
+            if cid in c.meta["trap_for"] and cid not in {g.complication for g in c.gold}
+        ]
+        assert len(positives) >= 20 and len(traps) >= 20, (cid, len(positives), len(traps))
+        common = Counter(f for p in positives for f in p)
+        in_traps = set().union(*traps)
+        leaks = [f for f, n in common.items() if n >= len(positives) / 2 and f not in in_traps]
+        assert not leaks, (cid, leaks)
 
 
 def test_delirium_needs_four_features():

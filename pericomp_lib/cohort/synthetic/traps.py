@@ -93,15 +93,26 @@ def ileus_flatus_day3(c: Course, rng: random.Random) -> None:
 
 
 def tnt_near(c: Course, rng: random.Random) -> None:
-    c.bump(rng.randint(1, 3), "tnt", rnd(rng, 0.015, 0.026, 3))
+    d = rng.randint(1, 3)
+    c.bump(d, "tnt", rnd(rng, 0.015, 0.026, 3))
+    _tnt_workup(c, d)
+
+
+def _tnt_workup(c: Course, d: int) -> None:
+    """What a myocardial-injury positive's record holds beside its troponin (`complications.mins`): without it,
+    "sinus rhythm, no ST-segment changes" appeared only in positives and a bag of words read that line, not
+    the value (docs/design.md)."""
+    c.add("sign", d, "chest_pain", negated=True)
+    c.add("ecg", d, "sinus", no_st=True)
 
 
 def tnt_renal(c: Course, rng: random.Random) -> None:
     if not c.renal_insufficiency:
         c.history.append("ckd")
         c.baseline_cr = c.baseline_cr if c.baseline_cr and c.baseline_cr > 140 else rnd(rng, 150, 230)
-    c.bump(rng.randint(1, 3), "tnt", rnd(rng, 0.032, 0.07, 3))
-    c.add("sign", 1, "chest_pain", negated=True)
+    d = rng.randint(1, 3)
+    c.bump(d, "tnt", rnd(rng, 0.032, 0.07, 3))
+    _tnt_workup(c, d)
 
 
 def sinus_tachy(c: Course, rng: random.Random) -> None:
@@ -192,6 +203,11 @@ def infection_source_known(c: Course, rng: random.Random) -> None:
     d = max(1, site_day - 1)
     fever(c, rng, d)
     c.add("sign", d, "suspected_infection")
+    # Blood cultures of that fever grow nothing and empirical antibiotics start, as for an unknown-source
+    # positive (`complications.infection_unknown`): without them "blood cultures: no growth" and "... for the
+    # suspected infection" appeared only in positives, and a bag of words read those lines (docs/design.md).
+    c.add("culture", d, "blood", positive=False)
+    c.add("treatment", d, "antibiotics", about="infection_unknown_source")
 
 
 def preop_effusion(c: Course, rng: random.Random) -> None:
