@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from .draw import rnd, rnd_log
+from .draw import rnd
 from .facts import Course
 
 INFECTIONS = (
@@ -201,10 +201,7 @@ def mi(c: Course, rng: random.Random, g: str) -> int:
 
 def mins(c: Course, rng: random.Random, g: str) -> int:
     d = rng.randint(1, 3)
-    # Log-uniform: ~42% of the peaks below 0.07 ng/mL, where the renal traps' (0.032-0.07) lie, instead of ~20%
-    # uniform; a rise just over 0.03 is what decides most injuries, and the adapter had learnt "TnT >= 0.1"
-    # from the few positives below it (docs/design.md).
-    c.bump(d, "tnt", rnd_log(rng, 0.031, 0.22, 3))
+    c.bump(d, "tnt", rnd(rng, 0.031, 0.22, 3))
     c.add("sign", d, "chest_pain", negated=True)
     c.add("ecg", d, "sinus", no_st=True)
     return d

@@ -18,10 +18,3 @@ def rnd(rng: random.Random, lo: float, hi: float, nd: int = 0) -> float:
     """Uniform in [lo, hi] rounded to nd decimals (an int when nd == 0), as a chart would print it."""
     v = round(rng.uniform(lo, hi), nd)
     return int(v) if nd == 0 else v
-
-
-def rnd_log(rng: random.Random, lo: float, hi: float, nd: int = 0) -> float:
-    """Log-uniform in [lo, hi], rounded like `rnd`: half the values below the geometric mean, where a lab
-    value just over its threshold is common. One draw, as `rnd` makes, so the draws after it stay the same."""
-    v = round(lo * (hi / lo) ** rng.random(), nd)
-    return int(v) if nd == 0 else v
