@@ -202,9 +202,15 @@ def mi(c: Course, rng: random.Random, g: str) -> int:
 def mins(c: Course, rng: random.Random, g: str) -> int:
     d = rng.randint(1, 3)
     c.bump(d, "tnt", rnd(rng, 0.031, 0.22, 3))
+    tnt_workup(c, d)
+    return d
+
+
+def tnt_workup(c: Course, d: int) -> None:
+    """What a record holds beside a troponin without ischaemia: a positive's and its traps' alike, or a bag of
+    words reads this line instead of the value (traps.tnt_near, tnt_renal; docs/design.md)."""
     c.add("sign", d, "chest_pain", negated=True)
     c.add("ecg", d, "sinus", no_st=True)
-    return d
 
 
 def pneumonia(c: Course, rng: random.Random, g: str) -> int:

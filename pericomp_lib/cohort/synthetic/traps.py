@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .complications import DELIRIUM_FEATURES, FEVERISH, INFECTIONS, fever
+from .complications import DELIRIUM_FEATURES, FEVERISH, INFECTIONS, fever, tnt_workup
 from .draw import rnd
 from .facts import PREOP, SURGERY_BY_ID, Course
 
@@ -95,15 +95,7 @@ def ileus_flatus_day3(c: Course, rng: random.Random) -> None:
 def tnt_near(c: Course, rng: random.Random) -> None:
     d = rng.randint(1, 3)
     c.bump(d, "tnt", rnd(rng, 0.015, 0.026, 3))
-    _tnt_workup(c, d)
-
-
-def _tnt_workup(c: Course, d: int) -> None:
-    """What a myocardial-injury positive's record holds beside its troponin (`complications.mins`): without it,
-    "sinus rhythm, no ST-segment changes" appeared only in positives and a bag of words read that line, not
-    the value (docs/design.md)."""
-    c.add("sign", d, "chest_pain", negated=True)
-    c.add("ecg", d, "sinus", no_st=True)
+    tnt_workup(c, d)
 
 
 def tnt_renal(c: Course, rng: random.Random) -> None:
@@ -112,7 +104,7 @@ def tnt_renal(c: Course, rng: random.Random) -> None:
         c.baseline_cr = c.baseline_cr if c.baseline_cr and c.baseline_cr > 140 else rnd(rng, 150, 230)
     d = rng.randint(1, 3)
     c.bump(d, "tnt", rnd(rng, 0.032, 0.07, 3))
-    _tnt_workup(c, d)
+    tnt_workup(c, d)
 
 
 def sinus_tachy(c: Course, rng: random.Random) -> None:
