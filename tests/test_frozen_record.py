@@ -267,7 +267,7 @@ def test_inference_refuses_an_adapter_trained_the_other_way(tmp_path):
 def test_base_and_adapter_rows_decoded_together_answer_as_apart(tok, backoff):
     """With frozen_record, 04 decodes a case's base and adapter questions in one batch (peft's per-row
     adapter_names) behind one base prefill; each answer and P(True) equals the one its variant gives alone, also
-    where quote_backoff answers some rows again (its second batch keeps each row's adapter)."""
+    where quote_backoff answers some rows again (a row started again in its batch keeps its adapter)."""
     from peft import LoraConfig, get_peft_model
 
     params = _params(grounded_think=True, think_max_chars=64, max_new_tokens=60, quote_backoff=backoff)

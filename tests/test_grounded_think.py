@@ -69,7 +69,7 @@ def test_a_quote_the_record_does_not_hold_is_refused():
 
 
 def test_the_grammar_accepts_the_training_target_and_refuses_a_made_up_quote(tok):
-    case = generate_cohort(12, seed=5, difficulty=0.8, record_length="notes")[3]
+    case = generate_cohort(12, seed=5, difficulty=0.8, record_length="notes")[2]
     grammars = constrained.GroundedGrammars(tok, _params(), "en", {case.case_id: case.record})
     grammar = grammars.for_case(case.case_id)
     assert grammars.for_case(case.case_id) is grammar  # compiled once per case
@@ -157,3 +157,49 @@ def test_quote_backoff_answers_a_quote_that_left_the_record_with_none(tok, defs,
         assert bent.startswith(began) and not bent.startswith(began + wanted), (backed[key], bent)
     assert settings_key(p_on, "base", None) != settings_key(p_off, "base", None)
     assert "quote_backoff" not in settings_key(p_off, "base", None)  # answers of earlier runs keep their hash
+
+
+@pytest.mark.parametrize("cascade", [False, True])
+def test_a_backed_off_row_starts_again_inside_its_batch(tok, defs, cascade):
+    """quote_backoff starts a row again inside its batch (its first answer's columns masked out, its positions
+    reused), with or without cascade attention: each answer equals the one its prompt gets alone, under the case's
+    grammar or, for the rows that backed off, with the quote "none" forced (P(True) to 1e-5: the first answer's
+    columns left unmasked move it by ~5e-5 here)."""
+    import torch
+
+    from pericomp_lib.inference import decoding
+
+    model = lively_llama(tok, seed=5, max_position_embeddings=8192)
+    nudged = torch.tensor([tok(t, add_special_tokens=False).input_ids[0] for t in ("none", "#")])
+    model.lm_head.register_forward_hook(lambda m, i, o: o.index_add(-1, nudged, o.new_full((*o.shape[:-1], 2), 12.0)))
+    case = generate_cohort(3, seed=11, difficulty=0.8, record_length="notes")[2]
+    p = _params(prompt_layout="shared_prefix", quote_backoff=True)
+    js = build_jobs([case], tok, defs, p)
+    head = tok(js[0].head, add_special_tokens=False).input_ids
+    tails = [tok(j.tail, add_special_tokens=False).input_ids for j in js] * 2  # 8 rows: cascade's case
+    grammar = grammar_for(tok, p, defs, [case]).for_case(case.case_id)
+    got, backed = {}, {}
+    decoding.generate_shared(
+        model,
+        tok,
+        head,
+        tails,
+        60,
+        on_done=lambda r, ids, s, pt: got.__setitem__(r, (ids, pt)),
+        grammar=grammar,
+        cascade_attention=cascade,
+        on_backoff=backed.__setitem__,
+    )
+    assert sorted(got) == list(range(len(tails))) and 0 < len(backed) < len(tails), backed
+    for r, tail in enumerate(tails):
+        alone = {}
+        decoding.generate_full(
+            model,
+            tok,
+            [head + tail],
+            60,
+            on_done=lambda _, ids, s, pt, alone=alone: alone.update(ids=ids, p=pt),
+            grammar=grammar.backoff if r in backed else grammar,
+        )
+        assert got[r][0] == alone["ids"] and got[r][1] == pytest.approx(alone["p"], abs=1e-5), (r, backed.get(r))
+        assert (json.loads(tok.decode(got[r][0]))["think"] == "none") >= (r in backed)

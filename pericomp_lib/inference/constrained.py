@@ -171,7 +171,7 @@ class GroundedGrammars:
     quote_backoff: the grammar masks a quote the record does not hold, but the model has then already begun it,
     and the mask bends it into whatever the record holds there: an adapter that wants "POD 3. Today: no flatus"
     writes "POD 3. Today: passing flatus" and still decides True. With the switch on, a row whose greedy token
-    inside the quote is one the record does not allow is answered again from its prompt with the quote "none":
+    inside the quote is one the record does not allow is answered again, in its batch, with the quote "none":
     the evidence it looked for is not in the record. Off: the masked greedy choice stands."""
 
     def __init__(self, tokenizer, params: dict, language: str, records: dict[str, str]):
@@ -224,6 +224,13 @@ class Rows:
             self._consume(m, ff)
         return ff
 
+    def restart(self, row: int, grammar: Grammar) -> list[int]:
+        """The row's answer begun again under `grammar` (quote_backoff): its forced opening span."""
+        import llguidance
+
+        self.matchers[row] = llguidance.LLMatcher(grammar.lltok, grammar.grammar, log_level=1)
+        return self.forced(row)
+
     def advance(self, row: int, token: int) -> list[int]:
         """Consume the chosen token; return the forced tokens that follow it (already consumed too)."""
         self._consume(self.matchers[row], [token])
@@ -270,6 +277,11 @@ class DecisionProbe:
 
     def feed(self, row: int, tokens: Sequence[int]) -> None:
         self.text[row] += "".join(self.piece(t) for t in tokens)
+
+    def restart(self, row: int, tokens: Sequence[int]) -> None:
+        """The row's answer begun again (quote_backoff) with `tokens`: its text and decision are forgotten."""
+        self.text[row], self.p_true[row] = "", None
+        self.feed(row, tokens)
 
     def at_decision(self, row: int) -> bool:
         return self.p_true[row] is None and DECISION.search(self.text[row][-32:]) is not None

@@ -137,7 +137,8 @@ def greedy(
     probe: constrained.DecisionProbe | None = None,
     forced: Sequence[Sequence[int]] | None = None,
     adapter_names: Sequence[str] | None = None,
-    backed: list[tuple[int, str]] | None = None,
+    backoff: constrained.Grammar | None = None,
+    on_backoff: OnBackoff | None = None,
 ) -> list[list[int]]:
     """Greedy decoding of a batch whose cache already holds everything before `input_ids`.
 
@@ -148,8 +149,10 @@ def greedy(
     like the prompt tails. `forced` are the tokens already fed at the end of each row's prompt (the
     schema's opening span); they are part of the answer. `probe` records P(True) at each decision.
     `adapter_names`: peft's adapter per row ("__base__": none), for base and adapter answers in one batch.
-    `backed` (a list, with `rows` and `probe`): a row whose greedy token inside its quote is one the schema
-    forbids leaves the batch unanswered, and (row, quote so far + "|" + wanted token) is appended to it.
+    `backoff` (the grammar's, with `rows` and `probe`: quote_backoff): a row whose greedy token inside its quote
+    is one the schema forbids starts its answer again in the batch under `backoff` (the quote "none"): the
+    columns of its first answer are masked out and its new tokens take their positions, so it gets the answer
+    its prompt gets alone with that grammar; on_backoff(row, quote so far + "|" + wanted token) is called first.
     """
     t0 = time.perf_counter()
     n = input_ids.shape[0]
@@ -159,27 +162,36 @@ def greedy(
             probe.feed(row, out[row])
     active = list(range(n))
     names = list(adapter_names) if adapter_names is not None else None
+    # where each row's answer begins (the column in attention_mask, its position): a backoff starts it again there
+    start_col = [attention_mask.shape[1] - len(o) for o in out]
+    start_pos = [int(position_ids[r, -1]) + 1 - len(o) for r, o in enumerate(out)]
     logits = _last_logits(model, input_ids, attention_mask, position_ids, cache, names)
     next_pos = position_ids[:, -1:] + 1
     while True:
-        tok_list, feeds, left = _choose(logits, active, out, eos, rows, probe, backed is not None)
+        tok_list, feeds, left = _choose(logits, active, out, eos, rows, probe, backoff is not None)
         if stop is not None and rows is None:
             stopped = stop(torch.tensor(tok_list)[:, None], None, rows=active).tolist()
         else:
             stopped = [False] * len(active)
         keep: list[int] = []
         for i, row in enumerate(active):
+            if row in left:  # its quote left the record: the answer again, from its start, under `backoff`
+                if on_backoff is not None:
+                    on_backoff(row, left[row])
+                attention_mask[i, start_col[row] :] = 0
+                next_pos[i] = start_pos[row]
+                out[row] = feeds[i] = rows.restart(row, backoff)
+                probe.restart(row, out[row])
+                keep.append(i)
+                continue
             done = (
-                row in left
-                or feeds[i][0] in eos
+                feeds[i][0] in eos
                 or stopped[i]
                 or len(out[row]) >= max_new_tokens
                 or (rows is not None and rows.finished(row))
             )
             if not done:
                 keep.append(i)
-            elif row in left:
-                backed.append((row, left[row]))
             elif on_done is not None:
                 on_done(row, out[row], time.perf_counter() - t0, probe.p_true[row] if probe is not None else None)
         if not keep:
@@ -298,14 +310,13 @@ def generate_full(
     on_backoff: OnBackoff | None = None,
 ):
     """Answers for whole prompts batched together (left padding, positions from the mask). With a grammar that
-    has a backoff (quote_backoff), the rows whose quote left the record are answered again with it."""
+    has a backoff (quote_backoff), a row whose quote left the record starts again with it (greedy)."""
     _check(prompts)
     device = _device(model)
     rows, forced, probe = _start(tokenizer, len(prompts), grammar, json_stop)
     ids, mask = _right_aligned([list(p) + f for p, f in zip(prompts, forced)], tokenizer.pad_token_id, device)
     stop = JsonAnswerStop(tokenizer, len(prompts), stop_after) if json_stop else None
-    backed = _backed(grammar)
-    out = greedy(
+    return greedy(
         model,
         ids,
         mask,
@@ -318,49 +329,14 @@ def generate_full(
         rows,
         probe,
         forced,
-        backed=backed,
-    )
-    return _again(
-        out,
-        backed,
-        lambda idx: generate_full(
-            model,
-            tokenizer,
-            [prompts[i] for i in idx],
-            max_new_tokens,
-            stop_after,
-            json_stop,
-            _relay(on_done, on_backoff, backed),
-            grammar.backoff,
-        ),
+        backoff=_backoff(grammar, probe),
+        on_backoff=on_backoff,
     )
 
 
-def _again(out: list[list[int]], backed: list[tuple[int, str]] | None, redo) -> list[list[int]]:
-    """`out` with the rows that backed off answered again: `redo(rows)` gives their answers, in order."""
-    if backed:
-        rows = [r for r, _ in backed]
-        for row, answer in zip(rows, redo(rows)):
-            out[row] = answer
-    return out
-
-
-def _backed(grammar: constrained.Grammar | None) -> list[tuple[int, str]] | None:
-    """A list for the rows whose quote leaves the record, when the grammar has a backoff (quote_backoff)."""
-    return [] if grammar is not None and grammar.backoff is not None else None
-
-
-def _relay(on_done: OnDone | None, on_backoff: OnBackoff | None, backed: list[tuple[int, str]]) -> OnDone | None:
-    """on_done of a backoff batch: its rows reported as the rows they answer again (on_backoff first)."""
-    if on_done is None:
-        return None
-
-    def done(row: int, ids: list[int], seconds: float, p_true: float | None = None) -> None:
-        if on_backoff is not None:
-            on_backoff(*backed[row])
-        on_done(backed[row][0], ids, seconds, p_true)
-
-    return done
+def _backoff(grammar: constrained.Grammar | None, probe) -> constrained.Grammar | None:
+    """The grammar a row whose quote leaves the record starts again with (quote_backoff), else None."""
+    return grammar.backoff if grammar is not None and probe is not None else None
 
 
 @torch.no_grad()
@@ -421,9 +397,8 @@ def generate_shared(
     else:  # every row gets its own copy of the head's cache
         batch_cache, scope = copy.deepcopy(base), nullcontext()
         batch_cache.batch_repeat_interleave(len(tails))
-    backed = _backed(grammar)
     with scope:
-        out = greedy(
+        return greedy(
             model,
             ids,
             mask,
@@ -437,25 +412,9 @@ def generate_shared(
             probe,
             forced,
             adapter_names,
-            backed,
+            _backoff(grammar, probe),
+            on_backoff,
         )
-    return _again(  # behind the same head cache, with the quote "none"
-        out,
-        backed,
-        lambda idx: generate_shared(
-            model,
-            tokenizer,
-            head,
-            [tails[i] for i in idx],
-            max_new_tokens,
-            stop_after,
-            json_stop,
-            _relay(on_done, on_backoff, backed),
-            base,
-            grammar.backoff,
-            adapter_names=[adapter_names[i] for i in idx] if adapter_names is not None else None,
-        ),
-    )
 
 
 @contextmanager
