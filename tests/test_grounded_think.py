@@ -69,7 +69,7 @@ def test_a_quote_the_record_does_not_hold_is_refused():
 
 
 def test_the_grammar_accepts_the_training_target_and_refuses_a_made_up_quote(tok):
-    case = generate_cohort(12, seed=5, difficulty=0.8, record_length="notes")[2]
+    case = generate_cohort(12, seed=5, difficulty=0.8, record_length="notes")[3]
     grammars = constrained.GroundedGrammars(tok, _params(), "en", {case.case_id: case.record})
     grammar = grammars.for_case(case.case_id)
     assert grammars.for_case(case.case_id) is grammar  # compiled once per case

@@ -159,6 +159,12 @@ class Grammar:
     def rows(self, n: int) -> Rows:
         return Rows(self, n)
 
+    def matcher(self):
+        """A fresh llguidance matcher of this grammar: one per answer row."""
+        import llguidance
+
+        return llguidance.LLMatcher(self.lltok, self.grammar, log_level=1)
+
     def for_case(self, case_id: str) -> Grammar:
         """The grammar of one case's answers: the same for every case (GroundedGrammars differs)."""
         return self
@@ -210,10 +216,8 @@ class Rows:
     """The matchers of one batch, one per row, in row order (rows never move; finished rows are skipped)."""
 
     def __init__(self, grammar: Grammar, n: int):
-        import llguidance
-
         self.g = grammar
-        self.matchers = [llguidance.LLMatcher(grammar.lltok, grammar.grammar, log_level=1) for _ in range(n)]
+        self.matchers = [grammar.matcher() for _ in range(n)]
         self._mask = None
 
     def forced(self, row: int) -> list[int]:
@@ -226,9 +230,7 @@ class Rows:
 
     def restart(self, row: int, grammar: Grammar) -> list[int]:
         """The row's answer begun again under `grammar` (quote_backoff): its forced opening span."""
-        import llguidance
-
-        self.matchers[row] = llguidance.LLMatcher(grammar.lltok, grammar.grammar, log_level=1)
+        self.matchers[row] = grammar.matcher()
         return self.forced(row)
 
     def advance(self, row: int, token: int) -> list[int]:
