@@ -63,6 +63,7 @@ def _cpu_profile_switches(tmp_path: Path) -> Path:
         "negative_ratio",
         "positive_weight",
         "decision_weight",
+        "quote_weight",
         "complications",
         "lora_layers",
         "frozen_record",

@@ -218,6 +218,12 @@ class Params(BaseModel):
         "03",
         "loss weight of the tokens of a targeted answer's True/False against its other tokens (None: 1, the paper)",
     )
+    quote_weight: _t(_number(0.0, lo_open=True, hint=" > 0, or null for 1", optional=True), float | None) = F(
+        None,
+        "03",
+        "loss weight of the first token of a targeted answer's think against its other tokens: with "
+        'answer_layout evidence_first, where it chooses between "none" and the record\'s words (None: 1, the paper)',
+    )
     # optimiser, schedule and checkpoints (training.SFT_CONFIG_KEYS maps them onto trl.SFTConfig)
     lr_scheduler_type: _t(
         _choice(

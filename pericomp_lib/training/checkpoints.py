@@ -50,6 +50,7 @@ RESUME_KEYS_IF_SET = (
     "positive_weight",
     "decision_weight",
     "trap_weight",
+    "quote_weight",
     "lora_layers",  # other layers get adapters: a checkpoint of another set cannot resume (optimizer groups differ)
     "frozen_record",
 )

@@ -163,6 +163,7 @@ def _rows(params: dict, tok, examples: Sequence[dict]) -> tuple[list[dict], list
         params.get("positive_weight"),
         params.get("decision_weight"),
         params.get("trap_weight"),
+        params.get("quote_weight"),
     )
     rows, skipped = build_rows(tokenized, int(params["max_seq_len"]), bool(params.get("packing")))
     for i, row in enumerate(rows):

@@ -23,7 +23,7 @@ class TokenizedExample:
     head: list[int]  # chat head; in shared_prefix the part shared by a case's questions
     tail: list[int]  # the question part (empty for the paper layout)
     answer: list[int]  # completion + end-of-turn: the only tokens with loss
-    weights: tuple[float, ...] | None = None  # loss weight per answer token (positive_weight, decision_weight); None: 1
+    weights: tuple[float, ...] | None = None  # loss weight per answer token (params *_weight); None: 1
 
     def __len__(self) -> int:
         return len(self.head) + len(self.tail) + len(self.answer)
@@ -133,7 +133,7 @@ class Collator:
         keep = (targets != IGNORE).any(0).nonzero()[:, 0]
         batch["logits_to_keep"] = keep
         batch["shift_labels"] = targets[:, keep]
-        if all("weights" in r for r in rows):  # examples with loss weights (params positive_weight, decision_weight)
+        if all("weights" in r for r in rows):  # examples with loss weights (params *_weight)
             padded = torch.tensor([r["weights"] + [0.0] * (L - len(r["weights"])) for r in rows], dtype=torch.float32)
             batch["shift_weights"] = padded[:, 1:][:, keep]
         if all("row" in r for r in rows):  # which row each is (frozen_record caches per row)
@@ -159,7 +159,7 @@ def token_loss(logits, batch: dict[str, Any]):
 
     targets = batch["shift_labels"].to(logits.device)
     logits = logits.float()
-    weights = batch.get("shift_weights")  # params positive_weight / decision_weight: a loss weight per answer token
+    weights = batch.get("shift_weights")  # params *_weight: a loss weight per answer token
     loss = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]),
         targets.reshape(-1),

@@ -41,11 +41,13 @@ def tokenize_examples(
     positive_weight: float | None = None,
     decision_weight: float | None = None,
     trap_weight: float | None = None,
+    quote_weight: float | None = None,
 ) -> list[TokenizedExample]:
     """Chat-wrap and tokenize. shared_prefix examples split at the record so packed and unpacked rows
     hold identical tokens. Loss weights (None: 1): `positive_weight` for every answer token of a positive
     targeted example, `trap_weight` for that of a negative one whose record holds a look-alike (a trap laid for
-    that complication), `decision_weight` for the tokens of its "True"/"False" (`weighted_answer`)."""
+    that complication), `decision_weight` for the tokens of its "True"/"False" and `quote_weight` for the first token
+    of its think (`weighted_answer`)."""
     from ..prompting import chat
 
     before, after = answer_template(tokenizer, enable_thinking)
@@ -67,7 +69,7 @@ def tokenize_examples(
             return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
         text = before + ex["completion"] + after
-        if positive_weight is None and decision_weight is None and trap_weight is None:
+        if positive_weight is None and decision_weight is None and trap_weight is None and quote_weight is None:
             answer, weights = enc(text), None
         else:
             weight = 1.0
@@ -75,7 +77,7 @@ def tokenize_examples(
                 weight = float(positive_weight)
             elif trap_weight is not None and ex.get("trap"):
                 weight = float(trap_weight)
-            answer, weights = weighted_answer(tokenizer, text, weight, decision_weight)
+            answer, weights = weighted_answer(tokenizer, text, weight, decision_weight, quote_weight)
         out.append(TokenizedExample(str(ex["case_id"]), ex.get("complication"), enc(head), enc(tail), answer, weights))
     return out
 
@@ -95,21 +97,28 @@ def _conversation_example(ex: dict, i: int) -> dict:
 
 
 _DECISION = re.compile(r'"bool":\s*"(True|False)"')
+_THINK_VALUE = re.compile(r'"think":\s*"(?=[^"])')
 
 
 def weighted_answer(
-    tokenizer, text: str, weight: float, decision_weight: float | None
+    tokenizer, text: str, weight: float, decision_weight: float | None, quote_weight: float | None = None
 ) -> tuple[list[int], tuple[float, ...]]:
     """(answer ids, loss weight per id): `weight` everywhere, times `decision_weight` on the tokens that spell a
-    targeted answer's "True"/"False" (found by character offsets; other answers have none). With a schema the
-    keys and quotes are forced at inference, so the decision is what training must teach."""
+    targeted answer's "True"/"False", times `quote_weight` on the first token of its think (found by character
+    offsets; other answers have neither). With a schema the keys and quotes are forced at inference, so the
+    decision is what training must teach; in an evidence_first answer it is often taken at the quote's first
+    token ("none" or the record's words), and the True/False after a quote only follows it."""
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     weights = [weight] * len(enc["input_ids"])
-    m = _DECISION.search(text)
-    if decision_weight is not None and m:
+    spans = []
+    if decision_weight is not None and (m := _DECISION.search(text)):
+        spans.append((m.start(1), m.end(1), float(decision_weight)))
+    if quote_weight is not None and (m := _THINK_VALUE.search(text)):
+        spans.append((m.end(), m.end() + 1, float(quote_weight)))
+    for start, end, factor in spans:
         for k, (a, b) in enumerate(enc["offset_mapping"]):
-            if a < m.end(1) and b > m.start(1):
-                weights[k] *= float(decision_weight)
+            if a < end and b > start:
+                weights[k] *= factor
     return enc["input_ids"], tuple(weights)
 
 
