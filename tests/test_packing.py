@@ -278,29 +278,11 @@ def test_decision_and_positive_weights_fall_on_the_right_answer_tokens():
         heavy = "".join(tok.decode([t]) for t, w in zip(e.answer, e.weights) if w > base)
         assert heavy.strip() == (word or ""), (heavy, word)
         assert max(e.weights) == (base * 10 if word else base)
-
-
-def test_quote_weight_falls_on_the_first_token_of_the_think_only():
-    from pericomp_lib.llm import models
-    from pericomp_lib.training.train_inputs import tokenize_examples
-
-    tok = models.load_tokenizer("smollm2-135m")
-    exs = [
-        {
-            "case_id": "c1",
-            "prompt": "p",
-            "completion": '{"think": "POD 3. Today: no flatus", "bool": "True", "grading": "mild"}',
-            "positive": True,
-        },
-        {"case_id": "c2", "prompt": "p", "completion": '{"think": "none", "bool": "False", "grading": "Null"}'},
-        {"case_id": "c3", "prompt": "p", "completion": '{"bool": "False", "grading": "Null", "think": ""}'},
-    ]
-    weighted = tokenize_examples(tok, exs, positive_weight=3.0, decision_weight=10.0, quote_weight=5.0)
-    for e, first, word, base in zip(weighted, ("P", "none", None), ("True", "False", "False"), (3.0, 1.0, 1.0)):
-        heavy = {tok.decode([t]).strip(): w / base for t, w in zip(e.answer, e.weights) if w > base}
-        assert heavy == ({first: 5.0} if first else {}) | {word: 10.0}, heavy
-    plain = tokenize_examples(tok, exs, positive_weight=3.0, decision_weight=10.0)
-    assert all(5.0 * base not in e.weights for e, base in zip(plain, (3.0, 1.0, 1.0)))
+    # quote_weight: the think's first token too ("none" or the record's first word: where evidence_first decides)
+    quoted = tokenize_examples(tok, exs, positive_weight=3.0, decision_weight=10.0, quote_weight=5.0)
+    for e, plain, think in zip(quoted, weighted, ("t", "t", None)):
+        more = [(tok.decode([t]), w / v) for t, w, v in zip(e.answer, e.weights, plain.weights) if w != v]
+        assert [(text.strip('" '), factor) for text, factor in more] == ([(think, 5.0)] if think else []), more
 
 
 def test_trap_weight_falls_on_negatives_with_a_look_alike_only():
