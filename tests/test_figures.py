@@ -468,11 +468,14 @@ def test_runs_pr_figure_lists_seeds_by_number_beside_the_curves(tmp_path):
         {"split": "eval", "case_id": f"c{i}", "complication": "pneumonia", "model": "adapter", "gold": g, "p_true": p}
         for i, (g, p) in enumerate([(1, 0.9), (0, 0.7), (1, 0.2), (0, 0.1)])
     ]
-    for seed in (10, 2, 1):
+    for seed in (10, 2, 1, 3, 4, 5):
         (tmp_path / "runs" / "r" / f"seed-{seed}").mkdir(parents=True)
         pd.DataFrame(rows).to_csv(tmp_path / "runs" / "r" / f"seed-{seed}" / "decisions.csv", index=False)
     fig, _ = run_figures.runs_pr_figure(tmp_path / "runs")
     legend = fig.axes[0].get_legend()
+    lines = {(tuple(line.get_color()), line.get_linestyle()) for line in fig.axes[0].get_lines()}
     plt.close(fig)
-    assert [t.get_text().rsplit(" ", 1)[-1] for t in legend.get_texts()] == ["seed-1", "seed-2", "seed-10"]
+    seeds = [t.get_text().rsplit(" ", 1)[-1] for t in legend.get_texts()]
+    assert seeds == ["seed-1", "seed-2", "seed-3", "seed-4", "seed-5", "seed-10"]
+    assert len(lines) == len(seeds)  # every seed its own colour and style: styles alone repeat after four
     assert legend.get_bbox_to_anchor().x0 > fig.axes[0].get_window_extent().x1 - 1  # outside the axes

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pericomp_lib.cohort import build
-from pericomp_lib.core import params, records
+from pericomp_lib.core import params, records, taxonomy
 from pericomp_lib.evaluation import run_scores
 from pericomp_lib.inference import run_outputs, runner, runstore
 from pericomp_lib.llm import models
@@ -192,6 +192,20 @@ def test_exports_parse_back_and_count_failures(tmp_path):
     m = run_scores.metrics_table(tmp_path, [case]).set_index(["model", "mode", "average"])
     assert m.loc[("base", "lenient", "micro"), "precision"] == pytest.approx(0.5)
     assert m.loc[("adapter", "lenient", "micro"), "f1"] == 0.0
+
+
+def test_side_by_side_is_right_as_scored_after_the_paper_infection_rule(tmp_path):
+    # 感染 (source unknown) beside pneumonia is dropped by the paper's rule: the row shows the answer's own
+    # decision (present), the one the scores count (scored) and is right by the latter
+    yes = '{"think": "fever", "bool": "True", "grading": "中"}'
+    answers = {"adapter": {"k1": {"pneumonia": yes, "infection_unknown_source": yes}}}
+    df = run_outputs.side_by_side([_case()], answers, "targeted").set_index("complication")
+    infection = df.loc["infection_unknown_source"]
+    assert infection["adapter_present"] and not infection["adapter_scored"] and infection["adapter_right"]
+    assert df.loc["pneumonia", "adapter_scored"] and df.loc["pneumonia", "adapter_right_strict"]
+    run_outputs.write_predictions(tmp_path, answers, "targeted")
+    scored = json.loads((tmp_path / "predictions" / "adapter.json").read_text(encoding="utf-8"))["k1"]
+    assert set(scored) == {taxonomy.zh_short(c) for c in df.index[df["adapter_scored"]]}
 
 
 def test_comprehensive_exports(tmp_path):

@@ -45,6 +45,10 @@ def cli(argv: list[str]) -> int:
         )
         print(f"wrote {Path(args.out) / 'runs_metrics.csv'}\nmicro F1 per run, seed and model:")
         print(micro.round(3).to_string())
+        from .seeds import describe, write_all
+
+        for pooled in write_all(args.runs_dir).values():  # runs/<run>/seeds_summary.json
+            print(describe(pooled))
         return 0
     if not args.pericomp_dir:
         ap.error("give --pericomp-dir (or --runs-dir once the batch runner exists)")

@@ -62,7 +62,7 @@ def _backoffs(run_dir: Path, case_ids: set[str]) -> dict[str, int]:
     }
 
 
-def _scores(run_dir: Path, cases) -> tuple[dict, dict, dict]:
+def scores_and_predictions(run_dir: Path, cases) -> tuple[dict, dict, dict]:
     """({key: value} of micro F1 per arm and mode, lenient gold restricted to the run's scope, lenient predictions)."""
     from ..core.predictions import load_predictions
     from .run_scores import read_scope
@@ -109,7 +109,7 @@ def build(run_dir: str | os.PathLike, n_boot: int = 2000) -> dict:
         out.update(run_name=p.get("run_name"), seed=p.get("seed"), model=p.get("model_name_or_path"))
     out.update(_parsed(run_dir))
     out.update(_backoffs(run_dir, ids))
-    scores, gold, preds = _scores(run_dir, cases)
+    scores, gold, preds = scores_and_predictions(run_dir, cases)
     out.update(scores)
     if "adapter" in preds and "base" in preds:
         ids = [c for c in gold if c in preds["adapter"] and c in preds["base"]]

@@ -146,6 +146,20 @@ def _seed_order(seed) -> tuple:
     return (0, int(digits), text) if digits.isdigit() else (1, 0, text)
 
 
+LINE_STYLES = ["-", "--", ":", "-."]
+
+
+def seed_line(color, i: int, n: int) -> tuple:
+    """(colour, line style) of the i-th of n seeds: styles cycle and each cycle is a lighter shade, so every
+    seed of a model has its own pair (styles alone repeated from the fifth seed on)."""
+    from matplotlib.colors import to_rgb
+
+    cycles = -(-n // len(LINE_STYLES))
+    light = 0.6 * (i // len(LINE_STYLES)) / max(cycles - 1, 1)
+    shade = tuple(c + (1 - c) * light for c in to_rgb(color))
+    return shade, LINE_STYLES[i % len(LINE_STYLES)]
+
+
 def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
     """Precision-recall curves of the targeted decisions (P(True) from 04) per run and model, seeds as lines.
 
@@ -163,20 +177,11 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
     }
     for ax, run in zip(axes[0], runs):
         seeds = sorted(frame[frame.run == run].seed.unique(), key=_seed_order)
-        styles = ["-", "--", ":", "-."]
         groups = frame[frame.run == run].groupby(["model", "seed"])
         for (model, seed), g in sorted(groups, key=lambda kv: (kv[0][0], _seed_order(kv[0][1]))):
             label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
-            ax.plot(
-                g.recall,
-                g.precision,
-                color=colors.get(model, "0.5"),
-                lw=1.3,
-                alpha=0.85,
-                label=label,
-                drawstyle="steps-post",
-                ls=styles[seeds.index(seed) % len(styles)],
-            )
+            color, ls = seed_line(colors.get(model, "0.5"), seeds.index(seed), len(seeds))
+            ax.plot(g.recall, g.precision, color=color, lw=1.3, alpha=0.85, label=label, drawstyle="steps-post", ls=ls)
             ax.scatter(
                 g.greedy_recall.iloc[0],
                 g.greedy_precision.iloc[0],

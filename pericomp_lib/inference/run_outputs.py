@@ -4,7 +4,8 @@ Predictions use the authors' result-file format (lenient {case_id: [zh short nam
 {case_id: ['<zh short>_<轻|中|重|Null>']}, 无术后并发症 when empty), parsed by pericomp_lib.inference.result_files with
 the paper's rules; unreadable answers are counted in parse_report.json and count as "absent", never fatal.
 side_by_side.csv puts, for each case and complication, the gold answer next to each model's text, its
-parsed decision and grade, and whether each is right: the table to read when base and adapter disagree.
+parsed decision and grade, the decision the scores count (after the paper's rules: 感染 beside a specific
+infection is dropped), and whether that is right: the table to read when base and adapter disagree.
 """
 
 from __future__ import annotations
@@ -74,13 +75,24 @@ def _decision(text: str | None, cid: str, strategy: str, parsed_cache: dict) -> 
     return (text if a.error else ""), (None if a.error and not a.items else False), None, a.error or ""
 
 
+def _scored_labels(answers: Answers, strategy: str) -> dict[str, dict[str, list[str]]]:
+    """{model: {case_id: lenient result-file labels}}: what the scores count, the paper's rules applied."""
+    out = {}
+    for model, per_case in answers.items():
+        s = strategy_of(model, strategy)
+        out[model], _ = result_files.format_results(_raw_for_parsing(per_case, s), s, strict=False, rules=True)
+    return out
+
+
 def side_by_side(
     cases: Sequence[records.Case], answers: Answers, strategy: str, p_true: Mapping | None = None
 ) -> pd.DataFrame:
-    """One row per (case, complication asked): gold, each model's text / decision / grade / right, and
-    P(True) at the decision for targeted answers."""
+    """One row per (case, complication asked): gold, each model's text / decision / grade, the decision
+    after the paper's rules (`_scored`, which `_right` and the scores read), and P(True) at the decision for
+    targeted answers."""
     models = list(answers)
     p_true = p_true or {}
+    scored_labels = _scored_labels(answers, strategy)
     rows = []
     cache: dict = {}
     for case in cases:
@@ -107,12 +119,14 @@ def side_by_side(
                 item = "comprehensive" if m_strategy == "comprehensive" else cid
                 text = answers[m].get(case.case_id, {}).get(item)
                 shown, said, grade, error = _decision(text, cid, m_strategy, cache)
-                right = bool(said) == present
+                scored = taxonomy.zh_short(cid) in scored_labels[m].get(case.case_id, ())
+                right = scored == present
                 row.update(
                     {
                         f"{m}_text": shown,
                         f"{m}_present": said,
                         f"{m}_grade": grade,
+                        f"{m}_scored": scored,
                         f"{m}_error": error,
                         f"{m}_right": right,
                         f"{m}_right_strict": right and (not present or grade == gold[cid]),

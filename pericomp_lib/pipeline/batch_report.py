@@ -91,6 +91,18 @@ def summary_table(results: list[dict]) -> str:
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
+def pooled_seeds(runs_dir: Path) -> None:
+    """runs/<run>/seeds_summary.json wherever two or more seeds of a run are summarised (this batch's or
+    earlier ones'), and its lines: one seed is one training run, and these runs differ more than recipes do."""
+    try:
+        from ..evaluation import seeds
+
+        for s in seeds.write_all(runs_dir).values():
+            print("\nSeeds pooled\n" + seeds.describe(s))
+    except Exception as e:  # noqa: BLE001 - a pooled summary that cannot be made is said, never fatal
+        log.warning("pooled seeds summary not written: %s: %s", type(e).__name__, e)
+
+
 def report(results: list[dict], runs_dir: Path) -> int:
     """Write batch_summary.json, print the table and every failure; the batch's exit code."""
     try:
@@ -99,6 +111,7 @@ def report(results: list[dict], runs_dir: Path) -> int:
     except OSError as e:
         log.warning("could not write %s: %s", runs_dir / "batch_summary.json", e.strerror or e)
     print("\nBatch summary\n" + summary_table(results))
+    pooled_seeds(runs_dir)
     failed = [r for r in results if r["status"] != "ok"]
     for r in failed:
         if r["status"] in ("interrupted", "not started"):

@@ -136,6 +136,7 @@ RECORD = {
         assessment="考虑{name}",
         diagnosis_name=taxonomy.zh_heading,
         transfusion_fragment="{reason}，输注{product}",
+        # no "：" after the heading: the authors' record writes "输血病程记录因治疗贫血，输注..." (medical_record.json)
         transfusion_note="输血病程记录{text}，过程顺利，无发热、皮疹等输血不良反应。{sign}",
         transfusion_signed="记录者：/",
         note_open="患者术后第{day}天",

@@ -1,0 +1,222 @@
+"""Several seeds of one run read together: is a difference between arms the recipe's, or one training run's?
+
+Why: each seed draws its own cohort and trains its own adapter, and on the CPU profile the adapter moves with the
+training run more than with any recipe change measured (docs/design.md). One seed's paired interval covers its
+cases only. Here the cases of every seed are pooled, and the interval of a pooled difference comes from a
+two-level bootstrap: seeds drawn with replacement, then the cases of each drawn seed, so the spread between
+training runs widens it as it should. With few seeds that interval is rough; the per-seed values are kept beside
+it, so "on k of n seeds" can be read too.
+
+runs/<run>/seeds_summary.json (written by the batch runner when two or more seeds of a run have a summary, and
+by `python -m pericomp_lib evaluate --runs-dir`): pooled micro F1 per arm, the pooled adapter - TF-IDF and
+adapter - base differences with their intervals, the pooled strata (tables/strata.csv counts summed), and each
+seed's own summary values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core import records
+from ..core.io import atomic_write_text, write_json
+from . import metrics
+
+# (name in seeds_summary.json, arm a, arm b): pooled F1(a) - F1(b), as summary.json's f1_vs_baseline and f1_delta
+DIFFERENCES = (("f1_vs_baseline", "adapter", "baseline"), ("f1_delta", "adapter", "base"))
+# per-seed summary.json values kept in the pooled summary (lists in seed order)
+PER_SEED = (
+    "f1_adapter",
+    "f1_baseline",
+    "f1_vs_baseline",
+    "recall_criteria_adapter",
+    "recall_criteria_baseline",
+    "fpr_trap_adapter",
+    "fpr_trap_baseline",
+    "auroc_adapter",
+    "wall_s",
+)
+
+
+def _number(path: Path) -> int:
+    tail = path.name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _recipe(run_dir: Path) -> dict | None:
+    """params.json without the seed: what must be equal for two seeds to be pooled."""
+    path = run_dir / "params.json"
+    if not path.exists():
+        return None
+    p = json.loads(path.read_text(encoding="utf-8"))
+    p.pop("seed", None)
+    return p
+
+
+def seed_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """(runs/<run>/seed-<n> folders with a summary.json and the params of the newest one, by seed number;
+    the others, each with why it was left out): a seed trained with other params is another recipe."""
+    found = [p.parent for p in Path(run_root).glob("seed-*/summary.json")]
+    if not found:
+        return [], []
+    newest = max(found, key=lambda d: ((d / "summary.json").stat().st_mtime, _number(d)))
+    recipe = _recipe(newest)
+    kept = sorted((d for d in found if _recipe(d) == recipe), key=_number)
+    left = [f"{d.name}: params.json differs from {newest.name}'s" for d in sorted(found, key=_number) if d not in kept]
+    return kept, left
+
+
+def case_counts(run_dir: str | os.PathLike, arms: Sequence[str]) -> dict[str, np.ndarray]:
+    """{arm: (cases x [tp, fp, fn])} on the evaluation cases every arm answered, lenient, the run's scope."""
+    from .summary import scores_and_predictions
+
+    run_dir = Path(run_dir)
+    cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "eval")
+    _, gold, preds = scores_and_predictions(run_dir, cases)
+    missing = [a for a in arms if a not in preds]
+    if missing:
+        return {}
+    ids = [c for c in gold if all(c in preds[a] for a in arms)]
+    g = {c: gold[c] for c in ids}
+    return {
+        a: metrics.case_counts(g, {c: preds[a][c] for c in ids})[["tp", "fp", "fn"]].to_numpy(dtype=float) for a in arms
+    }
+
+
+def _f1(counts: np.ndarray) -> float:
+    return float(metrics.prf_from_counts(*counts.sum(axis=0))[2])
+
+
+def pooled_delta_ci(
+    per_seed: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int = 2000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """(micro F1(a) - F1(b) over every seed's cases pooled, CI low, CI high). Each resample draws seeds with
+    replacement and then, for each drawn seed, its cases with replacement; a and b are rescored on the same
+    draw, so the interval is that of the difference."""
+    if not per_seed:
+        raise ValueError("pooled_delta_ci needs at least one seed's case counts")
+    a_all = np.concatenate([a for a, _ in per_seed])
+    b_all = np.concatenate([b for _, b in per_seed])
+    delta = _f1(a_all) - _f1(b_all)
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_boot)
+    for i in range(n_boot):
+        sums = np.zeros((2, 3))
+        for s in rng.integers(0, len(per_seed), size=len(per_seed)):
+            a, b = per_seed[s]
+            idx = rng.integers(0, len(a), size=len(a))
+            sums += (a[idx].sum(axis=0), b[idx].sum(axis=0))
+        boot[i] = metrics.prf_from_counts(*sums[0])[2] - metrics.prf_from_counts(*sums[1])[2]
+    lo, hi = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return delta, float(lo), float(hi)
+
+
+def pooled_strata(dirs: Sequence[Path]) -> pd.DataFrame:
+    """tables/strata.csv of every seed with counts summed per arm and metric: n, k, rate (k / n), and the
+    lowest and highest rate of one seed."""
+    frames = []
+    for d in dirs:
+        path = d / "tables" / "strata.csv"
+        if path.exists():
+            frames.append(pd.read_csv(path).assign(seed=d.name))
+    if not frames:
+        return pd.DataFrame(columns=["arm", "metric", "stratum", "n", "k", "rate", "seed_min", "seed_max", "seeds"])
+    df = pd.concat(frames, ignore_index=True)
+    out = (
+        df.groupby(["arm", "metric", "stratum"], sort=False)
+        .agg(n=("n", "sum"), k=("k", "sum"), seed_min=("rate", "min"), seed_max=("rate", "max"), seeds=("seed", "size"))
+        .reset_index()
+    )
+    out["rate"] = np.where(out.n > 0, out.k / out.n.where(out.n > 0, 1), np.nan)
+    return out[["arm", "metric", "stratum", "n", "k", "rate", "seed_min", "seed_max", "seeds"]]
+
+
+def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
+    """The pooled summary of runs/<run>/ (None with fewer than two seeds that have a summary)."""
+    dirs, left_out = seed_dirs(run_root)
+    if len(dirs) < 2:
+        return None
+    summaries = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
+    out: dict = {
+        "run": Path(run_root).name,
+        "seeds": [s.get("seed", d.name) for s, d in zip(summaries, dirs)],
+        "n_seeds": len(dirs),
+        "seeds_left_out": left_out,
+    }
+    arms = ("adapter", "baseline", "base")
+    counts = [case_counts(d, arms) for d in dirs]
+    counts = [c for c in counts if c]
+    out["n_cases"] = int(sum(len(c["adapter"]) for c in counts))
+    for arm in arms:
+        if counts:
+            out[f"f1_{arm}"] = _f1(np.concatenate([c[arm] for c in counts]))
+    for name, a, b in DIFFERENCES:
+        if len(counts) >= 2:
+            delta, lo, hi = pooled_delta_ci([(c[a], c[b]) for c in counts], n_boot=n_boot)
+            out.update({name: delta, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+    out["seeds_adapter_above_baseline"] = sum(1 for s in summaries if (s.get("f1_vs_baseline") or 0) > 0)
+    out["seeds_trap_fpr_below_baseline"] = sum(
+        1
+        for s in summaries
+        if s.get("fpr_trap_adapter") is not None
+        and s.get("fpr_trap_baseline") is not None
+        and s["fpr_trap_adapter"] < s["fpr_trap_baseline"]
+    )
+    strata = pooled_strata(dirs)
+    for row in strata.itertuples(index=False):
+        if row.arm in ("adapter", "baseline", "base"):
+            out[f"{row.metric}_{row.arm}"] = None if row.rate != row.rate else float(row.rate)
+    out["per_seed"] = {key: [s.get(key) for s in summaries] for key in PER_SEED}
+    return out
+
+
+def write(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
+    """runs/<run>/seeds_summary.json and strata_pooled.csv beside it; None (nothing written) below two seeds."""
+    s = build(run_root, n_boot)
+    if s is None:
+        return None
+    write_json(Path(run_root) / "seeds_summary.json", s)
+    strata = pooled_strata(seed_dirs(run_root)[0])
+    atomic_write_text(Path(run_root) / "strata_pooled.csv", strata.to_csv(index=False))
+    return s
+
+
+def write_all(runs_dir: str | os.PathLike, n_boot: int = 2000) -> dict[str, dict]:
+    """seeds_summary.json for every runs_dir/<run> with two or more summarised seeds."""
+    out = {}
+    for root in sorted(p for p in Path(runs_dir).iterdir() if p.is_dir()) if Path(runs_dir).is_dir() else []:
+        s = write(root, n_boot)
+        if s is not None:
+            out[root.name] = s
+    return out
+
+
+def describe(s: dict) -> str:
+    """Lines for a person: the pooled differences, the strata and how many seeds each way."""
+
+    def pct(key: str) -> str:
+        v = s.get(key)
+        return "-" if v is None else f"{v:.3f}"
+
+    names = {"adapter": "adapter", "baseline": "TF-IDF", "base": "base model"}
+    lines = [f"{s['run']}: {s['n_seeds']} seeds ({', '.join(map(str, s['seeds']))}), {s['n_cases']} cases pooled"]
+    for name, a, b in DIFFERENCES:
+        if name in s:
+            ci = f"[{s[name + '_ci_low']:+.3f}, {s[name + '_ci_high']:+.3f}]"
+            lines.append(f"  F1 {names[a]} - {names[b]}: {s[name]:+.3f} {ci} (seeds, then cases, resampled)")
+    lines.append(
+        f"  adapter above TF-IDF on {s['seeds_adapter_above_baseline']} of {s['n_seeds']} seeds; trap FPR below "
+        f"TF-IDF's on {s['seeds_trap_fpr_below_baseline']} of {s['n_seeds']}"
+    )
+    lines += [f"  left out: {why}" for why in s.get("seeds_left_out", [])]
+    lines.append(
+        f"  pooled: criteria-only recall adapter {pct('recall_criteria_adapter')} / TF-IDF "
+        f"{pct('recall_criteria_baseline')}; trap FPR adapter {pct('fpr_trap_adapter')} / TF-IDF "
+        f"{pct('fpr_trap_baseline')}"
+    )
+    return "\n".join(lines)
