@@ -113,8 +113,10 @@ def test_one_seed_is_no_pool_and_a_seed_of_another_recipe_is_left_out(tmp_path, 
     assert not (root / "seeds_summary.json").exists()
     _run(root, 2, BAD, lr=1e-3)  # written last: its params are the recipe, seed 1's differ
     _run(root, 3, GOOD, lr=1e-3)
+    (_run(root, 4, GOOD, lr=1e-3) / "predictions" / "baseline.json").unlink()  # stopped before 05's baseline
     s = seeds.build(root, n_boot=50)
-    assert s["seeds"] == [2, 3] and s["seeds_left_out"] == ["seed-1: params.json differs from seed-3's"]
+    assert s["seeds"] == [2, 3] and s["seeds_left_out"][0] == "seed-1: params.json differs from seed-4's"
+    assert s["seeds_left_out"][1].startswith("seed-4: no baseline.json") and len(s["seeds_left_out"]) == 2
     batch_report.pooled_seeds(tmp_path / "runs")  # what the batch runner prints after its table
     out = capsys.readouterr().out
     assert "2 seeds (2, 3), 24 cases pooled" in out and "left out: seed-1" in out

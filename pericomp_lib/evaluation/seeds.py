@@ -78,9 +78,6 @@ def case_counts(run_dir: str | os.PathLike, arms: Sequence[str]) -> dict[str, np
     run_dir = Path(run_dir)
     cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "eval")
     _, gold, preds = scores_and_predictions(run_dir, cases)
-    missing = [a for a in arms if a not in preds]
-    if missing:
-        return {}
     ids = [c for c in gold if all(c in preds[a] for a in arms)]
     g = {c: gold[c] for c in ids}
     return {
@@ -136,9 +133,31 @@ def pooled_strata(dirs: Sequence[Path]) -> pd.DataFrame:
     return out[["arm", "metric", "stratum", "n", "k", "rate", "seed_min", "seed_max", "seeds"]]
 
 
-def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
-    """The pooled summary of runs/<run>/ (None with fewer than two seeds that have a summary)."""
+ARMS = ("adapter", "baseline", "base")
+
+
+def pooled_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str], list[dict[str, np.ndarray]]]:
+    """(the seed folders pooled, why each other one is not, their case counts per arm): a seed needs the
+    newest seed's params and predictions of every arm in ARMS."""
     dirs, left_out = seed_dirs(run_root)
+    kept, counts = [], []
+    for d in dirs:
+        missing = [a for a in ARMS if not (d / "predictions" / f"{a}.json").exists()]
+        if not (d / "cohort.jsonl").exists() or missing:
+            what = "cohort.jsonl" if not (d / "cohort.jsonl").exists() else ", ".join(f"{a}.json" for a in missing)
+            left_out.append(f"{d.name}: no {what} (a run that has not reached 05, or not a complications run)")
+            continue
+        kept.append(d)
+        counts.append(case_counts(d, ARMS))
+    return kept, left_out, counts
+
+
+def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
+    """The pooled summary of runs/<run>/ (None with fewer than two seeds to pool)."""
+    return _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
+
+
+def _summary(run_root, dirs: list[Path], left_out: list[str], counts: list[dict], n_boot: int) -> dict | None:
     if len(dirs) < 2:
         return None
     summaries = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
@@ -147,18 +166,13 @@ def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
         "seeds": [s.get("seed", d.name) for s, d in zip(summaries, dirs)],
         "n_seeds": len(dirs),
         "seeds_left_out": left_out,
+        "n_cases": int(sum(len(c["adapter"]) for c in counts)),
     }
-    arms = ("adapter", "baseline", "base")
-    counts = [case_counts(d, arms) for d in dirs]
-    counts = [c for c in counts if c]
-    out["n_cases"] = int(sum(len(c["adapter"]) for c in counts))
-    for arm in arms:
-        if counts:
-            out[f"f1_{arm}"] = _f1(np.concatenate([c[arm] for c in counts]))
+    for arm in ARMS:
+        out[f"f1_{arm}"] = _f1(np.concatenate([c[arm] for c in counts]))
     for name, a, b in DIFFERENCES:
-        if len(counts) >= 2:
-            delta, lo, hi = pooled_delta_ci([(c[a], c[b]) for c in counts], n_boot=n_boot)
-            out.update({name: delta, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+        delta, lo, hi = pooled_delta_ci([(c[a], c[b]) for c in counts], n_boot=n_boot)
+        out.update({name: delta, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
     out["seeds_adapter_above_baseline"] = sum(1 for s in summaries if (s.get("f1_vs_baseline") or 0) > 0)
     out["seeds_trap_fpr_below_baseline"] = sum(
         1
@@ -167,9 +181,8 @@ def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
         and s.get("fpr_trap_baseline") is not None
         and s["fpr_trap_adapter"] < s["fpr_trap_baseline"]
     )
-    strata = pooled_strata(dirs)
-    for row in strata.itertuples(index=False):
-        if row.arm in ("adapter", "baseline", "base"):
+    for row in pooled_strata(dirs).itertuples(index=False):
+        if row.arm in ARMS:
             out[f"{row.metric}_{row.arm}"] = None if row.rate != row.rate else float(row.rate)
     out["per_seed"] = {key: [s.get(key) for s in summaries] for key in PER_SEED}
     return out
@@ -177,11 +190,12 @@ def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
 
 def write(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
     """runs/<run>/seeds_summary.json and strata_pooled.csv beside it; None (nothing written) below two seeds."""
-    s = build(run_root, n_boot)
+    dirs, left_out, counts = pooled_dirs(run_root)
+    s = _summary(run_root, dirs, left_out, counts, n_boot)
     if s is None:
         return None
     write_json(Path(run_root) / "seeds_summary.json", s)
-    strata = pooled_strata(seed_dirs(run_root)[0])
+    strata = pooled_strata(dirs)
     atomic_write_text(Path(run_root) / "strata_pooled.csv", strata.to_csv(index=False))
     return s
 
