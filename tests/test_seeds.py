@@ -88,6 +88,11 @@ def test_pooled_f1_is_the_micro_f1_of_every_seeds_cases(tmp_path):
     strata = pd.read_csv(root / "strata_pooled.csv").iloc[0]
     assert (strata.n, strata.k, strata.seed_min, strata.seed_max) == (8, 3, 0.25, 0.5)
     assert json.loads((root / "seeds_summary.json").read_text())["n_seeds"] == 2
+    # per complication: seed 1's adapter finds the ileus cases TF-IDF misses, seed 2 the other way round
+    per = pd.read_csv(root / "complications_pooled.csv").set_index(["complication", "arm"])
+    assert tuple(per.loc[("paralytic_ileus", "adapter"), ["tp", "fp", "fn"]]) == (6, 0, 6)
+    assert tuple(per.loc[("myocardial_injury", "baseline"), ["tp", "fp", "fn"]]) == (0, 6, 0)
+    assert s["f1_paralytic_ileus_adapter"] == pytest.approx(2 / 3) and s["f1_myocardial_injury_adapter"] == 0
 
 
 def test_seeds_that_disagree_widen_the_interval_beyond_a_bootstrap_of_cases():

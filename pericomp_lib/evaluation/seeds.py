@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import records
+from ..core import records, taxonomy
 from ..core.io import atomic_write_text, write_json
 from . import metrics
 
@@ -83,6 +83,31 @@ def case_counts(run_dir: str | os.PathLike, arms: Sequence[str]) -> dict[str, np
     return {
         a: metrics.case_counts(g, {c: preds[a][c] for c in ids})[["tp", "fp", "fn"]].to_numpy(dtype=float) for a in arms
     }
+
+
+def complication_counts(dirs: Sequence[Path], arms: Sequence[str] = ("adapter", "baseline")) -> pd.DataFrame:
+    """Per complication asked and arm, tp / fp / fn over every seed's cases (lenient, after the paper's rules)
+    and the F1 of those counts: where an arm wins or loses, which one pooled F1 hides."""
+    from .run_scores import read_scope
+    from .summary import scores_and_predictions
+
+    totals: dict[tuple[str, str], np.ndarray] = {}
+    for d in dirs:
+        cases = records.split_cases(records.load_cohort(d / "cohort.jsonl", check_evidence=False), "eval")
+        _, gold, preds = scores_and_predictions(d, cases)
+        ids = [c for c in gold if all(c in preds[a] for a in arms)]  # the cases every arm answered
+        for cid in read_scope(d) or []:
+            label = taxonomy.zh_short(cid)
+            true = np.array([label in gold[c] for c in ids])
+            for arm in arms:
+                said = np.array([label in preds[arm][c] for c in ids])
+                counts = np.array([(said & true).sum(), (said & ~true).sum(), (~said & true).sum()])
+                totals[(cid, arm)] = totals.get((cid, arm), 0) + counts
+    rows = [
+        {"complication": cid, "arm": arm, "tp": int(c[0]), "fp": int(c[1]), "fn": int(c[2]), "f1": _f1(c[None, :])}
+        for (cid, arm), c in totals.items()
+    ]
+    return pd.DataFrame(rows, columns=["complication", "arm", "tp", "fp", "fn", "f1"])
 
 
 def _f1(counts: np.ndarray) -> float:
@@ -184,19 +209,22 @@ def _summary(run_root, dirs: list[Path], left_out: list[str], counts: list[dict]
     for row in pooled_strata(dirs).itertuples(index=False):
         if row.arm in ARMS:
             out[f"{row.metric}_{row.arm}"] = None if row.rate != row.rate else float(row.rate)
+    for row in complication_counts(dirs).itertuples(index=False):
+        out[f"f1_{row.complication}_{row.arm}"] = row.f1
     out["per_seed"] = {key: [s.get(key) for s in summaries] for key in PER_SEED}
     return out
 
 
 def write(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
-    """runs/<run>/seeds_summary.json and strata_pooled.csv beside it; None (nothing written) below two seeds."""
+    """runs/<run>/seeds_summary.json, strata_pooled.csv and complications_pooled.csv beside it; None (nothing
+    written) below two seeds."""
     dirs, left_out, counts = pooled_dirs(run_root)
     s = _summary(run_root, dirs, left_out, counts, n_boot)
     if s is None:
         return None
     write_json(Path(run_root) / "seeds_summary.json", s)
-    strata = pooled_strata(dirs)
-    atomic_write_text(Path(run_root) / "strata_pooled.csv", strata.to_csv(index=False))
+    atomic_write_text(Path(run_root) / "strata_pooled.csv", pooled_strata(dirs).to_csv(index=False))
+    atomic_write_text(Path(run_root) / "complications_pooled.csv", complication_counts(dirs).to_csv(index=False))
     return s
 
 
@@ -233,4 +261,11 @@ def describe(s: dict) -> str:
         f"{pct('recall_criteria_baseline')}; trap FPR adapter {pct('fpr_trap_adapter')} / TF-IDF "
         f"{pct('fpr_trap_baseline')}"
     )
+    per = [k[3:-8] for k in s if k.startswith("f1_") and k.endswith("_adapter") and f"{k[:-8]}_baseline" in s]
+    per = [c for c in per if c in taxonomy.BY_ID]
+    if per:
+        lines.append(
+            "  F1 per complication, adapter / TF-IDF: "
+            + ", ".join(f"{c} {s[f'f1_{c}_adapter']:.3f} / {s[f'f1_{c}_baseline']:.3f}" for c in per)
+        )
     return "\n".join(lines)
