@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -71,36 +72,46 @@ def seed_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str]]:
     return kept, left
 
 
-def case_counts(run_dir: str | os.PathLike, arms: Sequence[str]) -> dict[str, np.ndarray]:
-    """{arm: (cases x [tp, fp, fn])} on the evaluation cases every arm answered, lenient, the run's scope."""
+class Scored(NamedTuple):
+    """One seed read once: lenient gold and each arm's predictions on the evaluation cases every arm answered
+    (the paper's rules applied, the run's scope), and the complications it asked."""
+
+    gold: dict[str, list[str]]
+    preds: dict[str, dict[str, list[str]]]
+    asked: list[str]
+
+
+def read_scored(run_dir: str | os.PathLike, arms: Sequence[str]) -> Scored:
+    from .run_scores import read_scope
     from .summary import scores_and_predictions
 
     run_dir = Path(run_dir)
     cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "eval")
     _, gold, preds = scores_and_predictions(run_dir, cases)
     ids = [c for c in gold if all(c in preds[a] for a in arms)]
-    g = {c: gold[c] for c in ids}
+    return Scored(
+        {c: gold[c] for c in ids}, {a: {c: preds[a][c] for c in ids} for a in arms}, list(read_scope(run_dir) or [])
+    )
+
+
+def case_counts(scored: Scored) -> dict[str, np.ndarray]:
+    """{arm: (cases x [tp, fp, fn])} of one seed."""
     return {
-        a: metrics.case_counts(g, {c: preds[a][c] for c in ids})[["tp", "fp", "fn"]].to_numpy(dtype=float) for a in arms
+        a: metrics.case_counts(scored.gold, p)[["tp", "fp", "fn"]].to_numpy(dtype=float)
+        for a, p in scored.preds.items()
     }
 
 
-def complication_counts(dirs: Sequence[Path], arms: Sequence[str] = ("adapter", "baseline")) -> pd.DataFrame:
+def complication_counts(seeds: Sequence[Scored], arms: Sequence[str] = ("adapter", "baseline")) -> pd.DataFrame:
     """Per complication asked and arm, tp / fp / fn over every seed's cases (lenient, after the paper's rules)
     and the F1 of those counts: where an arm wins or loses, which one pooled F1 hides."""
-    from .run_scores import read_scope
-    from .summary import scores_and_predictions
-
     totals: dict[tuple[str, str], np.ndarray] = {}
-    for d in dirs:
-        cases = records.split_cases(records.load_cohort(d / "cohort.jsonl", check_evidence=False), "eval")
-        _, gold, preds = scores_and_predictions(d, cases)
-        ids = [c for c in gold if all(c in preds[a] for a in arms)]  # the cases every arm answered
-        for cid in read_scope(d) or []:
+    for scored in seeds:
+        for cid in scored.asked:
             label = taxonomy.zh_short(cid)
-            true = np.array([label in gold[c] for c in ids])
+            true = np.array([label in g for g in scored.gold.values()])
             for arm in arms:
-                said = np.array([label in preds[arm][c] for c in ids])
+                said = np.array([label in scored.preds[arm][c] for c in scored.gold])
                 counts = np.array([(said & true).sum(), (said & ~true).sum(), (~said & true).sum()])
                 totals[(cid, arm)] = totals.get((cid, arm), 0) + counts
     rows = [
@@ -161,11 +172,11 @@ def pooled_strata(dirs: Sequence[Path]) -> pd.DataFrame:
 ARMS = ("adapter", "baseline", "base")
 
 
-def pooled_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str], list[dict[str, np.ndarray]]]:
-    """(the seed folders pooled, why each other one is not, their case counts per arm): a seed needs the
-    newest seed's params and predictions of every arm in ARMS."""
+def pooled_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str], list[Scored]]:
+    """(the seed folders pooled, why each other one is not, each pooled seed read): a seed needs the newest
+    seed's params and predictions of every arm in ARMS."""
     dirs, left_out = seed_dirs(run_root)
-    kept, counts = [], []
+    kept, scored = [], []
     for d in dirs:
         missing = [a for a in ARMS if not (d / "predictions" / f"{a}.json").exists()]
         if not (d / "cohort.jsonl").exists() or missing:
@@ -173,18 +184,23 @@ def pooled_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str], lis
             left_out.append(f"{d.name}: no {what} (a run that has not reached 05, or not a complications run)")
             continue
         kept.append(d)
-        counts.append(case_counts(d, ARMS))
-    return kept, left_out, counts
+        scored.append(read_scored(d, ARMS))
+    return kept, left_out, scored
 
 
 def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
     """The pooled summary of runs/<run>/ (None with fewer than two seeds to pool)."""
-    return _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
+    return _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)[0]
 
 
-def _summary(run_root, dirs: list[Path], left_out: list[str], counts: list[dict], n_boot: int) -> dict | None:
+def _summary(
+    run_root, dirs: list[Path], left_out: list[str], scored: list[Scored], n_boot: int
+) -> tuple[dict | None, pd.DataFrame, pd.DataFrame]:
+    """(seeds_summary, pooled strata, per-complication counts); (None, ...) below two seeds."""
     if len(dirs) < 2:
-        return None
+        return None, pd.DataFrame(), pd.DataFrame()
+    counts = [case_counts(x) for x in scored]
+    strata, per_complication = pooled_strata(dirs), complication_counts(scored)
     summaries = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
     out: dict = {
         "run": Path(run_root).name,
@@ -206,25 +222,24 @@ def _summary(run_root, dirs: list[Path], left_out: list[str], counts: list[dict]
         and s.get("fpr_trap_baseline") is not None
         and s["fpr_trap_adapter"] < s["fpr_trap_baseline"]
     )
-    for row in pooled_strata(dirs).itertuples(index=False):
+    for row in strata.itertuples(index=False):
         if row.arm in ARMS:
             out[f"{row.metric}_{row.arm}"] = None if row.rate != row.rate else float(row.rate)
-    for row in complication_counts(dirs).itertuples(index=False):
+    for row in per_complication.itertuples(index=False):
         out[f"f1_{row.complication}_{row.arm}"] = row.f1
     out["per_seed"] = {key: [s.get(key) for s in summaries] for key in PER_SEED}
-    return out
+    return out, strata, per_complication
 
 
 def write(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
     """runs/<run>/seeds_summary.json, strata_pooled.csv and complications_pooled.csv beside it; None (nothing
     written) below two seeds."""
-    dirs, left_out, counts = pooled_dirs(run_root)
-    s = _summary(run_root, dirs, left_out, counts, n_boot)
+    s, strata, per_complication = _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
     if s is None:
         return None
     write_json(Path(run_root) / "seeds_summary.json", s)
-    atomic_write_text(Path(run_root) / "strata_pooled.csv", pooled_strata(dirs).to_csv(index=False))
-    atomic_write_text(Path(run_root) / "complications_pooled.csv", complication_counts(dirs).to_csv(index=False))
+    atomic_write_text(Path(run_root) / "strata_pooled.csv", strata.to_csv(index=False))
+    atomic_write_text(Path(run_root) / "complications_pooled.csv", per_complication.to_csv(index=False))
     return s
 
 
