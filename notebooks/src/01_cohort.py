@@ -51,6 +51,7 @@ cases = build.make_cohort(
     params["difficulty"],
     params["n_external"],
     record_length=params["record_length"],
+    twins=params["twins"],
 )
 build.split_counts(cases)
 

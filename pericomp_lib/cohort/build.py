@@ -20,7 +20,7 @@ from ..core.records import Case
 from ..llm.tokens import count_tokens
 
 
-def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_length, **_) -> list[Case]:
+def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_length, twins=(), **_) -> list[Case]:
     from .synthetic import generate_cohort
 
     return generate_cohort(
@@ -32,6 +32,7 @@ def _synthetic(n_cases, language, seed, difficulty, n_external, n_val, record_le
         n_external=int(n_external or 0),
         progress=True,
         record_length=record_length,
+        twins=twins,
     )
 
 
@@ -89,9 +90,11 @@ def make_cohort(
     n_external: int = 0,
     n_val: int | None = None,
     record_length: str = "full",
+    twins=(),
 ) -> list[Case]:
     """Load or generate cases, write out_dir/cohort.jsonl atomically, return the cases.
-    record_length ("full" | "compact" | "notes") shapes synthetic records only; other sources keep their text."""
+    record_length ("full" | "compact" | "notes") and twins (counterfactual training twins of these trap kinds)
+    shape synthetic cohorts only; other sources keep their text."""
     from .synthetic import check_record_length
 
     check_record_length(record_length)
@@ -100,6 +103,12 @@ def make_cohort(
         warnings.warn(
             f"record_length={record_length!r} only applies to cohort_source='synthetic'; "
             f"{source!r} records are used as they are",
+            stacklevel=2,
+        )
+    if source != "synthetic" and twins:
+        warnings.warn(
+            f"twins={list(twins)} only applies to cohort_source='synthetic' (the twins are drawn by its generator); "
+            f"{source!r} cohorts get none",
             stacklevel=2,
         )
     if source not in LOADERS:
@@ -115,6 +124,7 @@ def make_cohort(
         n_external=n_external,
         n_val=n_val,
         record_length=record_length,
+        twins=twins,
     )
     if not cases:
         raise ValueError(f"cohort_source={source!r} produced no cases")

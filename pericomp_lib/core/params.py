@@ -106,6 +106,16 @@ def _names(v: Any) -> list[str]:
     return v
 
 
+def _trap_kinds(v: Any) -> list[str]:
+    if isinstance(v, tuple):
+        v = list(v)
+    if v is None:
+        return []
+    if not (isinstance(v, list) and all(isinstance(t, str) and t for t in v)):
+        raise ValueError("must be a list of synthetic trap kinds, e.g. [tnt_renal], or [] for none")
+    return v
+
+
 def _complications(v: Any) -> list[str] | None:
     if v is None:
         return None
@@ -317,6 +327,12 @@ class Params(BaseModel):
         None, "01", "cohort_source jsonl/csv: the user's file; mimic: the MIMIC-IV folder"
     )
     difficulty: _t(_number(0.0, 1.0, hint=" in [0, 1]"), float) = F(0.5, "01", "share of synthetic look-alike traps")
+    twins: _t(_trap_kinds, list) = F(
+        [],
+        "01",
+        "synthetic: trap kinds (cohort.synthetic.TWINS: tnt_renal, tnt_near) whose training cases get a counterfactual "
+        "twin, the same course without the fact that rules the complication out; both arms train on them",
+    )
     record_length: _t(_choice("full", "compact", "notes"), str) = F(
         "full",
         "01",

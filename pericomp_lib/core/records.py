@@ -210,10 +210,16 @@ def calibration_split(train: Sequence[Case], n_calibration: int) -> tuple[list[C
 
     The last `n_calibration` training cases are never trained on: a threshold chosen on answers the model
     was fitted to would sit too high. Both come from the training split, so the evaluation split stays
-    untouched by every choice."""
+    untouched by every choice. A synthetic counterfactual twin (meta.twin_of) is not held out, and leaves
+    training with its case when that case is held out."""
     train = list(train)
-    k = max(0, min(int(n_calibration), len(train) - 1)) if train else 0
-    return (train[: len(train) - k], train[len(train) - k :]) if k else (train, [])
+    own = [c for c in train if not (c.meta or {}).get("twin_of")]  # counterfactual twins are never held out
+    k = max(0, min(int(n_calibration), len(own) - 1)) if own else 0
+    if not k:
+        return train, []
+    held = own[len(own) - k :]
+    out = {c.case_id for c in held}  # nor trained on when their case is held out
+    return [c for c in train if c.case_id not in out and (c.meta or {}).get("twin_of") not in out], held
 
 
 def gold_maps(cases: Iterable[Case]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:

@@ -18,12 +18,15 @@ from .course import simulate
 from .facts import Course
 from .phrases import HISTORY
 from .record_layout import RECORD
-from .traps import TRAPS
+from .traps import MIMICS, TRAPS, TWINS
 from .writer import render
 
 __all__ = [
     "generate_cohort",
     "generate_case",
+    "add_twins",
+    "twin_case",
+    "TWINS",
     "check_record_length",
     "TRAPS",
     "RECORD_LENGTHS",
@@ -121,6 +124,41 @@ def generate_case(
     return _case(course, f"{CENTER_IDS[center]}-{index + 1:04d}", center, split, language, key, record_length)
 
 
+def twin_case(case: Case, trap: str, index: int, seed: int, difficulty: float, record_length: str = "full"):
+    """The counterfactual twin of a generated case laid with `trap` (traps.TWINS): the same course drawn again
+    with the trap's deciding fact left out, written with the original's wording draws. None unless the gold
+    flips on the trap's mimics and on nothing else (a twin must differ from its case in one answer)."""
+    key = f"{seed}-{case.center}-{index}-{float(difficulty):.4f}"
+    course = simulate(random.Random(f"{key}-course"), case.center, float(difficulty), twin=trap)
+    twin = _case(course, f"{case.case_id}-twin", case.center, case.split, case.language, key, record_length)
+    changed = {g.complication for g in case.gold} ^ {g.complication for g in twin.gold}
+    if not changed or not changed <= set(MIMICS[trap]):
+        return None
+    twin.meta.update(twin_of=case.case_id, twin_trap=trap)
+    return twin
+
+
+def add_twins(cases: list[Case], twins, seed: int, difficulty: float, record_length: str = "full") -> list[Case]:
+    """Training cases followed each by its counterfactual twins (`twins`: trap kinds of traps.TWINS); other
+    splits untouched. Both arms of a study train on them (the LoRA rows and the TF-IDF baseline), and
+    core.records.calibration_split keeps a held-out case's twin out of training."""
+    twins = tuple(twins or ())
+    unknown = sorted(set(twins) - set(TWINS))
+    if unknown:
+        raise ValueError(f"twins: {', '.join(unknown)} have no counterfactual twin; use some of {', '.join(TWINS)}")
+    out: list[Case] = []
+    for case in cases:
+        out.append(case)
+        if case.split != "train" or not case.center.startswith("synthetic") or case.meta.get("twin_of"):
+            continue
+        index = int(case.case_id.rsplit("-", 1)[1]) - 1
+        for trap in twins:
+            if trap in case.meta.get("traps", []):
+                twin = twin_case(case, trap, index, seed, difficulty, record_length)
+                out += [twin] if twin is not None else []
+    return out
+
+
 def generate_cohort(
     n_cases: int,
     language: str = "en",
@@ -130,10 +168,12 @@ def generate_cohort(
     n_external: int = 0,
     progress: bool = False,
     record_length: str = "full",
+    twins=(),
 ) -> list[Case]:
     """n_cases from center A split train/validation (paper ~68/32), plus n_external 'test' cases from center B.
     record_length: "full" (~3k SmolLM2 tokens in English), "compact" (same facts and gold, few hundred) or
-    "notes" (compact without the laboratory table, whose values the notes state)."""
+    "notes" (compact without the laboratory table, whose values the notes state). twins: trap kinds whose
+    training cases get a counterfactual twin each (`add_twins`); the other cases are the same with or without."""
     check_record_length(record_length)
     if not isinstance(n_cases, int) or n_cases < 1:
         raise ValueError(f"n_cases={n_cases!r} must be a positive integer")
@@ -149,4 +189,5 @@ def generate_cohort(
         from tqdm.auto import tqdm
 
         jobs = tqdm(jobs, desc=f"synthetic cohort ({language})", unit="case")
-    return [generate_case(i, language, seed, difficulty, center, split, record_length) for center, i, split in jobs]
+    cases = [generate_case(i, language, seed, difficulty, center, split, record_length) for center, i, split in jobs]
+    return add_twins(cases, twins, seed, difficulty, record_length) if twins else cases

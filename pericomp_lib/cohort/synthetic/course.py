@@ -58,9 +58,10 @@ def choose_surgery(rng: random.Random, center: str, labels: dict[str, str]) -> S
     return SURGERY_BY_ID[weighted(rng, weights)]
 
 
-def simulate(rng: random.Random, center: str, difficulty: float) -> Course:
+def simulate(rng: random.Random, center: str, difficulty: float, twin: str | None = None) -> Course:
     """The draws happen in a fixed order (labels, surgery, patient, traps, events, background): changing
-    it changes every cohort, so keep it when editing."""
+    it changes every cohort, so keep it when editing. twin: a trap of traps.TWINS laid as its counterfactual
+    (same draws, the look-alike's deciding fact left out), for a counterfactual twin of the course."""
     labels = choose_labels(rng, center)
     surgery = choose_surgery(rng, center, labels)
     sex = rng.choice("MF") if surgery.id != "hysterectomy" else "F"
@@ -74,7 +75,7 @@ def simulate(rng: random.Random, center: str, difficulty: float) -> Course:
         if trap == "infection_source_known":
             continue
         if trap_applies(c, trap) and rng.random() < difficulty * 0.22:
-            apply_trap(c, rng, trap)
+            apply_trap(c, rng, trap, twin=trap == twin)
     days = {cid: REALISE[cid](c, rng, grade) for cid, grade in labels.items()}
     last = max([3, *days.values()])
     if trap_applies(c, "infection_source_known") and rng.random() < difficulty * 0.8:

@@ -45,6 +45,16 @@ class TrapKind(NamedTuple):
     apply: Callable[[Course, random.Random], None]
 
 
+# Counterfactual twins (`generate_cohort(twins=...)`): a training case laid with one of these traps gets a
+# second case, the same course drawn again with the one fact that rules the mimic out left out, so the gold
+# flips and nothing else changes: the renal history (tnt_renal) or the troponin's distance below the threshold
+# (tnt_near, raised by TWIN_TNT_STEP to 0.031-0.042 ng/mL). The pair says what the definition reads, which a
+# model trained on the trap alone can learn as "a troponin under 0.1 is no injury" (docs/design.md). Each twin
+# function takes the trap's draws, in the same order, so the rest of the twin's course is the original's.
+TWIN_TNT_STEP = 0.016
+TWINS = ("tnt_renal", "tnt_near")
+
+
 def absorption_fever(c: Course, rng: random.Random) -> None:
     c.bump(1, "temp", rnd(rng, 37.8, 38.4, 1))
     c.bump(1, "wbc", rnd(rng, 12.2, 14.5, 2))
@@ -92,16 +102,19 @@ def ileus_flatus_day3(c: Course, rng: random.Random) -> None:
     c.add("bowel", 3, "flatus")
 
 
-def tnt_near(c: Course, rng: random.Random) -> None:
+def tnt_near(c: Course, rng: random.Random, twin: bool = False) -> None:
     d = rng.randint(1, 3)
-    c.bump(d, "tnt", rnd(rng, 0.015, 0.026, 3))
+    value = rnd(rng, 0.015, 0.026, 3)
+    c.bump(d, "tnt", round(value + TWIN_TNT_STEP, 3) if twin else value)
     tnt_workup(c, d)
 
 
-def tnt_renal(c: Course, rng: random.Random) -> None:
+def tnt_renal(c: Course, rng: random.Random, twin: bool = False) -> None:
     if not c.renal_insufficiency:
-        c.history.append("ckd")
-        c.baseline_cr = c.baseline_cr if c.baseline_cr and c.baseline_cr > 140 else rnd(rng, 150, 230)
+        baseline = c.baseline_cr if c.baseline_cr and c.baseline_cr > 140 else rnd(rng, 150, 230)
+        if not twin:
+            c.history.append("ckd")
+            c.baseline_cr = baseline
     d = rng.randint(1, 3)
     c.bump(d, "tnt", rnd(rng, 0.032, 0.07, 3))
     tnt_workup(c, d)
@@ -297,7 +310,13 @@ def trap_applies(c: Course, trap: str) -> bool:
     return TRAP_KINDS[trap].applies(c, set(c.intended))
 
 
-def apply_trap(c: Course, rng: random.Random, trap: str) -> None:
+def apply_trap(c: Course, rng: random.Random, trap: str, twin: bool = False) -> None:
+    """Lay `trap` down; twin=True lays its counterfactual (TWINS) instead: the same draws, no look-alike."""
+    if twin:
+        if trap not in TWINS:
+            raise ValueError(f"trap {trap!r} has no counterfactual twin; twins exist for {', '.join(TWINS)}")
+        TRAP_KINDS[trap].apply(c, rng, twin=True)
+        return
     n_findings, before = len(c.findings), {day: dict(values) for day, values in c.state.items()}
     TRAP_KINDS[trap].apply(c, rng)
     for cid in MIMICS[trap]:

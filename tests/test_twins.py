@@ -1,0 +1,84 @@
+"""Counterfactual twins of troponin traps: the same course without the fact that rules the injury out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pericomp_lib.cohort.synthetic import TWINS, criteria, generate_cohort
+from pericomp_lib.core import records
+from pericomp_lib.core.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+TNT = re.compile(r"TnT\)?[^0-9]{0,12}(\d+\.\d+)")
+
+
+def _pairs(cases):
+    by_id = {c.case_id: c for c in cases}
+    return [(by_id[c.meta["twin_of"]], c) for c in cases if c.meta.get("twin_of")]
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_twins_add_training_cases_only_and_flip_myocardial_injury(tmp_path, language):
+    plain = generate_cohort(120, language, seed=31, difficulty=0.8, record_length="notes")
+    cases = generate_cohort(120, language, seed=31, difficulty=0.8, record_length="notes", twins=TWINS)
+    own = [c for c in cases if not c.meta.get("twin_of")]
+    assert [c.to_dict() for c in own] == [c.to_dict() for c in plain]  # the cohort itself is unchanged
+    pairs = _pairs(cases)
+    assert {c.meta["twin_trap"] for _, c in pairs} == set(TWINS)
+    laid = sum(t in TWINS for c in plain if c.split == "train" for t in c.meta["traps"])
+    assert 0.5 * laid <= len(pairs) <= laid  # a twin whose gold would change elsewhere too is left out
+    for case, twin in pairs:
+        assert case.split == twin.split == "train" and twin.case_id == f"{case.case_id}-twin"
+        assert cases.index(twin) > cases.index(case)
+        gold, twin_gold = {g.complication for g in case.gold}, {g.complication for g in twin.gold}
+        assert twin_gold - gold == {"myocardial_injury"} and not gold - twin_gold
+        injury = next(g for g in twin.gold if g.complication == "myocardial_injury")
+        assert injury.evidence_kind == "criteria" and "myocardial_injury" in case.meta["trap_for"]
+        assert twin.meta["traps"] == [t for t in case.meta["traps"] if t != twin.meta["twin_trap"]]
+    loaded = records.load_cohort(records.write_cohort(tmp_path / "cohort.jsonl", cases))  # evidence in the record
+    assert len(loaded) == len(cases)
+
+
+def test_a_renal_twin_drops_the_history_and_a_near_twin_raises_the_troponin():
+    cases = generate_cohort(160, "en", seed=32, difficulty=0.8, record_length="notes", twins=TWINS)
+    kinds = set()
+    for case, twin in _pairs(cases):
+        kind = twin.meta["twin_trap"]
+        kinds.add(kind)
+        before = [float(v) for v in TNT.findall(case.record)]
+        after = [float(v) for v in TNT.findall(twin.record)]
+        if kind == "tnt_renal":
+            assert "chronic kidney disease" in case.record and "chronic kidney disease" not in twin.record
+            assert after == before and max(after) >= criteria.TNT_INJURY
+        else:
+            assert "chronic kidney disease" not in twin.record
+            assert max(before) < criteria.TNT_INJURY <= max(after) < 0.045
+            assert case.record.replace(f"{max(before):.3f}", f"{max(after):.3f}") == twin.record
+    assert kinds == set(TWINS)
+
+
+def test_validation_and_test_cases_get_no_twin_and_unknown_kinds_fail():
+    cases = generate_cohort(80, "en", seed=3, difficulty=1.0, n_external=10, twins=["tnt_near"])
+    assert all(c.split == "train" for c in cases if c.meta.get("twin_of"))
+    with pytest.raises(ValueError, match="fever.*no counterfactual twin.*tnt_renal"):
+        generate_cohort(10, "en", seed=3, twins=["fever"])
+
+
+def test_calibration_holds_out_cases_never_twins_and_drops_their_twins():
+    train = [c for c in generate_cohort(120, "en", 31, 0.8, record_length="notes", twins=TWINS) if c.split == "train"]
+    last = [c for c in train if not c.meta.get("twin_of")][-30:]
+    n = next(i for i in range(1, 31) if any(t.meta.get("twin_of") == last[-i].case_id for t in train))
+    fit, held = records.calibration_split(train, n)
+    assert len(held) == n and not any(c.meta.get("twin_of") for c in held)
+    assert held == last[-n:]
+    out = {c.case_id for c in held}
+    assert not any(c.case_id in out or c.meta.get("twin_of") in out for c in fit)
+    assert len(fit) + len(held) + sum(c.meta.get("twin_of") in out for c in train) == len(train)
+
+
+def test_the_cpu_profile_trains_on_twins_and_the_paper_default_has_none():
+    assert load_params(ROOT / "params" / "smollm2-135m.yaml")["twins"] == ["tnt_renal", "tnt_near"]
+    assert load_params(ROOT / "params" / "qwen3-8b.yaml")["twins"] == []
