@@ -82,3 +82,13 @@ def test_calibration_holds_out_cases_never_twins_and_drops_their_twins():
 def test_the_cpu_profile_trains_on_twins_and_the_paper_default_has_none():
     assert load_params(ROOT / "params" / "smollm2-135m.yaml")["twins"] == ["tnt_renal", "tnt_near"]
     assert load_params(ROOT / "params" / "qwen3-8b.yaml")["twins"] == []
+
+
+def test_the_cohort_tables_leave_twins_out_and_count_them():
+    from pericomp_lib.cohort import build
+
+    plain = generate_cohort(80, "en", seed=33, difficulty=0.8, record_length="notes")
+    cases = generate_cohort(80, "en", seed=33, difficulty=0.8, record_length="notes", twins=TWINS)
+    assert build.label_frequencies(cases).equals(build.label_frequencies(plain))
+    counts = build.split_counts(cases).set_index("split")
+    assert counts.loc["train", "twins"] == len(cases) - len(plain) > 0 and counts.loc["validation", "twins"] == 0

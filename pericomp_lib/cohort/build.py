@@ -153,7 +153,8 @@ def published_stats(pericomp_dir: str | os.PathLike | None = None, center: str =
 
 
 def _cases(cases: Iterable[Case], split: str | None) -> list[Case]:
-    cases = list(cases)
+    """The cohort's own cases: counterfactual twins (meta.twin_of) are training augmentation, not its label mix."""
+    cases = [c for c in cases if not (c.meta or {}).get("twin_of")]
     return records.split_cases(cases, split) if split else cases
 
 
@@ -239,10 +240,21 @@ def record_lengths(cases: Iterable[Case], tokenizer=None) -> pd.DataFrame:
 
 
 def split_counts(cases: Iterable[Case]) -> pd.DataFrame:
-    df = pd.DataFrame([{"center": c.center, "split": c.split, "no_complication": not c.gold} for c in cases])
+    """Cases per center and split; `twins`: the counterfactual twins among them (params `twins`)."""
+    df = pd.DataFrame(
+        [
+            {
+                "center": c.center,
+                "split": c.split,
+                "no_complication": not c.gold,
+                "twin": bool((c.meta or {}).get("twin_of")),
+            }
+            for c in cases
+        ]
+    )
     return (
         df.groupby(["center", "split"])
-        .agg(cases=("split", "size"), no_complication=("no_complication", "mean"))
+        .agg(cases=("split", "size"), twins=("twin", "sum"), no_complication=("no_complication", "mean"))
         .reset_index()
     )
 
