@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -92,3 +93,19 @@ def test_the_cohort_tables_leave_twins_out_and_count_them():
     assert build.label_frequencies(cases).equals(build.label_frequencies(plain))
     counts = build.split_counts(cases).set_index("split")
     assert counts.loc["train", "twins"] == len(cases) - len(plain) > 0 and counts.loc["validation", "twins"] == 0
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_renal_trap_quotes_the_history_and_its_twin_the_troponin(language):
+    from pericomp_lib.cohort.synthetic.phrases import HISTORY
+    from pericomp_lib.prompting.gold_answers import targeted_target
+
+    cases = generate_cohort(120, language, seed=30, difficulty=0.8, record_length="notes", twins=TWINS)
+    history = {HISTORY[h][language == "zh"] for h in ("ckd", "esrd")}
+    renal = [(c, t) for c, t in _pairs(cases) if t.meta["twin_trap"] == "tnt_renal"]
+    assert renal
+    for case, twin in renal:
+        trap = json.loads(targeted_target(case, "myocardial_injury", language, "evidence_first", "trap"))
+        flipped = json.loads(targeted_target(twin, "myocardial_injury", language, "evidence_first", "trap"))
+        assert trap["think"] in history and trap["think"] in case.record and trap["bool"] == "False"
+        assert TNT.search(flipped["think"]) and flipped["bool"] == "True"

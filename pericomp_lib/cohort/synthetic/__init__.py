@@ -18,7 +18,7 @@ from .course import simulate
 from .facts import Course
 from .phrases import HISTORY
 from .record_layout import RECORD
-from .traps import MIMICS, TRAPS, TWINS
+from .traps import MIMICS, QUOTES_HISTORY_FIRST, TRAPS, TWINS
 from .writer import render
 
 __all__ = [
@@ -90,6 +90,12 @@ def _case(
         evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
         gold.append(GoldLabel(cid, grade, evidence, "named" if cid in named else "criteria"))
     trap_evidence = _trap_evidence(course, fragments)
+    for trap, kinds in QUOTES_HISTORY_FIRST.items():
+        history = [HISTORY[h][language == "zh"] for h in kinds if h in course.history]
+        if trap in course.traps and history and history[0] in text:
+            for cid in MIMICS[trap]:
+                if cid in trap_evidence:
+                    trap_evidence[cid] = list(dict.fromkeys([history[0], *trap_evidence[cid]]))
     meta = {
         "surgery": course.surgery.id,
         "traps": [t for t in course.traps if not t.startswith("_")],

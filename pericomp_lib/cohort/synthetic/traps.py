@@ -251,6 +251,12 @@ MIMICS: dict[str, tuple[str, ...]] = {
 # shared line the decision has to come from the rest of the record, the site that explains the fever
 # (docs/design.md).
 QUOTES_ADDED_FIRST = {"infection_source_known"}
+# A renal troponin trap quotes the renal history before its troponin: the value is a positive's (0.032-0.07 ng/mL)
+# and the history is what rules the injury out. With the troponin as its quote, and counterfactual twins that
+# quote the same value as positives, the adapter answered every renal trap True (seed 30: 9 of 9, P(True)
+# 0.65-0.93): it read the value and not the history. Quoting the history makes that line the answer's first
+# words, so reading it is what training scores (docs/design.md).
+QUOTES_HISTORY_FIRST = {"tnt_renal": ("ckd", "esrd")}
 _NO_MI = {"myocardial_infarction", "myocardial_injury"}
 TRAP_KINDS: dict[str, TrapKind] = {
     "absorption_fever": TrapKind(lambda c, labels: not labels & set(FEVERISH), absorption_fever),
