@@ -26,7 +26,11 @@ def test_twins_add_training_cases_only_and_flip_myocardial_injury(tmp_path, lang
     plain = generate_cohort(120, language, seed=31, difficulty=0.8, record_length="notes")
     cases = generate_cohort(120, language, seed=31, difficulty=0.8, record_length="notes", twins=TWINS)
     own = [c for c in cases if not c.meta.get("twin_of")]
-    assert [c.to_dict() for c in own] == [c.to_dict() for c in plain]  # the cohort itself is unchanged
+    # the cohort itself is unchanged, but for the renal traps' training quotes (trap_evidence, next tests)
+    same = lambda c: {**c.to_dict(), "meta": {k: v for k, v in c.meta.items() if k != "trap_evidence"}}  # noqa: E731
+    assert [same(c) for c in own] == [same(c) for c in plain]
+    changed = [c.case_id for c, p in zip(own, plain, strict=True) if c.meta != p.meta]
+    assert changed and all(c.split == "train" and "tnt_renal" in c.meta["traps"] for c in own if c.case_id in changed)
     pairs = _pairs(cases)
     assert {c.meta["twin_trap"] for _, c in pairs} == set(TWINS)
     laid = sum(t in TWINS for c in plain if c.split == "train" for t in c.meta["traps"])
@@ -80,9 +84,12 @@ def test_calibration_holds_out_cases_never_twins_and_drops_their_twins():
     assert len(fit) + len(held) + sum(c.meta.get("twin_of") in out for c in train) == len(train)
 
 
-def test_the_cpu_profile_trains_on_twins_and_the_paper_default_has_none():
-    assert load_params(ROOT / "params" / "smollm2-135m.yaml")["twins"] == ["tnt_renal", "tnt_near"]
-    assert load_params(ROOT / "params" / "qwen3-8b.yaml")["twins"] == []
+def test_twins_are_one_key_away_and_off_in_every_profile():
+    cpu = ROOT / "params" / "smollm2-135m.yaml"
+    assert load_params(cpu)["twins"] == [] and load_params(ROOT / "params" / "qwen3-8b.yaml")["twins"] == []
+    assert load_params(cpu, twins=["tnt_renal", "tnt_near"])["twins"] == ["tnt_renal", "tnt_near"]
+    with pytest.raises(ValueError, match="twins.*list of synthetic trap kinds"):
+        load_params(cpu, twins="tnt_renal")
 
 
 def test_the_cohort_tables_leave_twins_out_and_count_them():
@@ -96,16 +103,20 @@ def test_the_cohort_tables_leave_twins_out_and_count_them():
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_a_renal_trap_quotes_the_history_and_its_twin_the_troponin(language):
+def test_beside_renal_twins_a_renal_trap_quotes_its_history_and_its_twin_the_troponin(language):
     from pericomp_lib.cohort.synthetic.phrases import HISTORY
     from pericomp_lib.prompting.gold_answers import targeted_target
 
+    def answer(case):
+        return json.loads(targeted_target(case, "myocardial_injury", language, "evidence_first", "trap"))
+
     cases = generate_cohort(120, language, seed=30, difficulty=0.8, record_length="notes", twins=TWINS)
     history = {HISTORY[h][language == "zh"] for h in ("ckd", "esrd")}
-    renal = [(c, t) for c, t in _pairs(cases) if t.meta["twin_trap"] == "tnt_renal"]
-    assert renal
-    for case, twin in renal:
-        trap = json.loads(targeted_target(case, "myocardial_injury", language, "evidence_first", "trap"))
-        flipped = json.loads(targeted_target(twin, "myocardial_injury", language, "evidence_first", "trap"))
-        assert trap["think"] in history and trap["think"] in case.record and trap["bool"] == "False"
-        assert TNT.search(flipped["think"]) and flipped["bool"] == "True"
+    renal = [c for c in cases if c.split == "train" and "tnt_renal" in c.meta["traps"]]
+    assert renal and all(answer(c)["think"] in history and answer(c)["bool"] == "False" for c in renal)
+    for _case, twin in _pairs(cases):
+        if twin.meta["twin_trap"] == "tnt_renal":
+            assert TNT.search(answer(twin)["think"]) and answer(twin)["bool"] == "True"
+    near_only = generate_cohort(120, language, seed=30, difficulty=0.8, record_length="notes", twins=["tnt_near"])
+    renal = [c for c in near_only if c.split == "train" and "tnt_renal" in c.meta["traps"]]
+    assert renal and all(TNT.search(answer(c)["think"]) for c in renal)  # without renal twins, as before

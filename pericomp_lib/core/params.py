@@ -204,6 +204,13 @@ class Params(BaseModel):
         "and adapter answers); LoRA adapts the question and answer tokens only. false: LoRA on every token (the "
         "paper)",
     )
+    cache_frozen_layers: _t(_boolean, bool) = F(
+        False,
+        "03",
+        "frozen_record false with lora_layers: the layers below the adapters run once per training row and their "
+        "hidden states are kept, so a step runs the adapted layers only, record included (the same loss and "
+        "gradients as LoRA on every token, less time)",
+    )
     negative_ratio: _t(
         _number(0.0, lo_open=True, hint=" > 0, or null for every question", optional=True), float | None
     ) = F(

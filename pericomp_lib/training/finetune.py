@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.io import write_json
-from . import frozen_record
+from . import frozen_layers, frozen_record
 from .checkpoints import (
     checkpoint_step,
     data_sha256,
@@ -145,6 +145,7 @@ def _run_params(params: dict, examples: Sequence[dict], quantization: str | None
         params["adapter"] = None
     check_launch_config(params)
     frozen_record.check(params)
+    frozen_layers.check(params)
     if not examples:
         raise TrainingError("no training examples (is the train split empty?)")
     if params.get("packing") and not all(ex.get("prefix") is not None for ex in examples):
@@ -194,6 +195,9 @@ def _trainer(model, tok, args, rows: list[dict], dtype: str, log_path: Path, kee
     if params.get("frozen_record"):
         frozen_record.check(params, trainer.args.world_size)
         trainer.frozen_record = frozen_record.FrozenRecord(model, rows, params.get("lora_layers"))
+    elif params.get("cache_frozen_layers"):
+        frozen_layers.check(params, trainer.args.world_size)
+        trainer.frozen_record = frozen_layers.FrozenLayers(model, rows, params["lora_layers"])
     log = TrainLog(log_path, trainer, keep, _peak_memory_mb)
     trainer.add_callback(log)
     trainer.add_callback(Progress())  # step, loss, time left in the batch output (a kernel's bar is a widget)

@@ -18,7 +18,7 @@ from .course import simulate
 from .facts import Course
 from .phrases import HISTORY
 from .record_layout import RECORD
-from .traps import MIMICS, QUOTES_HISTORY_FIRST, TRAPS, TWINS
+from .traps import MIMICS, TRAPS, TWINS
 from .writer import render
 
 __all__ = [
@@ -90,12 +90,6 @@ def _case(
         evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
         gold.append(GoldLabel(cid, grade, evidence, "named" if cid in named else "criteria"))
     trap_evidence = _trap_evidence(course, fragments)
-    for trap, kinds in QUOTES_HISTORY_FIRST.items():
-        history = [HISTORY[h][language == "zh"] for h in kinds if h in course.history]
-        if trap in course.traps and history and history[0] in text:
-            for cid in MIMICS[trap]:
-                if cid in trap_evidence:
-                    trap_evidence[cid] = list(dict.fromkeys([history[0], *trap_evidence[cid]]))
     meta = {
         "surgery": course.surgery.id,
         "traps": [t for t in course.traps if not t.startswith("_")],
@@ -144,10 +138,23 @@ def twin_case(case: Case, trap: str, index: int, seed: int, difficulty: float, r
     return twin
 
 
+def _quote_history_first(case: Case) -> None:
+    """A renal troponin trap beside its twins quotes the renal history before its troponin: the pair then differs
+    in its quote as in its answer. With the troponin as the quote every renal trap of seed 30 was answered True
+    (9 of 9); with the history first, and LoRA on the record's tokens, none was (docs/design.md)."""
+    lines = [HISTORY[h][case.language == "zh"] for h in ("ckd", "esrd")]
+    history = next((line for line in lines if line in case.record), None)
+    evidence = case.meta.get("trap_evidence", {})
+    for cid in MIMICS["tnt_renal"]:
+        if history and cid in evidence:
+            evidence[cid] = list(dict.fromkeys([history, *evidence[cid]]))
+
+
 def add_twins(cases: list[Case], twins, seed: int, difficulty: float, record_length: str = "full") -> list[Case]:
     """Training cases followed each by its counterfactual twins (`twins`: trap kinds of traps.TWINS); other
     splits untouched. Both arms of a study train on them (the LoRA rows and the TF-IDF baseline), and
-    core.records.calibration_split keeps a held-out case's twin out of training."""
+    core.records.calibration_split keeps a held-out case's twin out of training. With tnt_renal twins a renal
+    trap's training quote is its renal history (`_quote_history_first`)."""
     twins = tuple(twins or ())
     unknown = sorted(set(twins) - set(TWINS))
     if unknown:
@@ -157,6 +164,8 @@ def add_twins(cases: list[Case], twins, seed: int, difficulty: float, record_len
         out.append(case)
         if case.split != "train" or not case.center.startswith("synthetic") or case.meta.get("twin_of"):
             continue
+        if "tnt_renal" in twins and "tnt_renal" in case.meta.get("traps", []):
+            _quote_history_first(case)
         index = int(case.case_id.rsplit("-", 1)[1]) - 1
         for trap in twins:
             if trap in case.meta.get("traps", []):

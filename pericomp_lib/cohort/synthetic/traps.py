@@ -47,10 +47,13 @@ class TrapKind(NamedTuple):
 
 # Counterfactual twins (`generate_cohort(twins=...)`): a training case laid with one of these traps gets a
 # second case, the same course drawn again with the one fact that rules the mimic out left out, so the gold
-# flips and nothing else changes: the renal history (tnt_renal) or the troponin's distance below the threshold
-# (tnt_near, raised by TWIN_TNT_STEP to 0.031-0.042 ng/mL). The pair says what the definition reads, which a
-# model trained on the trap alone can learn as "a troponin under 0.1 is no injury" (docs/design.md). Each twin
-# function takes the trap's draws, in the same order, so the rest of the twin's course is the original's.
+# flips: the renal history and its raised baseline creatinine (tnt_renal) or the troponin's distance below the
+# threshold (tnt_near, raised by TWIN_TNT_STEP to 0.031-0.042 ng/mL). The pair says what the definition reads,
+# which a model trained on the trap alone can learn as "a troponin under 0.1 is no injury" (docs/design.md).
+# Each twin function takes the trap's draws in the same order, so the events are the original's; a near twin's
+# record differs in the value only, a renal twin's also in routine values drawn after a baseline creatinine
+# would have been (a pre-operative haemoglobin, a blood pressure). A twin whose gold changes beyond the
+# trap's mimics is not made (synthetic.twin_case).
 TWIN_TNT_STEP = 0.016
 TWINS = ("tnt_renal", "tnt_near")
 
@@ -251,12 +254,6 @@ MIMICS: dict[str, tuple[str, ...]] = {
 # shared line the decision has to come from the rest of the record, the site that explains the fever
 # (docs/design.md).
 QUOTES_ADDED_FIRST = {"infection_source_known"}
-# A renal troponin trap quotes the renal history before its troponin: the value is a positive's (0.032-0.07 ng/mL)
-# and the history is what rules the injury out. With the troponin as its quote, and counterfactual twins that
-# quote the same value as positives, the adapter answered every renal trap True (seed 30: 9 of 9, P(True)
-# 0.65-0.93): it read the value and not the history. Quoting the history makes that line the answer's first
-# words, so reading it is what training scores (docs/design.md).
-QUOTES_HISTORY_FIRST = {"tnt_renal": ("ckd", "esrd")}
 _NO_MI = {"myocardial_infarction", "myocardial_injury"}
 TRAP_KINDS: dict[str, TrapKind] = {
     "absorption_fever": TrapKind(lambda c, labels: not labels & set(FEVERISH), absorption_fever),
