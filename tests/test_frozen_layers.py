@@ -3,46 +3,39 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from conftest import constrained_params
 from pericomp_lib.training import frozen_layers, packing
 from pericomp_lib.training.train_inputs import TrainingError
-from test_frozen_record import COMPLICATIONS, _batch, _model, _nudge, _rows, tok  # noqa: F401 (tok: a fixture)
+from test_frozen_record import (  # noqa: F401 (tok: a fixture)
+    _batch,
+    _model,
+    _nudge,
+    _params,
+    _rows,
+    assert_same_loss_and_grads,
+    tok,
+)
 
 
 @pytest.mark.parametrize("top", [1, 2])
 def test_kept_states_give_the_loss_and_gradients_of_lora_on_every_token(tok, top):  # noqa: F811
-    params = constrained_params(
-        answer_layout="evidence_first",
-        complications=COMPLICATIONS,
-        packing=True,
-        batch_size=1,
-        lora_dropout=0.0,
-        lora_layers=top,
-        cache_frozen_layers=True,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    )
+    params = _params(lora_layers=top, frozen_record=False, cache_frozen_layers=True)
     model = _model(tok, params)
     _nudge(model)
     rows = _rows(tok, params)
     kept = frozen_layers.FrozenLayers(model, rows, top)
     for row in rows:
         batch = _batch(tok, row)
-        for visit in range(2):  # the first visit fills the store, the second reads it
-            model.zero_grad()
-            loss, n, _ = kept.answer_loss(model, batch, batch["rows"])
-            loss.backward()
-            got = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-            model.zero_grad()
-            ref, n_ref, _ = packing.answer_loss(model, {k: v for k, v in batch.items() if k != "rows"})
-            ref.backward()
-            want = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-            assert n == n_ref and torch.allclose(loss, ref, rtol=1e-5, atol=1e-5), (visit, loss, ref)
-            assert got.keys() == want.keys() and got
-            assert any("lora_B" in k and got[k].abs().sum() > 0 for k in got)
-            for k in got:
-                assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-6), k
+        plain = {k: v for k, v in batch.items() if k != "rows"}
+        for _visit in range(2):  # the first visit fills the store, the second reads it
+            assert_same_loss_and_grads(
+                model,
+                lambda b=batch: kept.answer_loss(model, b, b["rows"])[:2],
+                lambda b=plain: packing.answer_loss(model, b)[:2],
+            )
+        model.zero_grad()
+        kept.answer_loss(model, batch, batch["rows"])[0].backward()
+        assert any(p.grad.abs().sum() > 0 for k, p in model.named_parameters() if "lora_B" in k and p.grad is not None)
     assert set(kept.store) == set(range(len(rows)))
 
 

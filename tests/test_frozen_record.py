@@ -48,9 +48,8 @@ def _params(**kw):
         packing=True,
         batch_size=1,
         lora_dropout=0.0,
-        frozen_record=True,
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        **kw,
+        **{"frozen_record": True, **kw},
     )
 
 
@@ -133,6 +132,20 @@ def _reference_loss(model, batch, head_len):
     return packing.token_loss(out.logits, batch)
 
 
+def assert_same_loss_and_grads(model, loss_fn, ref_fn) -> None:
+    """loss_fn and ref_fn, each () -> (summed loss, answer tokens), give the same loss and the same gradients."""
+    got, want = [], []
+    for fn, out in ((loss_fn, got), (ref_fn, want)):
+        model.zero_grad()
+        loss, n = fn()
+        loss.backward()
+        out += [loss.detach(), n, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}]
+    assert got[1] == want[1] and torch.allclose(got[0], want[0], rtol=1e-5, atol=1e-5), (got[0], want[0])
+    assert got[2].keys() == want[2].keys() and got[2]
+    for k in got[2]:
+        assert torch.allclose(got[2][k], want[2][k], rtol=1e-4, atol=1e-6), k
+
+
 @pytest.mark.parametrize("top", [None, 1, 2], ids=["all-layers", "top-1", "top-2"])
 def test_cached_loss_equals_the_plain_computation(tok, top):
     """The cached record KV and the cached hidden states below the LoRA layers give the loss and the LoRA
@@ -144,19 +157,12 @@ def test_cached_loss_equals_the_plain_computation(tok, top):
     fr = frozen_record.FrozenRecord(model, rows, top)
     for i, row in enumerate(rows):
         batch = _batch(tok, row)
-        for visit in range(2):  # the first visit fills the cache, the second reads it
-            model.zero_grad()
-            loss, n, _ = fr.answer_loss(model, batch, batch["rows"])
-            loss.backward()
-            got = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-            model.zero_grad()
-            ref, n_ref = _reference_loss(model, batch, fr.heads[i])
-            ref.backward()
-            want = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-            assert n == n_ref and torch.allclose(loss, ref, rtol=1e-5, atol=1e-5), (i, visit, loss, ref)
-            assert got.keys() == want.keys() and got
-            for k in got:
-                assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-6), k
+        for _visit in range(2):  # the first visit fills the cache, the second reads it
+            assert_same_loss_and_grads(
+                model,
+                lambda b=batch: fr.answer_loss(model, b, b["rows"])[:2],
+                lambda b=batch, i=i: _reference_loss(model, b, fr.heads[i]),
+            )
     assert set(fr.store) == set(range(len(rows)))
 
 

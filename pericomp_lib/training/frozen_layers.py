@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .frozen_record import _decoder, layers_only
-from .packing import block_mask, token_loss
+from .frozen_record import FrozenRecord, _decoder, check_one_row, layers_only
+from .packing import token_loss
 from .train_inputs import TrainingError
 
 
@@ -32,36 +32,19 @@ def check(params: dict, world_size: int = 1) -> None:
             "cache_frozen_layers: true needs lora_layers (adapters on the top k layers only): with adapters in every "
             "layer there is nothing below them to keep"
         )
-    if int(params.get("batch_size", 1)) != 1:
-        raise TrainingError(
-            f"cache_frozen_layers: true keeps one row's states per forward pass; set batch_size: 1 (got "
-            f"{params['batch_size']}) and grad_accum for a larger batch"
-        )
-    if world_size > 1:
-        raise TrainingError("cache_frozen_layers: true keeps its caches in one process; run it without DDP/FSDP")
+    check_one_row("cache_frozen_layers", params, world_size)
 
 
-class FrozenLayers:
+class FrozenLayers(FrozenRecord):
     """The per-row hidden states where the LoRA layers begin, and the loss of one step from them. `rows`: the
-    training rows (their ids come with each batch); `top`: how many layers carry adapters."""
+    training rows (their ids come with each batch); `top`: how many layers carry adapters. It shares
+    FrozenRecord's row bookkeeping (depth, segments, masks, store), not its record cache."""
 
     def __init__(self, model, rows: list[dict], top: int):
-        self.n_layers = len(_decoder(model).layers)
-        self.first = self.n_layers - min(int(top), self.n_layers)
-        self.segments = [r["segments"] for r in rows]
-        self.store: dict[int, Any] = {}
+        super().__init__(model, rows, top)
+        self.first = self.n_layers - self.top
 
-    def _mask(self, model, batch: dict, row: int):
-        """The row's 4D block mask (the collator gives an unpacked row a 2D one)."""
-        import torch
-
-        mask = batch["attention_mask"]
-        if mask.dim() == 4:
-            return mask
-        dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-        return block_mask(torch.tensor([self.segments[row]], device=mask.device), dtype)
-
-    def _below(self, model, batch: dict, row: int):
+    def _prepare(self, model, batch: dict, row: int):
         """Once per row: the hidden states of every token where the LoRA layers begin (no adapter below them)."""
         import torch
 
@@ -75,11 +58,7 @@ class FrozenLayers:
 
     def answer_loss(self, model, batch: dict, rows) -> tuple[Any, int, Any]:
         """packing.answer_loss for one row, from its kept states through the LoRA layers only."""
-        if rows is None or len(rows) != 1:
-            raise TrainingError("cache_frozen_layers: each batch must be one row with its row id (batch_size 1)")
-        row = int(rows[0])
-        if row not in self.store:
-            self.store[row] = self._below(model, batch, row)
+        row = self._stored(model, batch, rows)
         with layers_only(model, self.first, self.n_layers):
             out = model(
                 inputs_embeds=self.store[row],

@@ -31,13 +31,18 @@ def check(params: dict, world_size: int = 1) -> None:
             "frozen_record: true needs packing: true (strategy targeted, prompt_layout shared_prefix): the record "
             "must be the head the row's question blocks share"
         )
+    check_one_row("frozen_record", params, world_size)
+
+
+def check_one_row(key: str, params: dict, world_size: int) -> None:
+    """A per-row cache (frozen_record, cache_frozen_layers) trains one row per forward pass, in one process."""
     if int(params.get("batch_size", 1)) != 1:
         raise TrainingError(
-            f"frozen_record: true trains one packed row per forward pass; set batch_size: 1 (got "
+            f"{key}: true trains one row per forward pass with its caches; set batch_size: 1 (got "
             f"{params['batch_size']}) and grad_accum for a larger batch"
         )
     if world_size > 1:
-        raise TrainingError("frozen_record: true keeps its record caches in one process; run it without DDP/FSDP")
+        raise TrainingError(f"{key}: true keeps its per-row caches in one process; run it without DDP/FSDP")
 
 
 def _decoder(model):
@@ -126,13 +131,18 @@ class FrozenRecord:
                 ).last_hidden_state
         return {i: kv[i] for i in range(first, self.n_layers)}, hidden
 
-    def answer_loss(self, model, batch: dict, rows) -> tuple[Any, int, Any]:
-        """packing.answer_loss for one packed row, through the cached record and the top layers only."""
+    def _stored(self, model, batch: dict, rows) -> int:
+        """The batch's row id, its cache filled (`_prepare`) on its first visit."""
         if rows is None or len(rows) != 1:
-            raise TrainingError("frozen_record: each batch must be one packed row with its row id (batch_size 1)")
+            raise TrainingError("each batch must be one row with its row id (batch_size 1) for a per-row cache")
         row = int(rows[0])
         if row not in self.store:
             self.store[row] = self._prepare(model, batch, row)
+        return row
+
+    def answer_loss(self, model, batch: dict, rows) -> tuple[Any, int, Any]:
+        """packing.answer_loss for one packed row, through the cached record and the top layers only."""
+        row = self._stored(model, batch, rows)
         record, hidden = self.store[row]
         h = self.heads[row]
         keep = batch["logits_to_keep"] - h
