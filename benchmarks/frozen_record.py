@@ -1,10 +1,12 @@
-"""frozen_record on vs off, side by side on the same training rows: seconds per step, first epoch and later ones.
+"""LoRA on every token (off), the same with cache_frozen_layers, and frozen_record, side by side on the same
+training rows: seconds per step, first epoch and later ones.
 
-Both runs train the CPU default profile (params/smollm2-135m.yaml: packed rows, LoRA on the top 10 layers)
-on the same synthetic cases for the same number of epochs; only `frozen_record` differs. With it, the first
-visit of a row computes the record's keys and values (base model) and the blocks' states below the LoRA
-layers once; later visits run the top layers on the blocks only. tests/test_frozen_record.py checks that the
-cached loss and gradients equal the plain computation, so the ratios are what the cache buys.
+The three runs train the CPU default profile (params/smollm2-135m.yaml: packed rows, LoRA on the top 10 layers)
+on the same synthetic cases for the same number of epochs. With frozen_record the first visit of a row computes
+the record's keys and values (base model) and the blocks' states below the LoRA layers once; later visits run
+the top layers on the blocks only (the record is never adapted). With cache_frozen_layers the first visit keeps
+the whole row's states below the LoRA layers; later visits run the top layers on the whole row (the paper's
+LoRA on every token: tests/test_frozen_layers.py checks the loss and gradients are the plain ones).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/frozen_record.py --cases 12 --epochs 2
 """
@@ -21,6 +23,8 @@ from pericomp_lib.cohort.synthetic import generate_cohort
 from pericomp_lib.core.params import load_params
 from pericomp_lib.core.records import write_cohort
 from pericomp_lib.training.finetune import train_examples, training_examples
+
+MODES = ("off", "cached", "frozen_record")  # LoRA on every token; the same, layers below LoRA kept; the record frozen
 
 
 def main() -> None:
@@ -44,15 +48,21 @@ def main() -> None:
             c.split = "train"
         cohort = Path(tmp) / "cohort.jsonl"
         write_cohort(cohort, cases)
-        for frozen in (False, True):
-            params = load_params(args.params, frozen_record=frozen, calibration_cases=0, max_steps=-1)
+        for mode in MODES:
+            params = load_params(
+                args.params,
+                frozen_record=mode == "frozen_record",
+                cache_frozen_layers=mode == "cached",
+                calibration_cases=0,
+                max_steps=-1,
+            )
             params["num_epochs"] = float(args.epochs)
             examples = training_examples(params, cohort)
             steps.clear()
-            s = train_examples(params, examples, Path(tmp) / f"out-{frozen}", save_steps=10**6)
+            s = train_examples(params, examples, Path(tmp) / f"out-{mode}", save_steps=10**6)
             log = [json.loads(line) for line in Path(s["train_log"]).read_text().splitlines()]
             rows = s["n_rows"]
-            results[frozen] = {
+            results[mode] = {
                 "rows": rows,
                 "steps": s["steps"],
                 "train_wall_s": s["wall_s"],
@@ -61,13 +71,13 @@ def main() -> None:
                 "train_loss": round(s["train_loss"], 4),
                 "peak_memory_mb": max(r["peak_memory_mb"] for r in log),
             }
-    off, on = results[False], results[True]
-    print(f"\n{args.params}: {args.cases} training cases, {args.epochs} epochs, frozen_record off vs on")
-    print(f"{'':24s}{'off':>12s}{'on':>12s}{'off / on':>10s}")
+    print(f"\n{args.params}: {args.cases} training cases, {args.epochs} epochs")
+    print(f"{'':24s}" + "".join(f"{m:>15s}" for m in MODES) + f"{'off / cached':>14s}{'off / frozen':>14s}")
     for key in ("steps", "train_wall_s", "s_per_step_epoch_1", "s_per_step_later", "train_loss", "peak_memory_mb"):
-        ratio = off[key] / on[key] if on[key] else float("nan")
-        print(f"{key:24s}{off[key]:>12}{on[key]:>12}{ratio:>9.2f}x")
-    print(json.dumps({"off": off, "on": on}))
+        values = [results[m][key] for m in MODES]
+        ratios = [values[0] / v if v else float("nan") for v in values[1:]]
+        print(f"{key:24s}" + "".join(f"{v:>15}" for v in values) + "".join(f"{r:>13.2f}x" for r in ratios))
+    print(json.dumps(results))
 
 
 def _time_steps() -> list[float]:
