@@ -14,10 +14,10 @@
 # signatures. Use it for CPU runs, where every targeted prompt repeats the whole record. `"notes"` (the CPU
 # default) is the compact record without its laboratory table: every value in it is also stated in that day's note.
 #
-# `twins` (the CPU default: `[tnt_renal, tnt_near]`; the paper's way, `[]`, has none) adds to the training split a
-# counterfactual twin of each case laid with those troponin traps: the same course without the chronic kidney
-# disease, or with the troponin just past 0.03 ng/mL, so its gold gains myocardial injury. The label tables below
-# leave the twins out; `split_counts` counts them.
+# `twins` (`[]` in every profile, the paper's way; `[tnt_renal, tnt_near]` was measured and not adopted) adds to the
+# training split a counterfactual twin of each case laid with those troponin traps: the same course without the
+# chronic kidney disease, or with the troponin just past 0.03 ng/mL, so its gold gains myocardial injury. The label
+# tables below leave the twins out; `split_counts` counts them.
 #
 # Other sources: `pericomp_repo` (the authors' layout), `jsonl` (a `cohort.jsonl` you made), `csv`, `mimic`
 # (or `01b_mimic` to see the MIMIC-IV steps one by one).

@@ -3,10 +3,11 @@
 Why: with `lora_layers: k` only the top k decoder layers carry adapters, so the layers below them compute the
 same hidden states for a row at every step (frozen weights, no dropout there). Keeping those states, a step
 runs the top k layers only, over the whole row, record included: exactly the paper's LoRA on every token
-(`frozen_record: false`), at a fraction of its cost. Unlike `frozen_record`, the adapter does change how the
-record is encoded in its layers: on seed 30 (twins, renal traps quoting their history) that is what let it
-quote "chronic kidney disease" for all 9 renal traps, where the frozen record quoted their troponin for 8 of
-9 (docs/design.md). Inference is the plain adapter's (the record is read through the adapter).
+(`frozen_record: false`), a repeated row's step in ~0.63 of the time (benchmarks/frozen_record.py). Unlike
+`frozen_record`, the adapter does change how the record is encoded in its layers: on seed 30 (twins, renal
+traps quoting their history) it then quoted "chronic kidney disease" for all 9 renal traps, where the frozen
+record quoted their troponin for 8 of 9; on seed 38 it quoted the troponin too (docs/design.md). Inference is
+the plain adapter's (the record is read through the adapter).
 """
 
 from __future__ import annotations

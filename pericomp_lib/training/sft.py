@@ -31,9 +31,7 @@ class AnswerLossSFTTrainer(trl.SFTTrainer):
 
     tokens_seen = 0
     loss_is_scaled_for_ga = True
-    frozen_record = (
-        None  # a FrozenRecord (params frozen_record) or FrozenLayers (cache_frozen_layers): the loss goes through it
-    )
+    frozen_record = None  # a FrozenRecord (frozen_record) or FrozenLayers (cache_frozen_layers): loss goes there
 
     def __init__(self, model, *args, **kwargs):
         # TRL casts a quantized model's trainable (LoRA) weights to bf16; ours stay as peft made them

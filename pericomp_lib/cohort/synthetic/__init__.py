@@ -119,16 +119,21 @@ def generate_case(
         raise ValueError(f"difficulty={difficulty!r} must be in [0, 1] (share of traps and subtle wording)")
     if center not in CENTER_IDS:
         raise ValueError(f"center={center!r}: use one of {', '.join(CENTER_IDS)}")
-    key = f"{seed}-{center}-{index}-{float(difficulty):.4f}"
+    key = _seed_key(seed, center, index, difficulty)
     course = simulate(random.Random(f"{key}-course"), center, float(difficulty))
     return _case(course, f"{CENTER_IDS[center]}-{index + 1:04d}", center, split, language, key, record_length)
+
+
+def _seed_key(seed: int, center: str, index: int, difficulty: float) -> str:
+    """What a case's draws depend on: a case and its counterfactual twin share it."""
+    return f"{seed}-{center}-{index}-{float(difficulty):.4f}"
 
 
 def twin_case(case: Case, trap: str, index: int, seed: int, difficulty: float, record_length: str = "full"):
     """The counterfactual twin of a generated case laid with `trap` (traps.TWINS): the same course drawn again
     with the trap's deciding fact left out, written with the original's wording draws. None unless the gold
     flips on the trap's mimics and on nothing else (a twin must differ from its case in one answer)."""
-    key = f"{seed}-{case.center}-{index}-{float(difficulty):.4f}"
+    key = _seed_key(seed, case.center, index, difficulty)
     course = simulate(random.Random(f"{key}-course"), case.center, float(difficulty), twin=trap)
     twin = _case(course, f"{case.case_id}-twin", case.center, case.split, case.language, key, record_length)
     changed = {g.complication for g in case.gold} ^ {g.complication for g in twin.gold}
@@ -141,7 +146,8 @@ def twin_case(case: Case, trap: str, index: int, seed: int, difficulty: float, r
 def _quote_history_first(case: Case) -> None:
     """A renal troponin trap beside its twins quotes the renal history before its troponin: the pair then differs
     in its quote as in its answer. With the troponin as the quote every renal trap of seed 30 was answered True
-    (9 of 9); with the history first, and LoRA on the record's tokens, none was (docs/design.md)."""
+    (9 of 9); with the history first and LoRA on the record's tokens none was, but on seed 38 all were (the
+    history never quoted; docs/design.md)."""
     lines = [HISTORY[h][case.language == "zh"] for h in ("ckd", "esrd")]
     history = next((line for line in lines if line in case.record), None)
     evidence = case.meta.get("trap_evidence", {})
