@@ -43,6 +43,7 @@ def _params(**kw):
         ("en", "notes", "decisive"),
         ("zh", "notes", "decisive"),
         ("en", "notes", "trap_decisive"),
+        ("zh", "notes", "trap_neighbour"),
     ],
 )
 def test_every_training_quote_is_allowed_by_its_records_pattern(language, length, negative_quote):

@@ -206,6 +206,15 @@ def test_evidence_first_negatives_quote_the_trap_or_the_decisive_fact():
     assert (
         think("acute_kidney_injury", "decisive")["think"] == think("acute_kidney_injury", "trap")["think"]
     )  # positives quote gold
+    # trap_neighbour: a trap's look-alike first, else a present neighbour's finding, else "none"
+    meta["neighbour_evidence"] = {
+        "organ_space_ssi": ["purulent discharge from the superficial incision"],
+        "paralytic_ileus": ["a neighbour's line"],
+    }
+    assert think("organ_space_ssi", "trap_neighbour")["think"] == "purulent discharge from the superficial incision"
+    assert think("organ_space_ssi", "trap")["think"] == "none"
+    assert think("paralytic_ileus", "trap_neighbour")["think"] == "POD 1. Today: no flatus passed yet"
+    assert think("delirium", "trap_neighbour")["think"] == "none"
     with pytest.raises(ValueError, match="negative_quote"):
         gold_answers.targeted_target(case, "delirium", "en", "evidence_first", "nearest")
 

@@ -150,6 +150,26 @@ def test_counter_evidence_is_the_fact_each_rule_rejected():
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
+def test_neighbour_evidence_quotes_what_rules_the_absent_label_out(language):
+    cases = generate_cohort(200, language=language, seed=31, difficulty=0.8, record_length="notes")
+    seen = Counter()
+    for c in cases:
+        gold = {g.complication: g for g in c.gold}
+        for cid, quotes in c.meta["neighbour_evidence"].items():
+            assert cid not in gold and quotes, f"{c.case_id}: neighbour evidence for gold label {cid}"
+            present = [n for n, _ in criteria.NEIGHBOURS[cid] if n in gold]
+            assert present, f"{c.case_id}/{cid}: no neighbour in the gold"
+            assert set(quotes) <= set(gold[present[0]].evidence), f"{c.case_id}/{cid}: {quotes}"
+            seen[cid] += 1
+        if "myocardial_infarction" in gold:  # the ischaemia, never the troponin both definitions read
+            (quote,) = c.meta["neighbour_evidence"]["myocardial_injury"]
+            assert quote == gold["myocardial_infarction"].evidence[1], c.case_id
+        shallow = gold.keys() & {"deep_ssi", "superficial_ssi"}
+        assert ("organ_space_ssi" in c.meta["neighbour_evidence"]) == bool(shallow and "organ_space_ssi" not in gold)
+    assert seen["myocardial_injury"] >= 3 and seen["organ_space_ssi"] >= 5, seen
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
 def test_negative_evidence_quotes_the_record_for_absent_labels_only(language):
     cases = generate_cohort(80, language=language, seed=29, difficulty=0.8, record_length="notes")
     flatus = {"en": "passing flatus", "zh": "已有肛门排气"}[language]
@@ -259,7 +279,7 @@ def test_languages_share_facts():
     en, zh = generate_case(4, "en", seed=2), generate_case(4, "zh", seed=2)
     assert [(g.complication, g.grade) for g in en.gold] == [(g.complication, g.grade) for g in zh.gold]
     # trap_evidence and negative_evidence quote each record in its own language; every other meta key is a fact
-    quoted = ("trap_evidence", "negative_evidence")
+    quoted = ("trap_evidence", "negative_evidence", "neighbour_evidence")
     drop = lambda m: {k: v for k, v in m.items() if k not in quoted}  # noqa: E731
     assert drop(en.meta) == drop(zh.meta) and en.record != zh.record
     for key in quoted:

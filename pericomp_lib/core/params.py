@@ -277,12 +277,13 @@ class Params(BaseModel):
         "targeted answer: paper (think, bool, grading) | decision_first (bool first) | evidence_first (think = a "
         "quote of the record, then bool, grading)",
     )
-    negative_quote: _t(_choice("trap", "decisive", "trap_decisive"), str) = F(
+    negative_quote: _t(_choice("trap", "decisive", "trap_decisive", "trap_neighbour"), str) = F(
         "trap",
         "02",
         "evidence_first negatives quote: trap (a trap's look-alike, else none) | decisive (the charted fact the "
         "rule read and rejected first, e.g. flatus back on POD 2) | trap_decisive (that fact where a trap was laid "
-        "for the complication, else none)",
+        "for the complication, else none) | trap_neighbour (a trap's look-alike, else a present neighbouring "
+        "complication's finding that rules it out, e.g. an infarction's ST change for myocardial injury, else none)",
     )
     question_style: _t(_choice("criteria", "brief", "brief_criteria"), str) = F(
         "criteria",

@@ -72,7 +72,12 @@ NO_EVIDENCE = {"en": "none", "zh": "无"}
 
 
 # what a negative quotes: the meta key it reads (trap_decisive: only negatives a trap was laid for, see _evidence)
-NEGATIVE_QUOTES = {"trap": "trap_evidence", "decisive": "negative_evidence", "trap_decisive": "negative_evidence"}
+NEGATIVE_QUOTES = {
+    "trap": "trap_evidence",
+    "decisive": "negative_evidence",
+    "trap_decisive": "negative_evidence",
+    "trap_neighbour": "trap_evidence",
+}
 
 
 def _evidence(cid: str, gold, language: str, case: Case, negative_quote: str = "trap") -> str:
@@ -82,13 +87,18 @@ def _evidence(cid: str, gold, language: str, case: Case, negative_quote: str = "
     (meta.negative_evidence: flatus back on POD 2, a troponin under the threshold), so the decision follows
     what the quote says rather than whether there is one; with trap_decisive, that fact for the negatives a trap
     was laid for (meta.trap_for) only, so a trap's quote reads like a positive's up to the words that rule it out
-    ("POD 3. Today: passing flatus" against "POD 3. Today: no flatus passed yet"); otherwise "none"."""
+    ("POD 3. Today: passing flatus" against "POD 3. Today: no flatus passed yet"); with trap_neighbour, a trap's
+    look-alike, else the finding of a present neighbouring complication that rules this one out
+    (meta.neighbour_evidence: an infarction's ST change for myocardial injury, a wound's pus for organ/space
+    SSI); otherwise "none"."""
     check_choice("negative_quote", negative_quote, NEGATIVE_QUOTES)
     key = NEGATIVE_QUOTES[negative_quote]
     meta = case.meta or {}
     quotes = gold.evidence if gold is not None else meta.get(key, {}).get(cid, [])
     if gold is None and negative_quote == "trap_decisive" and cid not in meta.get("trap_for", {}):
         quotes = []
+    if gold is None and not quotes and negative_quote == "trap_neighbour":
+        quotes = meta.get("neighbour_evidence", {}).get(cid, [])
     return quotes[0][:EVIDENCE_CHARS] if quotes else NO_EVIDENCE[language]
 
 

@@ -96,6 +96,11 @@ def _case(
         "trap_for": {cid: sorted(set(ts)) for cid, ts in sorted(course.trap_for.items())},
         "trap_evidence": trap_evidence,
         "negative_evidence": _negative_evidence(course, derived, fragments, trap_evidence, language),
+        "neighbour_evidence": {
+            cid: quotes
+            for cid, found in criteria.neighbour_evidence(derived).items()
+            if (quotes := list(dict.fromkeys(fragments[id(f)] for f in found if id(f) in fragments)))
+        },
         "intended": dict(course.intended),
         "los": course.los,
     }

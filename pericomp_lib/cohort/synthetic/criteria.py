@@ -383,3 +383,26 @@ def counter_evidence(c: Course, derived: dict[str, Result]) -> dict[str, list[Fi
     if "infection_unknown_source" not in derived and site is not None:
         out["infection_unknown_source"] = derived[site][1][:1]
     return out
+
+
+# An asked complication a neighbouring one rules out: the neighbour's proof, less the finding both read (an
+# infarction's troponin), is what shows why. Why: with `negative_quote: trap` such a negative quoted "none", so
+# the adapter, which quotes the record at inference, quoted the infarction's troponin or a wound's pus and
+# answered True (6 and 2 of its 20 pooled false positives on seeds 30-35; docs/design.md).
+NEIGHBOURS: dict[str, tuple[tuple[str, slice], ...]] = {
+    "myocardial_injury": (("myocardial_infarction", slice(1, None)),),  # its ischaemia: chest pain, ST, RWMA
+    "organ_space_ssi": (("deep_ssi", slice(0, 1)), ("superficial_ssi", slice(0, 1))),
+}
+
+
+def neighbour_evidence(derived: dict[str, Result]) -> dict[str, list[Finding]]:
+    """{absent complication: the present neighbour's findings that rule it out} (NEIGHBOURS)."""
+    out: dict[str, list[Finding]] = {}
+    for cid, neighbours in NEIGHBOURS.items():
+        if cid in derived:
+            continue
+        for other, part in neighbours:
+            if other in derived and derived[other][1][part]:
+                out[cid] = list(derived[other][1][part])
+                break
+    return out
