@@ -76,6 +76,11 @@ def _negative_evidence(
     return {cid: v for cid, v in sorted(out.items()) if v}
 
 
+def _quotes(findings, fragments: dict[int, str]) -> list[str]:
+    """The record's fragments of these findings, in order, once each (those the record shows)."""
+    return list(dict.fromkeys(fragments[id(f)] for f in findings if id(f) in fragments))
+
+
 def _case(
     course: Course, case_id: str, center: str, split: str, language: str, seed_key: str, record_length: str = "full"
 ) -> Case:
@@ -87,7 +92,7 @@ def _case(
     named |= {cid for cid in derived if name_of(cid) in text}
     gold = []
     for cid, (grade, proof) in derived.items():
-        evidence = list(dict.fromkeys(fragments[id(f)] for f in proof if id(f) in fragments))
+        evidence = _quotes(proof, fragments)
         gold.append(GoldLabel(cid, grade, evidence, "named" if cid in named else "criteria"))
     trap_evidence = _trap_evidence(course, fragments)
     meta = {
@@ -99,7 +104,7 @@ def _case(
         "neighbour_evidence": {
             cid: quotes
             for cid, found in criteria.neighbour_evidence(derived).items()
-            if (quotes := list(dict.fromkeys(fragments[id(f)] for f in found if id(f) in fragments)))
+            if (quotes := _quotes(found, fragments))
         },
         "intended": dict(course.intended),
         "los": course.los,

@@ -374,8 +374,7 @@ def counter_evidence(c: Course, derived: dict[str, Result]) -> dict[str, list[Fi
     if "myocardial_infarction" not in derived and peak is not None:
         out["myocardial_infarction"] = [peak]
     if "myocardial_injury" not in derived and peak is not None:  # ischaemia makes it an infarction instead
-        infarction = derived.get("myocardial_infarction")
-        out["myocardial_injury"] = infarction[1][1:] if infarction else [peak]
+        out["myocardial_injury"] = neighbour_evidence(derived).get("myocardial_injury") or [peak]
     crs = c.labs("cr", (0, 7))
     if "acute_kidney_injury" not in derived and crs:
         out["acute_kidney_injury"] = [max(crs, key=lambda f: f.value)]
