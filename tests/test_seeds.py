@@ -126,3 +126,39 @@ def test_one_seed_is_no_pool_and_a_seed_of_another_recipe_is_left_out(tmp_path, 
     out = capsys.readouterr().out
     assert "2 seeds (2, 3), 24 cases pooled" in out and "left out: seed-1" in out
     assert "adapter above TF-IDF on 1 of 2 seeds" in out
+
+
+def test_each_complication_shows_its_strata_per_arm_and_they_add_up(tmp_path, capsys):
+    root = tmp_path / "runs" / "r"
+    for seed, cases in ((1, GOOD), (2, BAD)):
+        d = _run(root, seed, cases)
+        rows = [json.loads(line) for line in (d / "cohort.jsonl").read_text().splitlines()]
+        for i, row in enumerate(rows):  # seed 1's ileus is named, seed 2's criteria-only; a troponin trap on 6-8
+            for g in row["gold"]:
+                g["evidence_kind"] = "named" if seed == 1 else "criteria"
+            if 6 <= i < 9:
+                row["meta"] = {"trap_for": {"myocardial_injury": ["tnt_near"]}}
+        (d / "cohort.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    s = seeds.write(root, n_boot=50)
+    by = pd.read_csv(root / "complication_strata_pooled.csv").set_index(["complication", "stratum", "arm"])
+    got = {key: (r.k, r.n) for key, r in by.iterrows()}
+    assert got[("paralytic_ileus", "named", "adapter")] == (6, 6) and got[("paralytic_ileus", "named", "baseline")] == (
+        0,
+        6,
+    )
+    assert got[("paralytic_ileus", "criteria", "adapter")] == (0, 6)
+    assert got[("paralytic_ileus", "clean", "baseline")] == (0, 12)
+    assert got[("myocardial_injury", "trap", "adapter")] == (3, 6) and got[
+        ("myocardial_injury", "clean", "adapter")
+    ] == (3, 18)
+    assert by.loc[("myocardial_injury", "trap", "baseline"), "metric"] == "fpr_trap"
+    # the strata of a complication add up to its tp / fp / fn
+    per = pd.read_csv(root / "complications_pooled.csv").set_index(["complication", "arm"])
+    for (cid, arm), r in per.iterrows():
+        mine = by.loc[cid].xs(arm, level="arm")
+        positive = mine.loc[mine.index.isin(["named", "criteria", "unknown"])]
+        assert (positive.k.sum(), positive.n.sum() - positive.k.sum()) == (r.tp, r.fn)
+        assert mine.loc[mine.index.isin(["trap", "clean"])].k.sum() == r.fp
+    assert s["strata_per_complication"]["paralytic_ileus"]["criteria"] == {"adapter": [0, 6], "baseline": [6, 6]}
+    print(seeds.describe(s))
+    assert "paralytic_ileus: named 6/6 / 0/6, criteria 0/6 / 6/6, clean 0/12 / 0/12" in capsys.readouterr().out

@@ -27,6 +27,7 @@ import pandas as pd
 from ..core import records, taxonomy
 from ..core.io import atomic_write_text, write_json
 from . import metrics
+from .strata import RATE, STRATA, pairs
 
 # (name in seeds_summary.json, arm a, arm b): pooled F1(a) - F1(b), as summary.json's f1_vs_baseline and f1_delta
 DIFFERENCES = (("f1_vs_baseline", "adapter", "baseline"), ("f1_delta", "adapter", "base"))
@@ -74,11 +75,13 @@ def seed_dirs(run_root: str | os.PathLike) -> tuple[list[Path], list[str]]:
 
 class Scored(NamedTuple):
     """One seed read once: lenient gold and each arm's predictions on the evaluation cases every arm answered
-    (the paper's rules applied, the run's scope), and the complications it asked."""
+    (the paper's rules applied, the run's scope), the complications it asked, and each arm's answer to each
+    asked (case, complication) with its stratum (strata.pairs, an arm column added)."""
 
     gold: dict[str, list[str]]
     preds: dict[str, dict[str, list[str]]]
     asked: list[str]
+    pairs: pd.DataFrame
 
 
 def read_scored(run_dir: str | os.PathLike, arms: Sequence[str]) -> Scored:
@@ -89,9 +92,11 @@ def read_scored(run_dir: str | os.PathLike, arms: Sequence[str]) -> Scored:
     cases = records.split_cases(records.load_cohort(run_dir / "cohort.jsonl", check_evidence=False), "eval")
     _, gold, preds = scores_and_predictions(run_dir, cases)
     ids = [c for c in gold if all(c in preds[a] for a in arms)]
-    return Scored(
-        {c: gold[c] for c in ids}, {a: {c: preds[a][c] for c in ids} for a in arms}, list(read_scope(run_dir) or [])
-    )
+    asked = list(read_scope(run_dir) or [])
+    kept = [c for c in cases if c.case_id in set(ids)]
+    said = {a: {c: preds[a][c] for c in ids} for a in arms}
+    answers = pd.concat([pairs(kept, said[a], None, asked or None).assign(arm=a) for a in arms], ignore_index=True)
+    return Scored({c: gold[c] for c in ids}, said, asked, answers)
 
 
 def case_counts(scored: Scored) -> dict[str, np.ndarray]:
@@ -119,6 +124,24 @@ def complication_counts(seeds: Sequence[Scored], arms: Sequence[str] = ("adapter
         for (cid, arm), c in totals.items()
     ]
     return pd.DataFrame(rows, columns=["complication", "arm", "tp", "fp", "fn", "f1"])
+
+
+def complication_strata(seeds: Sequence[Scored], arms: Sequence[str] = ("adapter", "baseline")) -> pd.DataFrame:
+    """Per complication asked, stratum and arm: pairs (n), answered True (k) and k / n, a recall on the positive
+    strata and a false-positive rate on the negative ones, over every seed's cases. Why: pooled strata and
+    per-complication F1 each hide where the two arms part; on seeds 30-46 the adapter led TF-IDF on ileus and on
+    criteria-only troponin, and trailed it on named troponin, organ/space SSI and known-source fevers (README)."""
+    if not seeds:
+        return pd.DataFrame(columns=["complication", "stratum", "arm", "metric", "n", "k", "rate"])
+    df = pd.concat([s.pairs for s in seeds], ignore_index=True)
+    df = df[df.arm.isin(arms)]
+    asked = list(dict.fromkeys(c for s in seeds for c in s.asked)) or list(dict.fromkeys(df.complication))
+    out = df.groupby(["complication", "stratum", "arm"]).predicted.agg(n="size", k="sum").reset_index()
+    order = {"complication": asked, "stratum": list(STRATA), "arm": list(arms)}
+    out = out.sort_values(list(order), key=lambda col: col.map({v: i for i, v in enumerate(order[col.name])}))
+    out["metric"] = out.stratum.map(RATE)
+    out["rate"] = out.k / out.n
+    return out[["complication", "stratum", "arm", "metric", "n", "k", "rate"]].reset_index(drop=True)
 
 
 def _f1(counts: np.ndarray) -> float:
@@ -195,12 +218,13 @@ def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
 
 def _summary(
     run_root, dirs: list[Path], left_out: list[str], scored: list[Scored], n_boot: int
-) -> tuple[dict | None, pd.DataFrame, pd.DataFrame]:
-    """(seeds_summary, pooled strata, per-complication counts); (None, ...) below two seeds."""
+) -> tuple[dict | None, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(seeds_summary, pooled strata, per-complication counts, per complication and stratum); (None, ...) below
+    two seeds."""
     if len(dirs) < 2:
-        return None, pd.DataFrame(), pd.DataFrame()
+        return None, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     counts = [case_counts(x) for x in scored]
-    strata, per_complication = pooled_strata(dirs), complication_counts(scored)
+    strata, per_complication, by_stratum = pooled_strata(dirs), complication_counts(scored), complication_strata(scored)
     summaries = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
     out: dict = {
         "run": Path(run_root).name,
@@ -227,19 +251,24 @@ def _summary(
             out[f"{row.metric}_{row.arm}"] = None if row.rate != row.rate else float(row.rate)
     for row in per_complication.itertuples(index=False):
         out[f"f1_{row.complication}_{row.arm}"] = row.f1
+    out["strata_per_complication"] = {}
+    for row in by_stratum.itertuples(index=False):
+        per = out["strata_per_complication"].setdefault(row.complication, {}).setdefault(row.stratum, {})
+        per[row.arm] = [int(row.k), int(row.n)]
     out["per_seed"] = {key: [s.get(key) for s in summaries] for key in PER_SEED}
-    return out, strata, per_complication
+    return out, strata, per_complication, by_stratum
 
 
 def write(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
-    """runs/<run>/seeds_summary.json, strata_pooled.csv and complications_pooled.csv beside it; None (nothing
-    written) below two seeds."""
-    s, strata, per_complication = _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
+    """runs/<run>/seeds_summary.json, strata_pooled.csv, complications_pooled.csv and
+    complication_strata_pooled.csv beside it; None (nothing written) below two seeds."""
+    s, strata, per_complication, by_stratum = _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
     if s is None:
         return None
     write_json(Path(run_root) / "seeds_summary.json", s)
     atomic_write_text(Path(run_root) / "strata_pooled.csv", strata.to_csv(index=False))
     atomic_write_text(Path(run_root) / "complications_pooled.csv", per_complication.to_csv(index=False))
+    atomic_write_text(Path(run_root) / "complication_strata_pooled.csv", by_stratum.to_csv(index=False))
     return s
 
 
@@ -283,4 +312,13 @@ def describe(s: dict) -> str:
             "  F1 per complication, adapter / TF-IDF: "
             + ", ".join(f"{c} {s[f'f1_{c}_adapter']:.3f} / {s[f'f1_{c}_baseline']:.3f}" for c in per)
         )
+    by = s.get("strata_per_complication") or {}
+    if by:
+        lines.append("  True by complication and stratum (positives found, negatives wrong), adapter / TF-IDF:")
+    for cid, per_stratum in by.items():
+        parts = [
+            f"{stratum} {' / '.join(f'{k}/{n}' for k, n in (arms.get(a, (0, 0)) for a in ('adapter', 'baseline')))}"
+            for stratum, arms in per_stratum.items()
+        ]
+        lines.append(f"    {cid}: " + ", ".join(parts))
     return "\n".join(lines)
