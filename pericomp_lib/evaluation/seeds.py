@@ -129,8 +129,8 @@ def complication_counts(seeds: Sequence[Scored], arms: Sequence[str] = ("adapter
 def complication_strata(seeds: Sequence[Scored], arms: Sequence[str] = ("adapter", "baseline")) -> pd.DataFrame:
     """Per complication asked, stratum and arm: pairs (n), answered True (k) and k / n, a recall on the positive
     strata and a false-positive rate on the negative ones, over every seed's cases. Why: pooled strata and
-    per-complication F1 each hide where the two arms part; on seeds 30-46 the adapter led TF-IDF on ileus and on
-    criteria-only troponin, and trailed it on named troponin, organ/space SSI and known-source fevers (README)."""
+    per-complication F1 each hide where the two arms part; over fourteen runs the adapter led TF-IDF on ileus and
+    on criteria-only troponin, and trailed it on named troponin, organ/space SSI and known-source fevers (README)."""
     if not seeds:
         return pd.DataFrame(columns=["complication", "stratum", "arm", "metric", "n", "k", "rate"])
     df = pd.concat([s.pairs for s in seeds], ignore_index=True)
