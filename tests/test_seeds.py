@@ -142,15 +142,12 @@ def test_each_complication_shows_its_strata_per_arm_and_they_add_up(tmp_path, ca
     s = seeds.write(root, n_boot=50)
     by = pd.read_csv(root / "complication_strata_pooled.csv").set_index(["complication", "stratum", "arm"])
     got = {key: (r.k, r.n) for key, r in by.iterrows()}
-    assert got[("paralytic_ileus", "named", "adapter")] == (6, 6) and got[("paralytic_ileus", "named", "baseline")] == (
-        0,
-        6,
-    )
+    assert got[("paralytic_ileus", "named", "adapter")] == (6, 6)
+    assert got[("paralytic_ileus", "named", "baseline")] == (0, 6)
     assert got[("paralytic_ileus", "criteria", "adapter")] == (0, 6)
     assert got[("paralytic_ileus", "clean", "baseline")] == (0, 12)
-    assert got[("myocardial_injury", "trap", "adapter")] == (3, 6) and got[
-        ("myocardial_injury", "clean", "adapter")
-    ] == (3, 18)
+    assert got[("myocardial_injury", "trap", "adapter")] == (3, 6)
+    assert got[("myocardial_injury", "clean", "adapter")] == (3, 18)
     assert by.loc[("myocardial_injury", "trap", "baseline"), "metric"] == "fpr_trap"
     # the strata of a complication add up to its tp / fp / fn
     per = pd.read_csv(root / "complications_pooled.csv").set_index(["complication", "arm"])

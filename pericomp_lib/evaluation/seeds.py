@@ -27,7 +27,7 @@ import pandas as pd
 from ..core import records, taxonomy
 from ..core.io import atomic_write_text, write_json
 from . import metrics
-from .strata import RATE, STRATA, pairs
+from .strata import POSITIVE, RATE, STRATA, pairs
 
 # (name in seeds_summary.json, arm a, arm b): pooled F1(a) - F1(b), as summary.json's f1_vs_baseline and f1_delta
 DIFFERENCES = (("f1_vs_baseline", "adapter", "baseline"), ("f1_delta", "adapter", "base"))
@@ -93,7 +93,8 @@ def read_scored(run_dir: str | os.PathLike, arms: Sequence[str]) -> Scored:
     _, gold, preds = scores_and_predictions(run_dir, cases)
     ids = [c for c in gold if all(c in preds[a] for a in arms)]
     asked = list(read_scope(run_dir) or [])
-    kept = [c for c in cases if c.case_id in set(ids)]
+    keep = set(ids)
+    kept = [c for c in cases if c.case_id in keep]
     said = {a: {c: preds[a][c] for c in ids} for a in arms}
     answers = pd.concat([pairs(kept, said[a], None, asked or None).assign(arm=a) for a in arms], ignore_index=True)
     return Scored({c: gold[c] for c in ids}, said, asked, answers)
@@ -109,14 +110,15 @@ def case_counts(scored: Scored) -> dict[str, np.ndarray]:
 
 def complication_counts(seeds: Sequence[Scored], arms: Sequence[str] = ("adapter", "baseline")) -> pd.DataFrame:
     """Per complication asked and arm, tp / fp / fn over every seed's cases (lenient, after the paper's rules)
-    and the F1 of those counts: where an arm wins or loses, which one pooled F1 hides."""
+    and the F1 of those counts: where an arm wins or loses, which one pooled F1 hides. Read off each seed's
+    stratified answers (`Scored.pairs`), so these counts and `complication_strata` cannot disagree."""
     totals: dict[tuple[str, str], np.ndarray] = {}
     for scored in seeds:
+        p = scored.pairs
         for cid in scored.asked:
-            label = taxonomy.zh_short(cid)
-            true = np.array([label in g for g in scored.gold.values()])
             for arm in arms:
-                said = np.array([label in scored.preds[arm][c] for c in scored.gold])
+                mine = p[(p.complication == cid) & (p.arm == arm)]
+                true, said = mine.stratum.isin(POSITIVE).to_numpy(), mine.predicted.to_numpy(bool)
                 counts = np.array([(said & true).sum(), (said & ~true).sum(), (~said & true).sum()])
                 totals[(cid, arm)] = totals.get((cid, arm), 0) + counts
     rows = [
