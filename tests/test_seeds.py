@@ -159,3 +159,35 @@ def test_each_complication_shows_its_strata_per_arm_and_they_add_up(tmp_path, ca
     assert s["strata_per_complication"]["paralytic_ileus"]["criteria"] == {"adapter": [0, 6], "baseline": [6, 6]}
     print(seeds.describe(s))
     assert "paralytic_ileus: named 6/6 / 0/6, criteria 0/6 / 6/6, clean 0/12 / 0/12" in capsys.readouterr().out
+
+
+def test_fixed_thresholds_pool_every_seeds_decisions_and_count_seeds_either_side_of_one_half(tmp_path, capsys):
+    root = tmp_path / "runs" / "r"
+    # (case, complication, gold, P(True)) per seed; both seeds use the ids c1, c2, which must stay apart
+    decided = {
+        1: [("c1", "paralytic_ileus", 1, 0.6), ("c1", "myocardial_injury", 0, 0.55)]
+        + [("c2", "paralytic_ileus", 0, 0.2), ("c2", "myocardial_injury", 1, 0.95)],
+        2: [("c1", "paralytic_ileus", 0, 0.65), ("c1", "myocardial_injury", 0, 0.1)]
+        + [("c2", "paralytic_ileus", 1, 0.8), ("c2", "myocardial_injury", 0, 0.3)],
+    }
+    for seed, rows in decided.items():
+        d = _run(root, seed, GOOD)
+        frame = pd.DataFrame(rows, columns=["case_id", "complication", "gold", "p_true"]).assign(
+            split="eval", model="adapter"
+        )
+        noise = frame.assign(p_true=0.99)  # neither the base model's nor the calibration cases' answers count
+        pd.concat([frame, noise.assign(model="base"), noise.assign(split="train")]).to_csv(
+            d / "decisions.csv", index=False
+        )
+    s = seeds.write(root, n_boot=50)
+    table = pd.read_csv(root / "thresholds_pooled.csv").set_index("threshold")
+    # at 0.5: seed 1 tp 2 fp 1 (F1 0.8), seed 2 tp 1 fp 1 fn 1 (a "none" case answered ileus; F1 0.5)
+    # at 0.7: seed 1 tp 1 fp 1 fn 1 (c1 answered "none"; 0.5), seed 2 tp 2 ("none" right, ileus right; 1.0)
+    assert table.loc[0.5, "f1_pooled"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+    assert table.loc[0.7, "f1_pooled"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
+    assert table.loc[0.7, "f1_seed_mean"] == pytest.approx(0.75)
+    assert tuple(table.loc[0.7, ["seeds_above_half", "seeds_below_half", "n_seeds"]]) == (1, 1, 2)
+    assert tuple(table.loc[0.5, ["seeds_above_half", "seeds_below_half"]]) == (0, 0)
+    assert s["threshold_f1_adapter"]["0.7"] == pytest.approx(0.75)
+    batch_report.pooled_seeds(tmp_path / "runs")
+    assert "0.5 0.667, 0.6 " in capsys.readouterr().out

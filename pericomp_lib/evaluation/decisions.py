@@ -140,6 +140,39 @@ def operating_points(df: pd.DataFrame, sensitivities: Sequence[float] = SENSITIV
     return pd.DataFrame(rows)
 
 
+FIXED_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def fixed_thresholds(
+    frames: Sequence[pd.DataFrame], thresholds: Sequence[float] = FIXED_THRESHOLDS, model: str = "adapter"
+) -> pd.DataFrame:
+    """Micro F1 of one model's evaluation decisions at each fixed threshold, with every seed's cases pooled, and
+    on how many seeds each beats 0.5 (the greedy answer's). Why: an adapter that ranks well yet loses at 0.5
+    invites moving the threshold; a fixed one set from earlier seeds is the honest way, and this says whether
+    any would have helped. No paper rule is applied here, so F1 at 0.5 differs a little from the greedy F1."""
+    seeds = []
+    for i, df in enumerate(frames):
+        d = df[(df.split == "eval") & (df.model == model) & df.p_true.notna()]
+        if not d.empty:
+            seeds.append(d.assign(case_id=f"{i}:" + d.case_id.astype(str)))  # case ids repeat across seeds
+    rows = []
+    for t in thresholds:
+        per_seed = [metrics.micro_prf(*label_sets(d, t))["f1"] for d in seeds]
+        half = [metrics.micro_prf(*label_sets(d, 0.5))["f1"] for d in seeds]
+        pooled = metrics.micro_prf(*label_sets(pd.concat(seeds), t))["f1"] if seeds else float("nan")
+        rows.append(
+            {
+                "threshold": float(t),
+                "f1_pooled": pooled,
+                "f1_seed_mean": float(np.mean(per_seed)) if seeds else float("nan"),
+                "seeds_above_half": sum(f > h + 1e-12 for f, h in zip(per_seed, half)),
+                "seeds_below_half": sum(f < h - 1e-12 for f, h in zip(per_seed, half)),
+                "n_seeds": len(seeds),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def write_tables(run_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
     """ranking.csv and operating_points.csv from a run's decisions.csv (nothing when it has none)."""
     df = read(run_dir)

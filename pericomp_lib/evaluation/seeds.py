@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..core import records, taxonomy
 from ..core.io import atomic_write_text, write_json
-from . import metrics
+from . import decisions, metrics
 from .strata import POSITIVE, RATE, STRATA, pairs
 
 # (name in seeds_summary.json, arm a, arm b): pooled F1(a) - F1(b), as summary.json's f1_vs_baseline and f1_delta
@@ -218,13 +218,19 @@ def build(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
     return _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)[0]
 
 
+def pooled_thresholds(dirs: Sequence[Path]) -> pd.DataFrame:
+    """decisions.fixed_thresholds over the seeds' decisions.csv (empty when none recorded P(True))."""
+    frames = [f for f in (decisions.read(d) for d in dirs) if f is not None]
+    return decisions.fixed_thresholds(frames) if frames else pd.DataFrame()
+
+
 def _summary(
     run_root, dirs: list[Path], left_out: list[str], scored: list[Scored], n_boot: int
-) -> tuple[dict | None, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(seeds_summary, pooled strata, per-complication counts, per complication and stratum); (None, ...) below
-    two seeds."""
+) -> tuple[dict | None, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(seeds_summary, pooled strata, per-complication counts, per complication and stratum, fixed thresholds);
+    (None, ...) below two seeds."""
     if len(dirs) < 2:
-        return None, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+        return None, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     counts = [case_counts(x) for x in scored]
     strata, per_complication, by_stratum = pooled_strata(dirs), complication_counts(scored), complication_strata(scored)
     summaries = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
@@ -257,20 +263,24 @@ def _summary(
     for row in by_stratum.itertuples(index=False):
         per = out["strata_per_complication"].setdefault(row.complication, {}).setdefault(row.stratum, {})
         per[row.arm] = [int(row.k), int(row.n)]
+    thresholds = pooled_thresholds(dirs)
+    out["threshold_f1_adapter"] = {f"{r.threshold:g}": r.f1_pooled for r in thresholds.itertuples(index=False)}
     out["per_seed"] = {key: [s.get(key) for s in summaries] for key in PER_SEED}
-    return out, strata, per_complication, by_stratum
+    return out, strata, per_complication, by_stratum, thresholds
 
 
 def write(run_root: str | os.PathLike, n_boot: int = 2000) -> dict | None:
-    """runs/<run>/seeds_summary.json, strata_pooled.csv, complications_pooled.csv and
-    complication_strata_pooled.csv beside it; None (nothing written) below two seeds."""
-    s, strata, per_complication, by_stratum = _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
+    """runs/<run>/seeds_summary.json, strata_pooled.csv, complications_pooled.csv,
+    complication_strata_pooled.csv and thresholds_pooled.csv beside it; None (nothing written) below two seeds."""
+    s, strata, per_complication, by_stratum, thresholds = _summary(run_root, *pooled_dirs(run_root), n_boot=n_boot)
     if s is None:
         return None
     write_json(Path(run_root) / "seeds_summary.json", s)
     atomic_write_text(Path(run_root) / "strata_pooled.csv", strata.to_csv(index=False))
     atomic_write_text(Path(run_root) / "complications_pooled.csv", per_complication.to_csv(index=False))
     atomic_write_text(Path(run_root) / "complication_strata_pooled.csv", by_stratum.to_csv(index=False))
+    if not thresholds.empty:
+        atomic_write_text(Path(run_root) / "thresholds_pooled.csv", thresholds.to_csv(index=False))
     return s
 
 
@@ -323,4 +333,9 @@ def describe(s: dict) -> str:
             for stratum, arms in per_stratum.items()
         ]
         lines.append(f"    {cid}: " + ", ".join(parts))
+    if s.get("threshold_f1_adapter"):
+        lines.append(
+            "  adapter F1 with True at P(True) >= t, seeds pooled (no paper rule; 0.5 is the greedy answer's): "
+            + ", ".join(f"{t} {f:.3f}" for t, f in s["threshold_f1_adapter"].items())
+        )
     return "\n".join(lines)
