@@ -479,3 +479,40 @@ def test_runs_pr_figure_lists_seeds_by_number_beside_the_curves(tmp_path):
     assert seeds == ["seed-1", "seed-2", "seed-3", "seed-4", "seed-5", "seed-10"]
     assert len(lines) == len(seeds)  # every seed its own colour and style: styles alone repeat after four
     assert legend.get_bbox_to_anchor().x0 > fig.axes[0].get_window_extent().x1 - 1  # outside the axes
+
+
+def test_runs_pr_figure_names_each_model_once_when_many_seeds(tmp_path):
+    rows = [
+        {"split": "eval", "case_id": f"c{i}", "complication": "pneumonia", "model": m, "gold": g, "p_true": p}
+        for m in ("base", "adapter")
+        for i, (g, p) in enumerate([(1, 0.9), (0, 0.7), (1, 0.2), (0, 0.1)])
+    ]
+    for seed in range(30, 48):  # 18 seeds x 2 models: 36 curves named
+        (tmp_path / "runs" / "r" / f"seed-{seed}").mkdir(parents=True)
+        pd.DataFrame(rows).to_csv(tmp_path / "runs" / "r" / f"seed-{seed}" / "decisions.csv", index=False)
+    fig, _ = run_figures.runs_pr_figure(tmp_path / "runs")
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend()
+    names = [t.get_text() for t in legend.get_texts()]
+    assert len(fig.axes[0].get_lines()) == 36 and len(names) == 2  # every seed drawn, each model named once
+    assert all(name.endswith("(18 seeds, a line each)") for name in names)
+    assert legend.get_window_extent().height <= fig.bbox.height  # one entry per curve ran off the figure
+    plt.close(fig)
+
+
+def test_runs_loss_legend_of_many_seeds_stays_below_the_x_axis():
+    frame = pd.DataFrame(
+        [
+            {"run": "r", "seed": seed, "step": step, "loss": 1.0 / step, "smoothed": 1.0 / step}
+            for seed in range(30, 48)
+            for step in range(1, 6)
+        ]
+    )
+    fig = run_figures.plot_runs_loss(frame)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    axes = fig.axes[0].get_tightbbox(renderer)  # the axes with their tick labels and x label
+    assert len(fig.legends[0].get_texts()) == 20
+    assert legend.y1 <= axes.y0 + 1  # three rows of seeds once ran over the x label
+    plt.close(fig)

@@ -70,8 +70,10 @@ def plot_runs_loss(frame: pd.DataFrame, x: str = "step", ncols: int = 2) -> plt.
     labels = [f"seed {s}" for s in seeds]
     handles += [plt.Line2D([], [], color="0.3", lw=0.6, alpha=0.5), plt.Line2D([], [], color="0.3", lw=1.8)]
     labels += ["original loss (thin)", "smoothed loss (thick)"]
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
-    fig.tight_layout(rect=(0, 0.1 if nrows == 1 else 0.05, 1, 1))
+    fig.tight_layout()
+    # below the panels, however many rows the seeds take (saved with bbox_inches="tight"); a band reserved inside
+    # the figure held two rows, and 18 seeds' three ran over the x axis
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6), frameon=False)
     return fig
 
 
@@ -160,6 +162,9 @@ def seed_line(color, i: int, n: int) -> tuple:
     return shade, LINE_STYLES[i % len(LINE_STYLES)]
 
 
+MAX_SEEDS_NAMED = 8  # beyond this a legend names each model once, with its seed count
+
+
 def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike | None = None):
     """Precision-recall curves of the targeted decisions (P(True) from 04) per run and model, seeds as lines.
 
@@ -180,6 +185,9 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
         groups = frame[frame.run == run].groupby(["model", "seed"])
         for (model, seed), g in sorted(groups, key=lambda kv: (kv[0][0], _seed_order(kv[0][1]))):
             label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
+            if len(seeds) > MAX_SEEDS_NAMED:  # 18 seeds x 2 models named one by one were taller than the figure
+                first = seed == min(frame[(frame.run == run) & (frame.model == model)].seed, key=_seed_order)
+                label = label.rsplit(" · ", 1)[0] + f" ({len(seeds)} seeds, a line each)" if first else "_nolegend_"
             color, ls = seed_line(colors.get(model, "0.5"), seeds.index(seed), len(seeds))
             ax.plot(g.recall, g.precision, color=color, lw=1.3, alpha=0.85, label=label, drawstyle="steps-post", ls=ls)
             ax.scatter(
