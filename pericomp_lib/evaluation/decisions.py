@@ -155,10 +155,10 @@ def fixed_thresholds(
         d = df[(df.split == "eval") & (df.model == model) & df.p_true.notna()]
         if not d.empty:
             seeds.append(d.assign(case_id=f"{i}:" + d.case_id.astype(str)))  # case ids repeat across seeds
+    half = [metrics.micro_prf(*label_sets(d, 0.5))["f1"] for d in seeds]
     rows = []
     for t in thresholds:
         per_seed = [metrics.micro_prf(*label_sets(d, t))["f1"] for d in seeds]
-        half = [metrics.micro_prf(*label_sets(d, 0.5))["f1"] for d in seeds]
         pooled = metrics.micro_prf(*label_sets(pd.concat(seeds), t))["f1"] if seeds else float("nan")
         rows.append(
             {

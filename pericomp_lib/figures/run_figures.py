@@ -183,11 +183,13 @@ def runs_pr_figure(runs_dir: str | os.PathLike, figures_dir: str | os.PathLike |
     for ax, run in zip(axes[0], runs):
         seeds = sorted(frame[frame.run == run].seed.unique(), key=_seed_order)
         groups = frame[frame.run == run].groupby(["model", "seed"])
+        named: set[str] = set()
         for (model, seed), g in sorted(groups, key=lambda kv: (kv[0][0], _seed_order(kv[0][1]))):
-            label = f"{STRATEGY_LABELS['targeted_sft' if model == 'adapter' else 'targeted']} · {seed}"
+            name = STRATEGY_LABELS["targeted_sft" if model == "adapter" else "targeted"]
+            label = f"{name} · {seed}"
             if len(seeds) > MAX_SEEDS_NAMED:  # 18 seeds x 2 models named one by one were taller than the figure
-                first = seed == min(frame[(frame.run == run) & (frame.model == model)].seed, key=_seed_order)
-                label = label.rsplit(" · ", 1)[0] + f" ({len(seeds)} seeds, a line each)" if first else "_nolegend_"
+                label = "_nolegend_" if model in named else f"{name} ({len(seeds)} seeds, a line each)"
+                named.add(model)
             color, ls = seed_line(colors.get(model, "0.5"), seeds.index(seed), len(seeds))
             ax.plot(g.recall, g.precision, color=color, lw=1.3, alpha=0.85, label=label, drawstyle="steps-post", ls=ls)
             ax.scatter(
